@@ -1,0 +1,47 @@
+"""Regular input grids on [lo, hi]^dim and integer lattices."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .nets import ConfigError
+
+__all__ = ["grid", "lattice"]
+
+
+def _mesh(axis_values: np.ndarray, dim: int) -> np.ndarray:
+    # Coordinate 0 varies fastest, so for dim=2 ``y.reshape(res, res)[i, j]`` is row i (2nd coordinate),
+    # column j (1st coordinate): the image convention of matplotlib's imshow.
+    mesh = np.meshgrid(*([axis_values] * dim), indexing="ij")
+    return np.stack([m.reshape(-1) for m in reversed(mesh)], axis=-1)
+
+
+def grid(resolution: int = 64, dim: int = 2, lo: float = -1.0, hi: float = 1.0,
+         dtype=np.float32) -> np.ndarray:
+    """Regular grid of ``resolution**dim`` points on ``[lo, hi]^dim`` (both ends included).
+
+    Returns a numpy array of shape ``(resolution**dim, dim)``; for ``dim=2``,
+    ``values.reshape(resolution, resolution)[i, j]`` is the point with 2nd coordinate ``i`` and 1st ``j``.
+
+    Example:
+      >>> grid(3, 2)[:4]
+      array([[-1., -1.], [ 0., -1.], [ 1., -1.], [-1.,  0.]], dtype=float32)
+    """
+    for name, value in (("resolution", resolution), ("dim", dim)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ConfigError(f"grid {name}={value!r} is not allowed; {name} must be an integer >= 1")
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ConfigError(f"grid lo={lo!r}, hi={hi!r} is not allowed; need finite lo < hi")
+    if resolution == 1:
+        axis = np.array([(lo + hi) / 2.0])
+    else:
+        axis = np.linspace(lo, hi, resolution)
+    return _mesh(axis, dim).astype(dtype)
+
+
+def lattice(n: int, dim: int) -> np.ndarray:
+    """Every integer point of ``{0..n-1}^dim``, shape ``(n**dim, dim)``, coordinate 0 fastest (int32)."""
+    for name, value in (("n", n), ("dim", dim)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ConfigError(f"lattice {name}={value!r} is not allowed; {name} must be an integer >= 1")
+    return _mesh(np.arange(n), dim).astype(np.int32)

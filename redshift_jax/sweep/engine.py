@@ -1,0 +1,321 @@
+"""The sweep engine: one compiled function per structural variant, vmapped over every numeric axis.
+
+Plan for a sweep:
+1. Validate everything (``Sweep.validate``) before anything is traced.
+2. Flatten the numeric axes (weight_scale, bias_scale, prefactor, seed) into one list of networks.
+3. For each structural variant (activation, width, flags, ...; all depths share one trunk pass), compile
+   ``vmap(network -> measures)`` once for a fixed chunk of networks, sharded over all local devices.
+4. Call it chunk by chunk; each finished chunk is written to the store immediately (resumable).
+5. Assemble a labelled ``xarray.Dataset`` with one dimension per axis, in the order given.
+
+Network ``seed`` uses the key ``fold_in(key(base_seed), seed)``: its function does not depend on the chunk
+size, the device count or the other values in the sweep.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from .. import measures as measures_mod
+from .._io import now_iso, provenance_attrs, write_dataset_atomic
+from ..grids import grid
+from ..nets import MLP, ConfigError
+from .spec import Sweep
+from .store import MemoryStore, SweepStore
+
+__all__ = ["run_sweep", "compile_variant", "plan_chunk", "trace_count", "network_images", "measure_images"]
+
+_TRACES = {"count": 0}
+_COMPILED: dict[Any, Any] = {}
+
+
+def trace_count() -> int:
+    """How many times a sweep function has been traced in this process (for no-recompile tests)."""
+    return _TRACES["count"]
+
+
+def _image_shape(sweep: Sweep) -> tuple[int, ...]:
+    return (sweep.resolution,) * sweep.model.in_dim
+
+
+def _depth_rows(sweep: Sweep) -> tuple[int, ...] | None:
+    """Rows of ``apply_depths`` to keep (depth axis order), or None when each variant has one depth."""
+    if sweep.depth_shared:
+        return tuple(int(d) - 1 for d in sweep.axes["depth"])
+    return None
+
+
+# Measures run over fixed-size batches of images (lax.map over vmapped blocks). XLA picks reduction and FFT
+# kernels by array shape, so a fixed block shape is what makes a network's measures identical whatever the
+# chunk size, device count or other axes of the sweep. It also bounds the measures' working memory.
+MEASURE_BLOCK = 128
+
+
+def network_images(model, sweep: Sweep, depth_rows, base_key, weight_scale, bias_scale, prefactor, seed,
+                   depth_tag=None) -> jax.Array:
+    """Sample one network and evaluate it on the grid: (n_depths, *image_shape)."""
+    x = jnp.asarray(grid(sweep.resolution, model.in_dim, sweep.lo, sweep.hi))
+    key = jax.random.fold_in(base_key, seed)
+    if depth_tag is not None:
+        key = jax.random.fold_in(key, depth_tag)
+    params = model.init(key, weight_scale, bias_scale)
+    if depth_rows is not None:
+        ys = model.apply_depths(params, x, prefactor, precision=sweep.precision)[np.asarray(depth_rows)]
+    else:
+        ys = model.apply(params, x, prefactor, precision=sweep.precision)[None]
+    return ys.reshape((ys.shape[0],) + _image_shape(sweep))
+
+
+def measure_images(sweep: Sweep, images: jax.Array) -> dict[str, jax.Array]:
+    """Every measure of every image in ``images`` (n, *image_shape), in fixed blocks of MEASURE_BLOCK."""
+    n = images.shape[0]
+    blocks = -(-n // MEASURE_BLOCK)
+    padded = jnp.concatenate(
+        [images, jnp.zeros((blocks * MEASURE_BLOCK - n,) + images.shape[1:], images.dtype)], axis=0)
+    padded = padded.reshape((blocks, MEASURE_BLOCK) + images.shape[1:])
+
+    def block(imgs):
+        return {name: jax.vmap(measures_mod.MEASURES[name])(imgs) for name in sweep.measures}
+
+    out = jax.lax.map(block, padded)
+    return {name: v.reshape(-1)[:n] for name, v in out.items()}
+
+
+def _mesh() -> Mesh:
+    return Mesh(np.asarray(jax.local_devices()), ("net",))
+
+
+def _bytes_per_network(model, sweep: Sweep, n_depths: int) -> int:
+    """A deliberately generous estimate of one network's working memory inside a vmapped chunk."""
+    points = sweep.resolution ** model.in_dim
+    if isinstance(model, MLP):
+        width_factor = model.width * (2 if model.gating else 1)
+        trunk = 6 * points * width_factor * 4
+    else:  # Unbiased: the (points, frequencies) sine matrix
+        trunk = 2 * points * model.num_frequencies * 4
+    per_depth = points * 4 * (8 + 6 * len(sweep.measures))
+    if sweep.keep_values:
+        per_depth += points * 4
+    return trunk + n_depths * per_depth
+
+
+def plan_chunk(sweep: Sweep, model, n_networks: int, n_depths: int, n_devices: int) -> int:
+    """Networks per jitted call: the override, or what fits the memory budget; a multiple of the devices."""
+    if sweep.chunk_size is not None:
+        chunk = int(sweep.chunk_size)
+    else:
+        budget = sweep.memory_budget_gb * 2 ** 30
+        chunk = max(1, int(budget // _bytes_per_network(model, sweep, n_depths)))
+        chunk = min(chunk, 4096)
+    chunk = min(chunk, max(1, n_networks))
+    return int(math.ceil(chunk / n_devices) * n_devices)
+
+
+def compile_variant(model, sweep: Sweep, chunk: int):
+    """The compiled, sharded function for one structural variant and chunk size (cached)."""
+    depth_rows = _depth_rows(sweep)
+    mesh = _mesh()
+    independent = sweep.independent_depths and "depth" in sweep.axes
+    cache_key = (model, sweep.resolution, sweep.lo, sweep.hi, sweep.measures, sweep.keep_values, sweep.precision,
+                 depth_rows, independent, chunk, tuple(d.id for d in mesh.devices.flat))
+    if cache_key in _COMPILED:
+        return _COMPILED[cache_key]
+
+    def local(base_key, weight_scale, bias_scale, prefactor, seed, tag):
+        # One device's share of the chunk: every network's images, then the measures in fixed blocks.
+        _TRACES["count"] += 1  # runs at trace time only
+        images = jax.vmap(
+            lambda w, b, p, s: network_images(model, sweep, depth_rows, base_key, w, b, p, s,
+                                              depth_tag=tag if independent else None)
+        )(weight_scale, bias_scale, prefactor, seed)
+        n_local, n_depths = images.shape[:2]
+        flat = images.reshape((n_local * n_depths,) + images.shape[2:])
+        out = {name: v.reshape(n_local, n_depths) for name, v in measure_images(sweep, flat).items()}
+        out["finite"] = jnp.all(jnp.isfinite(flat.reshape(n_local, n_depths, -1)), axis=-1)
+        if sweep.keep_values:
+            out["values"] = images
+        return out
+
+    net, rep = PartitionSpec("net"), PartitionSpec()
+    fn = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(rep, net, net, net, net, rep), out_specs=net,
+                               check_vma=False))
+    sharded = NamedSharding(mesh, net)
+    f32 = jax.ShapeDtypeStruct((chunk,), jnp.float32, sharding=sharded)
+    args = (jax.eval_shape(lambda: jax.random.key(0)), f32, f32, f32,
+            jax.ShapeDtypeStruct((chunk,), jnp.uint32, sharding=sharded),
+            jax.ShapeDtypeStruct((), jnp.uint32))
+    compiled = fn.lower(*args).compile()
+    _COMPILED[cache_key] = compiled
+    return compiled
+
+
+def _peak_bytes(compiled) -> int | None:
+    try:
+        stats = compiled.memory_analysis()
+    except Exception:  # not every backend reports it
+        return None
+    if stats is None:
+        return None
+    return int(stats.temp_size_in_bytes + stats.argument_size_in_bytes + stats.output_size_in_bytes)
+
+
+def _layout(sweep: Sweep, n_variants: int, n_networks: int, n_depths: int) -> dict:
+    layout = {name: ((n_variants, n_networks, n_depths), np.float32) for name in sweep.measures}
+    layout["finite"] = ((n_variants, n_networks, n_depths), np.bool_)
+    if sweep.keep_values:
+        layout["values"] = ((n_variants, n_networks, n_depths) + _image_shape(sweep), np.float32)
+    return layout
+
+
+def _coord(values: tuple):
+    kinds = {type(v) for v in values}
+    if kinds <= {bool}:
+        return np.asarray(values, dtype=bool)
+    if kinds <= {int}:
+        return np.asarray(values, dtype=np.int64)
+    if kinds <= {int, float}:
+        return np.asarray(values, dtype=np.float64)
+    return np.asarray([str(v) for v in values])  # e.g. residual = (False, True, "block")
+
+
+def _assemble(sweep: Sweep, store, variant_indices: list[tuple], n_depths: int):
+    import xarray as xr
+
+    dims = sweep.dims
+    numeric_shape = tuple(len(sweep.axes[d]) for d in sweep.numeric_dims)
+    block_dims = sweep.numeric_dims + (("depth",) if sweep.depth_shared else ())
+    target_dims = tuple(d for d in dims if d not in sweep.variant_dims)
+    perm = [block_dims.index(d) for d in target_dims]
+    names = list(sweep.measures) + ["finite"] + (["values"] if sweep.keep_values else [])
+    image_dims = ("y", "x")[-sweep.model.in_dim:] if sweep.model.in_dim == 2 else ("x",)
+    data_vars = {}
+    for name in names:
+        flat = store.read(name)  # (variants, networks, depths, [image])
+        extra = flat.shape[3:]
+        full = np.empty(sweep.shape + extra, dtype=flat.dtype)
+        for v, idx in enumerate(variant_indices):
+            block = flat[v].reshape(numeric_shape + ((n_depths,) if sweep.depth_shared else ()) + extra)
+            block = np.transpose(block, perm + list(range(len(block_dims), block.ndim)))
+            where = []
+            it = iter(idx)
+            for d in dims:
+                where.append(next(it) if d in sweep.variant_dims else slice(None))
+            full[tuple(where)] = block
+        var_dims = dims + (image_dims if name == "values" else ())
+        data_vars[name] = (var_dims, full)
+    coords = {d: _coord(sweep.axes[d]) for d in dims}
+    return xr.Dataset(data_vars, coords=coords)
+
+
+def run_sweep(sweep: Sweep, out: str | os.PathLike | None = None, resume: bool = False, progress: bool = True,
+              chunk_size: int | None = None):
+    """Run a sweep and return its labelled results.
+
+    Args:
+      sweep: the grid to sample (validated already at construction).
+      out: zarr path for incremental, resumable results; ``None`` keeps everything in memory.
+      resume: continue a run killed before it finished (finished chunks are read back, not recomputed);
+        an already finished ``out`` is simply loaded.
+      progress: show a progress bar with networks/s and ETA.
+      chunk_size: override the automatic, memory-budgeted chunk size.
+
+    Returns:
+      ``xarray.Dataset``: one dimension per axis in the order given, one float variable per measure, a
+      boolean ``finite``, ``values`` when ``keep_values``, and provenance ``attrs``.
+    """
+    import xarray as xr
+    from tqdm.auto import tqdm
+
+    if chunk_size is not None:
+        sweep = sweep.replace(chunk_size=chunk_size)
+    sweep.validate()
+    if out is not None and resume and os.path.exists(out):
+        ds = xr.open_zarr(out, consolidated=True).load()
+        if ds.attrs.get("sweep") == sweep.to_json():
+            return ds
+        raise ValueError(f"--resume: {out} already holds a different sweep; choose another --out or delete it")
+
+    start_time = now_iso()
+    grid_values = sweep.numeric_grid()
+    n_networks = len(grid_values["seed"])
+    n_depths = len(sweep.axes["depth"]) if sweep.depth_shared else 1
+    variants = list(sweep.structural_variants())
+    n_devices = len(jax.local_devices())
+    chunk = plan_chunk(sweep, variants[0][1], n_networks, n_depths, n_devices)
+    if sweep.chunk_size is None:
+        # The budget applies to the largest variant (e.g. the widest or gated one).
+        chunk = min(plan_chunk(sweep, m, n_networks, n_depths, n_devices) for _, m in variants)
+    layout = _layout(sweep, len(variants), n_networks, n_depths)
+    if out is None:
+        store = MemoryStore(layout, chunk)
+    else:
+        store = SweepStore(out, sweep.to_json(), layout, chunk, resume)
+        chunk = store.chunk
+    n_chunks = math.ceil(n_networks / chunk)
+    padded = n_chunks * chunk
+    padded_grid = {k: np.concatenate([v, np.repeat(v[:1], padded - n_networks)]) for k, v in grid_values.items()}
+
+    base_key = jax.random.key(sweep.base_seed)
+    total = len(variants) * n_networks * n_depths
+    done_before = sum(min(chunk, n_networks - c * chunk) * n_depths
+                      for v in range(len(variants)) for c in range(n_chunks) if store.is_done(v, c))
+    bar = tqdm(total=total, initial=done_before, unit="net", disable=not progress, dynamic_ncols=True,
+               desc=sweep.name or "sweep", smoothing=0.1)
+    compile_seconds = 0.0
+    run_seconds = 0.0
+    peak_chunk_bytes = None
+    sharded = NamedSharding(_mesh(), PartitionSpec("net"))
+    try:
+        for v, (idx, model) in enumerate(variants):
+            if all(store.is_done(v, c) for c in range(n_chunks)):
+                continue
+            t0 = time.perf_counter()
+            compiled = compile_variant(model, sweep, chunk)
+            compile_seconds += time.perf_counter() - t0
+            peak = _peak_bytes(compiled)
+            if peak is not None:
+                peak_chunk_bytes = max(peak_chunk_bytes or 0, peak)
+            # independent_depths: the depth-d network uses fold_in(fold_in(base, seed), d)
+            tag = np.uint32(model.depth if sweep.independent_depths and "depth" in sweep.axes else 0)
+            for c in range(n_chunks):
+                if store.is_done(v, c):
+                    continue
+                t0 = time.perf_counter()
+                sl = slice(c * chunk, (c + 1) * chunk)
+                args = [jax.device_put(padded_grid[k][sl], sharded)
+                        for k in ("weight_scale", "bias_scale", "prefactor", "seed")]
+                result = compiled(base_key, *args, tag)
+                real = min(chunk, n_networks - c * chunk)
+                outputs = {k: np.asarray(val)[:real] for k, val in result.items()}
+                run_seconds += time.perf_counter() - t0
+                store.write(v, c, c * chunk, outputs)
+                bar.update(real * n_depths)
+    finally:
+        bar.close()
+
+    ds = _assemble(sweep, store, [idx for idx, _ in variants], n_depths)
+    attrs = provenance_attrs(sweep.to_dict(), start_time, kind="sweep")
+    attrs.update({
+        "sweep": sweep.to_json(),
+        "chunk_size": int(chunk),
+        "num_networks": int(total),
+        "compile_seconds": round(compile_seconds, 3),
+        "run_seconds": round(run_seconds, 3),
+        "depth_readout": ("independent" if sweep.independent_depths else "shared trunk")
+        if "depth" in sweep.axes else "single depth",
+    })
+    if peak_chunk_bytes is not None:
+        attrs["compiled_chunk_bytes"] = int(peak_chunk_bytes)
+    ds.attrs.update(attrs)
+    if out is not None:
+        write_dataset_atomic(ds, out)
+        store.discard()
+    return ds
