@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-SWEEP  ?= sweeps/default.py
+# The default job: Figure 4 heatmaps and Table 1 at laptop size (a few minutes on 2 CPU cores).
+SWEEP  ?= sweeps/fig4_heatmaps.py sweeps/table1.py
+SIZE   ?= laptop
 STAMP  := $(VENV)/.installed
 
 .PHONY: install test sweep bench plot clean
@@ -21,9 +23,14 @@ $(STAMP): pyproject.toml
 test: install
 	$(BIN)/python -m pytest tests
 
+# --resume: an interrupted `make sweep` continues where it stopped.
 sweep: install
-	$(BIN)/redshift-jax sweep $(SWEEP) --out results/$(basename $(notdir $(SWEEP))).zarr --resume
-	$(BIN)/redshift-jax plot results/$(basename $(notdir $(SWEEP))).zarr --out figures/$(basename $(notdir $(SWEEP)))
+	@for f in $(SWEEP); do \
+	  name=$$(basename $$f .py); \
+	  flag=$$([ "$(SIZE)" = full ] && echo "" || echo "--$(SIZE)"); \
+	  suffix=$$([ "$(SIZE)" = full ] && echo "" || echo "-$(SIZE)"); \
+	  $(BIN)/redshift-jax sweep $$f $$flag --resume --figures figures/$$name$$suffix || exit 1; \
+	done
 
 bench: install
 	$(BIN)/python benchmarks/run.py

@@ -10,7 +10,19 @@ Public surface (see README and DESIGN.md section 3)::
 
 from .nets import ACTIVATIONS, PRIORS, ConfigError, MLP, Unbiased
 from .grids import grid, lattice
+from . import measures
+from .sweep import Sweep, run_sweep
 
 __version__ = "0.1.0"
 
-__all__ = ["ACTIVATIONS", "PRIORS", "ConfigError", "MLP", "Unbiased", "grid", "lattice", "__version__"]
+__all__ = ["ACTIVATIONS", "PRIORS", "ConfigError", "MLP", "Unbiased", "Sweep", "grid", "lattice", "measures",
+           "run_sweep", "__version__"]
+
+
+def __getattr__(name):
+    # ``rj.train`` imports optax and the data loaders only when it is used.
+    if name == "train":
+        import importlib
+
+        return importlib.import_module(".train", __name__)
+    raise AttributeError(f"module 'redshift_jax' has no attribute {name!r}")

@@ -91,7 +91,7 @@ def write_dataset_atomic(ds, path: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
     _remove(tmp)
-    ds.to_zarr(tmp, mode="w", consolidated=True)
+    ds.to_zarr(tmp, mode="w", consolidated=True, zarr_format=2)
     if path.exists():
         old = path.with_name(path.name + f".old-{os.getpid()}")
         _remove(old)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 import jax
@@ -89,8 +90,14 @@ def measure_images(sweep: Sweep, images: jax.Array) -> dict[str, jax.Array]:
     return {name: v.reshape(-1)[:n] for name, v in out.items()}
 
 
-def _mesh() -> Mesh:
-    return Mesh(np.asarray(jax.local_devices()), ("net",))
+def _mesh(num_devices: int | None = None) -> Mesh:
+    devices = jax.local_devices()
+    if num_devices is not None:
+        if not 1 <= num_devices <= len(devices):
+            raise ConfigError(f"num_devices={num_devices!r} is not allowed; this process has {len(devices)} "
+                              "local devices")
+        devices = devices[:num_devices]
+    return Mesh(np.asarray(devices), ("net",))
 
 
 def _bytes_per_network(model, sweep: Sweep, n_depths: int) -> int:
@@ -119,10 +126,10 @@ def plan_chunk(sweep: Sweep, model, n_networks: int, n_depths: int, n_devices: i
     return int(math.ceil(chunk / n_devices) * n_devices)
 
 
-def compile_variant(model, sweep: Sweep, chunk: int):
+def compile_variant(model, sweep: Sweep, chunk: int, mesh: Mesh | None = None):
     """The compiled, sharded function for one structural variant and chunk size (cached)."""
     depth_rows = _depth_rows(sweep)
-    mesh = _mesh()
+    mesh = mesh or _mesh()
     independent = sweep.independent_depths and "depth" in sweep.axes
     cache_key = (model, sweep.resolution, sweep.lo, sweep.hi, sweep.measures, sweep.keep_values, sweep.precision,
                  depth_rows, independent, chunk, tuple(d.id for d in mesh.devices.flat))
@@ -216,7 +223,7 @@ def _assemble(sweep: Sweep, store, variant_indices: list[tuple], n_depths: int):
 
 
 def run_sweep(sweep: Sweep, out: str | os.PathLike | None = None, resume: bool = False, progress: bool = True,
-              chunk_size: int | None = None):
+              chunk_size: int | None = None, attrs: dict | None = None, num_devices: int | None = None):
     """Run a sweep and return its labelled results.
 
     Args:
@@ -226,6 +233,8 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike | None = None, resume: bool =
         an already finished ``out`` is simply loaded.
       progress: show a progress bar with networks/s and ETA.
       chunk_size: override the automatic, memory-budgeted chunk size.
+      attrs: extra attributes to store with the results (e.g. which figure to draw).
+      num_devices: shard over the first this-many local devices (default: all of them).
 
     Returns:
       ``xarray.Dataset``: one dimension per axis in the order given, one float variable per measure, a
@@ -248,7 +257,8 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike | None = None, resume: bool =
     n_networks = len(grid_values["seed"])
     n_depths = len(sweep.axes["depth"]) if sweep.depth_shared else 1
     variants = list(sweep.structural_variants())
-    n_devices = len(jax.local_devices())
+    mesh = _mesh(num_devices)
+    n_devices = mesh.devices.size
     chunk = plan_chunk(sweep, variants[0][1], n_networks, n_depths, n_devices)
     if sweep.chunk_size is None:
         # The budget applies to the largest variant (e.g. the widest or gated one).
@@ -272,14 +282,20 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike | None = None, resume: bool =
     compile_seconds = 0.0
     run_seconds = 0.0
     peak_chunk_bytes = None
-    sharded = NamedSharding(_mesh(), PartitionSpec("net"))
+    sharded = NamedSharding(mesh, PartitionSpec("net"))
+    todo = [v for v in range(len(variants)) if not all(store.is_done(v, c) for c in range(n_chunks))]
+    # XLA compiles outside the GIL, so the variants compile concurrently (one per core); the first variant
+    # is waited for first so results start flowing while the others finish compiling.
+    pool = ThreadPoolExecutor(max_workers=max(1, min(len(todo), os.cpu_count() or 1)))
+    futures = {v: pool.submit(compile_variant, variants[v][1], sweep, chunk, mesh) for v in todo}
+    pool.shutdown(wait=False)
     try:
         for v, (idx, model) in enumerate(variants):
-            if all(store.is_done(v, c) for c in range(n_chunks)):
+            if v not in futures:
                 continue
-            t0 = time.perf_counter()
-            compiled = compile_variant(model, sweep, chunk)
-            compile_seconds += time.perf_counter() - t0
+            t1 = time.perf_counter()
+            compiled = futures[v].result()
+            compile_seconds += time.perf_counter() - t1
             peak = _peak_bytes(compiled)
             if peak is not None:
                 peak_chunk_bytes = max(peak_chunk_bytes or 0, peak)
@@ -300,14 +316,19 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike | None = None, resume: bool =
                 bar.update(real * n_depths)
     finally:
         bar.close()
+        for future in futures.values():
+            future.cancel()
 
     ds = _assemble(sweep, store, [idx for idx, _ in variants], n_depths)
+    extra_attrs = dict(attrs or {})
     attrs = provenance_attrs(sweep.to_dict(), start_time, kind="sweep")
+    attrs.update(extra_attrs)
     attrs.update({
         "sweep": sweep.to_json(),
         "chunk_size": int(chunk),
+        "devices_used": int(n_devices),
         "num_networks": int(total),
-        "compile_seconds": round(compile_seconds, 3),
+        "compile_wait_seconds": round(compile_seconds, 3),
         "run_seconds": round(run_seconds, 3),
         "depth_readout": ("independent" if sweep.independent_depths else "shared trunk")
         if "depth" in sweep.axes else "single depth",

@@ -55,6 +55,8 @@ class Sweep:
       memory_budget_gb: device memory one chunk may use.
       precision: matmul precision (``"highest"`` keeps accelerators from using reduced-precision passes).
       lo, hi: the grid's interval.
+      tie_bias_to_weight: every network's bias_scale equals its weight_scale (the NRS co-author's code
+        sweeps one amplitude for both); ``bias_scale`` may then not be an axis.
       name: a label carried into results and plots.
     """
 
@@ -70,6 +72,7 @@ class Sweep:
     precision: str | None = "highest"
     lo: float = -1.0
     hi: float = 1.0
+    tie_bias_to_weight: bool = False
     name: str = ""
 
     def __post_init__(self):
@@ -125,6 +128,9 @@ class Sweep:
         if isinstance(self.base_seed, bool) or not isinstance(self.base_seed, (int, np.integer)) \
                 or not 0 <= self.base_seed < 2 ** 32:
             raise ConfigError(f"Sweep.base_seed={self.base_seed!r} is not allowed; use an integer in [0, 2**32)")
+        if self.tie_bias_to_weight and "bias_scale" in self.axes:
+            raise ConfigError("Sweep.axes has 'bias_scale' while tie_bias_to_weight=True; allowed: drop the "
+                              "bias_scale axis (it follows weight_scale) or set tie_bias_to_weight=False")
         for name, values in self.axes.items():
             if name in ("weight_scale", "bias_scale"):
                 for v in values:
@@ -142,7 +148,15 @@ class Sweep:
                 for v in values:
                     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v < 2 ** 31:
                         raise ConfigError(f"axes['seed'] has {v!r}; allowed: integers in [0, 2**31)")
-        # Structural values: building every variant runs the model's own field validation.
+        # Structural values: building a model with each value runs the model's own field validation
+        # (depth too, although shared-trunk variants are built only at the largest depth).
+        for name, values in self.axes.items():
+            if name in STRUCTURAL_AXES:
+                for v in values:
+                    try:
+                        self.model.replace(**{name: v})
+                    except (ConfigError, TypeError) as err:
+                        raise ConfigError(f"Sweep.axes: {err}") from None
         for variant in self.structural_variants():
             del variant
 
@@ -202,6 +216,8 @@ class Sweep:
                 out[d] = flat[d]
             else:
                 out[d] = np.full(size, NUMERIC_DEFAULTS[d])
+        if self.tie_bias_to_weight:
+            out["bias_scale"] = out["weight_scale"]
         out["weight_scale"] = out["weight_scale"].astype(np.float32)
         out["bias_scale"] = out["bias_scale"].astype(np.float32)
         out["prefactor"] = out["prefactor"].astype(np.float32)
@@ -221,6 +237,7 @@ class Sweep:
             "precision": self.precision,
             "lo": self.lo,
             "hi": self.hi,
+            "tie_bias_to_weight": self.tie_bias_to_weight,
             "name": self.name,
         }
 

@@ -66,7 +66,7 @@ class SweepStore:
         else:
             if self.root.exists():
                 shutil.rmtree(self.root)
-            self.group = zarr.open_group(str(self.root), mode="w")
+            self.group = zarr.open_group(str(self.root), mode="w", zarr_format=2)
             for name, (shape, dtype) in layout.items():
                 dtype = np.dtype(dtype)
                 chunks = (1, chunk) + tuple(shape[2:])

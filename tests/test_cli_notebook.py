@@ -1,0 +1,91 @@
+"""The command line (sweep, plot, list, --set, --resume) and the notebook, end to end at smoke size."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import redshift_jax as rj
+from redshift_jax import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_parse_values():
+    assert cli.parse_values("1,2,3") == [1, 2, 3]
+    assert cli.parse_values("1:4") == [1, 2, 3, 4]
+    assert cli.parse_values("relu, tanh") == ["relu", "tanh"]
+    assert cli.parse_values("true,false") == [True, False]
+    assert cli.parse_values("0.5,2") == [0.5, 2]
+    np.testing.assert_allclose(cli.parse_values("geom:1:100:3"), [1, 10, 100])
+
+
+def test_sweep_with_set_then_plot(tmp_path):
+    out = tmp_path / "fig4.zarr"
+    code = cli.main(["sweep", str(ROOT / "sweeps/fig4_heatmaps.py"), "--quick", "--out", str(out),
+                     "--set", "activation=relu,sin", "--set", "depth=1:2", "--set", "seed=0,1", "--no-progress",
+                     "--figures", str(tmp_path / "figs")])
+    assert code == 0
+    ds = xr.open_zarr(out).load()
+    assert list(ds.activation.values) == ["relu", "sin"] and list(ds.depth.values) == [1, 2]
+    assert ds.attrs["figure"] == "heatmaps"
+    pngs = sorted(p.name for p in (tmp_path / "figs").glob("*.png"))
+    assert "examples.png" in pngs and "heatmap_fourier.png" in pngs
+    # plot again from the stored result alone
+    assert cli.main(["plot", str(out), "--out", str(tmp_path / "again")]) == 0
+    assert (tmp_path / "again" / "heatmap_lz.png").stat().st_size > 10_000
+
+
+def test_suite_table1_quick(tmp_path):
+    out = tmp_path / "table1"
+    assert cli.main(["sweep", str(ROOT / "sweeps/table1.py"), "--quick", "--out", str(out), "--no-progress",
+                     "--set", "seed=0:3", "--figures", str(tmp_path / "t1")]) == 0
+    text = (tmp_path / "t1" / "table1.md").read_text()
+    assert "| Component | Paper (Table 1) | Ours" in text
+    assert text.count("\n| ") >= 3 * 9  # three measures x (header + 8 components)
+    result, figure, claims = cli.load_result(out)
+    assert figure == "table1" and len(result) == 8 and claims
+
+
+def test_bad_set_and_unknown_file(capsys):
+    assert cli.main(["sweep", str(ROOT / "sweeps/fig4_heatmaps.py"), "--quick", "--set", "activation=relu,swoosh",
+                     "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "swoosh" in err and "allowed" in err
+    assert cli.main(["sweep", "sweeps/nope.py"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_list_shows_every_sweep_file(capsys):
+    assert cli.main(["list", str(ROOT / "sweeps")]) == 0
+    out = capsys.readouterr().out
+    for name in ("fig4_heatmaps", "fig5_components", "table1", "fig6_correlations", "nrs_code_heatmaps", "priors"):
+        assert name in out
+
+
+@pytest.mark.parametrize("name", ["fig4_heatmaps", "fig5_components", "table1", "fig6_correlations",
+                                  "nrs_code_heatmaps", "priors"])
+def test_every_sweep_file_defines_valid_sizes(name):
+    for size in ("full", "laptop", "quick"):
+        target, figure, _ = cli.load_sweep_file(ROOT / "sweeps" / f"{name}.py", size)
+        parts = target.values() if isinstance(target, dict) else [target]
+        assert all(isinstance(p, rj.Sweep) for p in parts)
+        assert figure in ("heatmaps", "curves", "correlations", "table1")
+    quick = cli.load_sweep_file(ROOT / "sweeps" / f"{name}.py", "quick")[0]
+    parts = quick.values() if isinstance(quick, dict) else [quick]
+    assert sum(p.num_networks for p in parts) <= 3000  # QUICK stays smoke-sized
+
+
+def test_notebook_runs_at_smoke_size(tmp_path):
+    env = dict(os.environ, REDSHIFT_SMOKE="1", REDSHIFT_NOTEBOOK_OUT=str(tmp_path), MPLBACKEND="Agg",
+               XLA_FLAGS="--xla_force_host_platform_device_count=1")
+    proc = subprocess.run([sys.executable, str(ROOT / "notebooks" / "explore.py")], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "functions.png").exists() and (tmp_path / "heatmap_fourier.png").exists()
