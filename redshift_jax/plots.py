@@ -333,7 +333,7 @@ def plot_table1(parts: Mapping[str, object], out_dir: str | Path, claims: Mappin
 
 def plot_result(result, figure: str, out_dir: str | Path, claims: Mapping[str, str] | None = None) -> list[Path]:
     """Draw ``figure`` ("heatmaps", "curves", "correlations", "table1") for a Dataset or a dict of parts."""
-    parts = result if isinstance(result, Mapping) else {"main": result}
+    parts = result if isinstance(result, dict) else {"main": result}  # (a Dataset is a Mapping too)
     if figure == "heatmaps":
         paths = []
         for name, ds in parts.items():

@@ -1,6 +1,6 @@
 """Table 1: which architectural components raise or lower the complexity a random network prefers.
 
-Each component is varied alone around one base network (tanh, depth 3, width 64, weight scale 4, bias
+Each component is varied alone around one base network (tanh, depth 3, width 64, weight scale 10, bias
 scale 1, paper prior), with the same seeds for both settings (paired). The effect is the change in mean
 Fourier (nrs) complexity from the low to the high setting, with a bootstrap interval over seeds; see
 `redshift_jax.plots.table1_rows` for the classification rule.
@@ -9,7 +9,7 @@ import redshift_jax as rj
 
 FIGURE = "table1"
 BASE = dict(activation="tanh", depth=3, width=64)
-BASE_SCALE = 4.0
+BASE_SCALE = 10.0
 MEASURES = ("fourier", "chebyshev", "lz")
 # component -> (axis, low setting, high setting, paper's claim for going from low to high)
 COMPONENTS = {
@@ -17,7 +17,7 @@ COMPONENTS = {
     "width (16 -> 256)": ("width", 16, 256, "no impact"),
     "bias magnitude (0.25 -> 4)": ("bias_scale", 0.25, 4.0, "no impact"),
     "depth (1 -> 6)": ("depth", 1, 6, "higher"),
-    "weight magnitude (1 -> 8)": ("weight_scale", 1.0, 8.0, "higher"),
+    "weight magnitude (2 -> 20)": ("weight_scale", 2.0, 20.0, "higher"),
     "layer norm": ("layernorm", False, True, "lower"),
     "residual connections": ("residual", False, True, "lower"),
     "gating (multiplicative)": ("gating", False, True, "higher"),
