@@ -87,7 +87,7 @@ def check_scale(name: str, value) -> None:
         return
     arr = np.asarray(value, dtype=np.float64)
     if np.isnan(arr).any() or (arr < 0).any() or np.isinf(arr).any():
-        bad = arr[np.isnan(arr) | (arr < 0) | np.isinf(arr)].ravel()[0]
+        bad = float(arr[np.isnan(arr) | (arr < 0) | np.isinf(arr)].ravel()[0])  # plain repr, not np.float64(...)
         raise ConfigError(f"{name}={bad!r} is not allowed; {name} must be a finite number >= 0")
 
 
@@ -258,8 +258,7 @@ class MLP:
 
     # ---- forward ------------------------------------------------------------------------------------
 
-    def _hidden_layer(self, layer, h, prefactor, skip: bool, precision):
-        phi = ACTIVATIONS[self.activation]
+    def _hidden_layer(self, layer, h, prefactor, skip: bool, precision, phi):
         pre = _linear(h, layer["W"], layer["b"], precision)
         if self.layernorm:
             pre = _layernorm(pre)
@@ -275,7 +274,8 @@ class MLP:
             out = h + out
         return out
 
-    def _trunk(self, params, x, prefactor, precision, readout_every_layer: bool):
+    def _trunk(self, params, x, prefactor, precision, readout_every_layer: bool, activation_fn=None):
+        phi = ACTIVATIONS[self.activation] if activation_fn is None else activation_fn
         x = jnp.asarray(x)
         if x.ndim != 2 or x.shape[1] != self.in_dim:
             raise ConfigError(f"x has shape {x.shape}; expected (N, in_dim={self.in_dim})")
@@ -285,10 +285,10 @@ class MLP:
         def read(h):
             return (jnp.dot(h, readout["W"], precision=precision) + readout["b"])[..., 0]
 
-        h = self._hidden_layer(params["first"], x, prefactor, skip=False, precision=precision)
+        h = self._hidden_layer(params["first"], x, prefactor, skip=False, precision=precision, phi=phi)
 
         def body(h, layer):
-            h = self._hidden_layer(layer, h, prefactor, skip=True, precision=precision)
+            h = self._hidden_layer(layer, h, prefactor, skip=True, precision=precision, phi=phi)
             return h, (read(h) if readout_every_layer else None)
 
         first_out = read(h) if readout_every_layer else None
@@ -300,7 +300,7 @@ class MLP:
             return jnp.concatenate([first_out[None], per_layer], axis=0)
         return read(h)
 
-    def apply(self, params, x, prefactor=1.0, precision="highest") -> Array:
+    def apply(self, params, x, prefactor=1.0, precision="highest", activation_fn=None) -> Array:
         """Evaluate the network: ``x`` (N, in_dim) -> (N,).
 
         Args:
@@ -308,10 +308,12 @@ class MLP:
           x: inputs, shape (N, in_dim).
           prefactor: multiplies every pre-activation before the activation (may be traced).
           precision: matmul precision, "highest" by default so accelerators do not drop to bf16 passes.
+          activation_fn: a callable used instead of ``self.activation`` (the sweep engine passes a
+            ``lax.switch`` over several activations so one compiled function serves all of them).
         """
-        return self._trunk(params, x, prefactor, precision, readout_every_layer=False)
+        return self._trunk(params, x, prefactor, precision, readout_every_layer=False, activation_fn=activation_fn)
 
-    def apply_depths(self, params, x, prefactor=1.0, precision="highest") -> Array:
+    def apply_depths(self, params, x, prefactor=1.0, precision="highest", activation_fn=None) -> Array:
         """Outputs of every depth 1..depth from one pass of the trunk: shape (depth, N).
 
         Row ``d - 1`` is bit-for-bit ``MLP(depth=d, ...).apply`` with the same key: the depth-``d`` network
@@ -319,7 +321,7 @@ class MLP:
         exactly like an independently drawn network, but networks of different depths with the same key share
         their lower layers (use independent keys per depth when that matters).
         """
-        h = self._trunk(params, x, prefactor, precision, readout_every_layer=True)
+        h = self._trunk(params, x, prefactor, precision, readout_every_layer=True, activation_fn=activation_fn)
         return h
 
     def fan_shapes(self) -> list[tuple[int, int]]:
@@ -350,9 +352,24 @@ def _linear(h, weight, bias, precision):
     return jnp.dot(h, weight, precision=precision) + bias
 
 
+def _sum_last(v):
+    """Sum over the last axis (keepdims) as a fixed pairwise tree of elementwise adds.
+
+    XLA:CPU's reduce kernels choose their vectorization from the whole array's shape, so ``jnp.sum`` over a
+    row can change in the last bit with the number of rows, i.e. with how many networks share a vmapped call
+    (seen for widths < 32). Elementwise adds round the same way whatever the shape.
+    """
+    while v.shape[-1] > 1:
+        half = v.shape[-1] // 2
+        head = v[..., :half] + v[..., half:2 * half]
+        v = jnp.concatenate([head, v[..., 2 * half:]], axis=-1) if v.shape[-1] % 2 else head
+    return v
+
+
 def _layernorm(pre):
-    mean = jnp.mean(pre, axis=-1, keepdims=True)
-    var = jnp.mean(jnp.square(pre - mean), axis=-1, keepdims=True)
+    width = pre.shape[-1]
+    mean = _sum_last(pre) / width
+    var = _sum_last(jnp.square(pre - mean)) / width
     return (pre - mean) * jax.lax.rsqrt(var + LAYERNORM_EPS)
 
 
@@ -409,8 +426,8 @@ class Unbiased:
         phase = jax.random.uniform(jax.random.fold_in(key, _B_TAG), (n,), dtype, -jnp.pi, jnp.pi)
         return {"amplitude": amplitude, "phase": phase}
 
-    def apply(self, params, x, prefactor=1.0, precision="highest") -> Array:
-        del prefactor  # fixed input weights: documented as having no effect
+    def apply(self, params, x, prefactor=1.0, precision="highest", activation_fn=None) -> Array:
+        del prefactor, activation_fn  # fixed input weights, no activation: documented as having no effect
         x = jnp.asarray(x)
         if x.ndim != 2 or x.shape[1] != self.in_dim:
             raise ConfigError(f"x has shape {x.shape}; expected (N, in_dim={self.in_dim})")
@@ -418,7 +435,7 @@ class Unbiased:
         return jnp.dot(jnp.sin(jnp.dot(x, freqs.T, precision=precision) + params["phase"]),
                        params["amplitude"], precision=precision)
 
-    def apply_depths(self, params, x, prefactor=1.0, precision="highest") -> Array:
+    def apply_depths(self, params, x, prefactor=1.0, precision="highest", activation_fn=None) -> Array:
         return self.apply(params, x, prefactor, precision)[None]
 
     def replace(self, **changes) -> "Unbiased":

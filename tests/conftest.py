@@ -1,0 +1,74 @@
+"""Test configuration shared by the whole suite.
+
+The environment is set here, at import time, because pytest imports ``conftest.py`` before any test module
+and XLA reads ``XLA_FLAGS`` / ``JAX_PLATFORMS`` only once, when jax initializes its backends:
+
+- ``JAX_PLATFORMS=cpu``: the suite's bitwise and timing expectations are about the CPU backend.
+- ``--xla_force_host_platform_device_count=4``: the CPU backend exposes 4 devices, so sharding tests see a
+  multi-device mesh on any machine (appended to, not replacing, flags the user already set).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+_DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
+_N_TEST_DEVICES = 4
+
+os.environ["JAX_PLATFORMS"] = "cpu"
+_flags = os.environ.get("XLA_FLAGS", "")
+_flags = re.sub(rf"{_DEVICE_COUNT_FLAG}=\S*", "", _flags).strip()
+os.environ["XLA_FLAGS"] = f"{_flags} {_DEVICE_COUNT_FLAG}={_N_TEST_DEVICES}".strip()
+
+import jax  # noqa: E402  (must come after the environment is set)
+import pytest  # noqa: E402
+
+# jax.monitoring event XLA compilation reports once per backend compile (jax/_src/dispatch.py).
+BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+
+
+class CompileCounter:
+    """Counts backend (XLA) compilations, optionally only those of functions with a given name.
+
+    Listens to jax.monitoring's ``/jax/core/compile/backend_compile_duration`` event, which jax records once
+    per XLA compilation with the jitted function's name as ``fun_name``. A cache hit records nothing, so a
+    jitted function re-called with new values of the same shapes adds 0.
+    """
+
+    def __init__(self):
+        self.names: list[str] = []
+
+    def __call__(self, event: str, duration_secs: float, **kwargs) -> None:
+        if event == BACKEND_COMPILE_EVENT:
+            self.names.append(str(kwargs.get("fun_name", "")))
+
+    def __enter__(self) -> "CompileCounter":
+        jax.monitoring.register_event_duration_secs_listener(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        jax.monitoring.unregister_event_duration_listener(self)
+
+    def count(self, name: str | None = None) -> int:
+        """Compilations so far; with ``name``, only those whose function name contains it."""
+        if name is None:
+            return len(self.names)
+        return sum(name in n for n in self.names)
+
+
+@pytest.fixture
+def compile_counter():
+    """A :class:`CompileCounter` registered for the duration of one test."""
+    with CompileCounter() as counter:
+        yield counter
+
+
+@pytest.fixture(scope="session")
+def make_compile_counter():
+    """The :class:`CompileCounter` class, for fixtures of wider scope: ``with make_compile_counter() as c:``."""
+    return CompileCounter
+
+
+def pytest_report_header(config):
+    return f"jax {jax.__version__}, devices: {jax.device_count()} x {jax.devices()[0].platform}"
