@@ -28,6 +28,13 @@ def _sweep_of(ds):
     return Sweep.from_dict(json.loads(ds.attrs["sweep"]))
 
 
+def _measure_names(ds) -> list[str]:
+    """The measures of a result, in the order the sweep listed them (stores list variables alphabetically)."""
+    listed = json.loads(ds.attrs["sweep"])["measures"] if "sweep" in ds.attrs else []
+    present = [m for m in ds.data_vars if m not in ("finite", "values")]
+    return [m for m in listed if m in present] + [m for m in present if m not in listed]
+
+
 def _mean_over_seeds(da):
     return da.mean("seed") if "seed" in da.dims else da
 
@@ -58,7 +65,7 @@ def plot_heatmaps(ds, out_dir: str | Path, examples: bool = True) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     activations = [str(a) for a in ds.activation.values] if "activation" in ds.dims else [None]
-    measures = [m for m in ds.data_vars if m not in ("finite", "values")]
+    measures = _measure_names(ds)
     for measure in measures:
         mean = _mean_over_seeds(ds[measure])
         vmin, vmax = float(np.nanmin(mean.values)), float(np.nanmax(mean.values))
@@ -113,7 +120,7 @@ def _curves(parts: Mapping[str, object]):
     """(panel, line, measure) -> (x, mean, std) from suite parts; see plot_curves for the naming rule."""
     curves = {}
     for name, ds in parts.items():
-        measures = [m for m in ds.data_vars if m not in ("finite", "values")]
+        measures = _measure_names(ds)
         if "activation" in ds.dims:
             panels = [(str(a), ds.sel(activation=a)) for a in ds.activation.values]
             line = name
@@ -204,7 +211,7 @@ def plot_correlations(ds, out_dir: str | Path) -> list[Path]:
     """Scatter of every pair of measures (one point per architecture, mean over seeds), Spearman rho."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    measures = [m for m in ds.data_vars if m not in ("finite", "values")]
+    measures = _measure_names(ds)
     means = {m: _mean_over_seeds(ds[m]).values.ravel() for m in measures}
     color = None
     if "activation" in ds.dims:
@@ -304,7 +311,7 @@ def plot_table1(parts: Mapping[str, object], out_dir: str | Path, claims: Mappin
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
-    measures = [m for m in next(iter(parts.values())).data_vars if m not in ("finite", "values")]
+    measures = _measure_names(next(iter(parts.values())))
     text = ["# Table 1, reproduced from the data\n",
             "Each component is varied alone around the base network; effect = paired mean over seeds of "
             "(high - low), 95% bootstrap interval. 'no impact' = interval covers 0 or |effect| < 10% of the "
