@@ -1,0 +1,431 @@
+"""The modular-sum task (the paper's Figures 7-8) and the quadratic fit of the best prefactor.
+
+Each input is a point of the integer lattice ``{0..n-1}^dim`` fed as ``x / (n - 1) * 2 - 1``; its label is
+``1[(sum_i x_i) mod M < M / 2]``. A per-seed random permutation puts the first ``round(train_fraction * n^dim)``
+points in the training set and the rest in the test set. Lower moduli are higher-frequency functions of x.
+
+Keys: a seed's key is ``fold_in(key(base_seed), seed)``; from it ``fold_in(., 0)`` draws the initial
+parameters, ``fold_in(., 1)`` the split (and ``fold_in(., 2)`` minibatches, where a task has any). So a seed's
+run is the same whatever else is in the grid, and the same seed has the same split and initial parameters for
+every modulus, prefactor and activation (paired comparisons).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from ..grids import lattice
+from ..nets import ACTIVATIONS, PRIORS, MLP, ConfigError
+
+__all__ = ["ModularSum", "QuadraticPeak", "quadratic_peak", "modsum_inputs", "modsum_labels", "modsum_split",
+           "seed_key", "INIT_TAG", "SPLIT_TAG", "BATCH_TAG"]
+
+INIT_TAG, SPLIT_TAG, BATCH_TAG = 0, 1, 2
+
+# ----------------------------------------------------------------------------------------------------------
+# Validation helpers shared by the experiment specs (they raise ConfigError naming field, value and allowed).
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _tuple(owner: str, name: str, values) -> tuple:
+    if isinstance(values, np.ndarray):
+        values = values.tolist()
+    elif isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, range)):
+        values = [values]
+    values = tuple(v.item() if isinstance(v, np.generic) else v for v in values)
+    if len(values) == 0:
+        raise ConfigError(f"{owner}.{name}=() is empty; allowed: a non-empty sequence")
+    if len(set(values)) != len(values):
+        raise ConfigError(f"{owner}.{name}={list(values)!r} has repeated values; allowed: each value once")
+    return values
+
+
+def _check_activations(owner: str, values) -> tuple:
+    values = _tuple(owner, "activations", values)
+    for a in values:
+        if not isinstance(a, str) or a not in ACTIVATIONS:
+            raise ConfigError(f"{owner}.activations contains {a!r}, an unknown activation; allowed: "
+                              f"{', '.join(ACTIVATIONS)}")
+    return values
+
+
+def _check_prefactors(owner: str, values) -> tuple:
+    values = _tuple(owner, "prefactors", values)
+    out = []
+    for p in values:
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p) or p <= 0:
+            raise ConfigError(f"{owner}.prefactors contains {p!r}; allowed: finite numbers > 0")
+        out.append(float(p))
+    return tuple(out)
+
+
+def _check_ints(owner: str, name: str, values, minimum: int) -> tuple:
+    values = _tuple(owner, name, values)
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
+            raise ConfigError(f"{owner}.{name} contains {v!r}; allowed: integers >= {minimum}")
+        if v >= 2 ** 31:
+            raise ConfigError(f"{owner}.{name} contains {v!r}; allowed: integers < 2**31")
+    return tuple(int(v) for v in values)
+
+
+def _check_int(owner: str, name: str, value, minimum: int, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum or (
+            maximum is not None and value > maximum):
+        allowed = f"an integer >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
+        raise ConfigError(f"{owner}.{name}={value!r} is not allowed; allowed: {allowed}")
+    return int(value)
+
+
+def _check_positive(owner: str, name: str, value, allow_zero: bool = False) -> float:
+    ok = (not isinstance(value, bool) and isinstance(value, (int, float, np.floating, np.integer))
+          and math.isfinite(value) and (value >= 0 if allow_zero else value > 0))
+    if not ok:
+        raise ConfigError(f"{owner}.{name}={value!r} is not allowed; allowed: a finite number "
+                          f"{'>= 0' if allow_zero else '> 0'}")
+    return float(value)
+
+
+def _check_prior(owner: str, value) -> str:
+    if value not in PRIORS:
+        raise ConfigError(f"{owner}.prior={value!r} is unknown; allowed: {', '.join(PRIORS)}")
+    return value
+
+
+def seed_key(base_seed: int, seed):
+    """The key of training seed ``seed``: ``fold_in(key(base_seed), seed)`` (seed may be traced)."""
+    return jax.random.fold_in(jax.random.key(base_seed), seed)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The experiment spec
+# ----------------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ModularSum:
+    """Train MLPs on the modular sum, a grid of (activation, modulus, prefactor, seed); DESIGN.md section 10.
+
+    The defaults are the recipe: 16 x 16 lattice, moduli 10, 7, 4, prefactors 2^-3 .. 2^5, 8 seeds,
+    ``MLP(depth=2, width=64, prior="torch")``, full-batch sigmoid binary cross-entropy (mean),
+    ``optax.adam(1e-3)``, 3000 steps. ``run`` returns dims (activation, modulus, prefactor, seed) with
+    ``train_accuracy``, ``test_accuracy``, and the Fourier (``nrs``) and LZ (lz78, 2 levels, normalized)
+    complexity of each network's function on the full lattice at init and after training
+    (``fourier_init``, ``fourier_final``, ``lz_init``, ``lz_final``).
+
+    Attributes:
+      activations: activation names (one compiled program each).
+      moduli: the moduli M (>= 2).
+      prefactors: the prefactor multiplying every pre-activation (> 0); traced, never recompiled per value.
+      seeds: training seeds (>= 0); each seed fixes the split and the initial parameters.
+      n, dim: the input lattice ``{0..n-1}^dim`` (dim 1 or 2, so the function has a 1-D or 2-D image).
+      train_fraction: the first ``round(train_fraction * n^dim)`` points of each seed's permutation train.
+      depth, width, prior, weight_scale, bias_scale: the network (``redshift_jax.MLP``).
+      steps: full-batch adam steps; learning_rate: adam's step size.
+      base_seed: the base PRNG key ``jax.random.key(base_seed)``.
+      name: a label for results and plots.
+    """
+
+    activations: tuple = ("relu", "gelu", "swish", "tanh", "gaussian", "sin")
+    moduli: tuple = (10, 7, 4)
+    prefactors: tuple = tuple(2.0 ** k for k in range(-3, 6))
+    seeds: tuple = tuple(range(8))
+    n: int = 16
+    dim: int = 2
+    train_fraction: float = 0.7
+    depth: int = 2
+    width: int = 64
+    prior: str = "torch"
+    weight_scale: float = 1.0
+    bias_scale: float = 1.0
+    steps: int = 3000
+    learning_rate: float = 1e-3
+    base_seed: int = 0
+    name: str = "modsum"
+
+    kind = "train_modsum"
+    grid_dims = ("modulus", "prefactor", "seed")
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        """Check every field; raise ConfigError naming the field, the value and what is allowed."""
+        o = "ModularSum"
+        s = object.__setattr__
+        s(self, "activations", _check_activations(o, self.activations))
+        s(self, "moduli", _check_ints(o, "moduli", self.moduli, 2))
+        s(self, "prefactors", _check_prefactors(o, self.prefactors))
+        s(self, "seeds", _check_ints(o, "seeds", self.seeds, 0))
+        _check_int(o, "n", self.n, 2)
+        _check_int(o, "dim", self.dim, 1, 2)
+        if isinstance(self.train_fraction, bool) or not isinstance(self.train_fraction, (int, float)) or not (
+                0 < self.train_fraction < 1):
+            raise ConfigError(f"{o}.train_fraction={self.train_fraction!r} is not allowed; allowed: 0 < value < 1")
+        if not 1 <= self.n_train < self.n_points:
+            raise ConfigError(f"{o}.train_fraction={self.train_fraction!r} gives {self.n_train} training points of "
+                              f"{self.n_points}; allowed: at least one training and one test point")
+        _check_int(o, "depth", self.depth, 1)
+        _check_int(o, "width", self.width, 1)
+        _check_prior(o, self.prior)
+        s(self, "weight_scale", _check_positive(o, "weight_scale", self.weight_scale, allow_zero=True))
+        s(self, "bias_scale", _check_positive(o, "bias_scale", self.bias_scale, allow_zero=True))
+        _check_int(o, "steps", self.steps, 1)
+        s(self, "learning_rate", _check_positive(o, "learning_rate", self.learning_rate))
+        _check_int(o, "base_seed", self.base_seed, 0, 2 ** 31 - 1)
+        if not isinstance(self.name, str):
+            raise ConfigError(f"{o}.name={self.name!r} is not allowed; allowed: a string")
+
+    # ---- derived ------------------------------------------------------------------------------------
+
+    @property
+    def n_points(self) -> int:
+        return self.n ** self.dim
+
+    @property
+    def n_train(self) -> int:
+        return int(round(self.train_fraction * self.n_points))
+
+    def model(self, activation: str) -> MLP:
+        return MLP(activation=activation, depth=self.depth, width=self.width, in_dim=self.dim, prior=self.prior)
+
+    def replace(self, **changes) -> "ModularSum":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["type"] = type(self).__name__
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def coords(self) -> dict:
+        return {"modulus": list(self.moduli), "prefactor": list(self.prefactors), "seed": list(self.seeds)}
+
+    def flat_grid(self) -> dict:
+        """Per-network arguments, (modulus, prefactor, seed) flattened with seed fastest."""
+        m, p, s = np.meshgrid(np.array(self.moduli, np.int32), np.array(self.prefactors, np.float32),
+                              np.array(self.seeds, np.uint32), indexing="ij")
+        return {"modulus": m.ravel(), "prefactor": p.ravel(), "seed": s.ravel()}
+
+    def program(self, activation: str) -> "ModsumProgram":
+        return ModsumProgram(self, activation)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Data
+# ----------------------------------------------------------------------------------------------------------
+
+
+def modsum_inputs(n: int = 16, dim: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """The lattice ``{0..n-1}^dim`` (int32, coordinate 0 fastest) and the network inputs ``x/(n-1)*2-1``."""
+    pts = lattice(n, dim)
+    return pts, (pts.astype(np.float32) / (n - 1) * 2 - 1).astype(np.float32)
+
+
+def modsum_labels(points, modulus):
+    """``1[(sum_i x_i) mod M < M / 2]`` as float32 (numpy or jax; modulus may be traced)."""
+    xp = jnp if isinstance(points, jax.Array) or isinstance(modulus, jax.Array) else np
+    total = points.sum(axis=-1)
+    # (s mod M) < M / 2  <=>  2 (s mod M) < M, exactly, in integers.
+    return (2 * xp.mod(total, modulus) < modulus).astype(xp.float32)
+
+
+def modsum_split(key, n_points: int, n_train: int):
+    """(train indices, test indices) of a seed: a permutation drawn from ``fold_in(key, SPLIT_TAG)``."""
+    perm = jax.random.permutation(jax.random.fold_in(key, SPLIT_TAG), n_points)
+    return perm[:n_train], perm[n_train:]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The per-network program: setup (init + measures at init), a segment of adam steps, the final evaluation.
+# runner.py vmaps these over the flattened (modulus, prefactor, seed) grid, one compiled program per
+# activation; the same functions un-vmapped are the per-network reference.
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _image(spec, values):
+    return values.reshape((spec.n,) * spec.dim)  # lattice order: coordinate 0 fastest -> image[.., x1, x0]
+
+
+def _complexity(spec, values) -> dict:
+    from .. import measures  # imported late: lives in redshift_jax/measures
+
+    img = _image(spec, values)
+    return {"fourier": measures.fourier(img, method="nrs"),
+            "lz": measures.lz(img, variant="lz78", levels=2, normalize=True)}
+
+
+class ModsumProgram:
+    """Pure per-network functions of one activation's modular-sum training (vmapped by the runner)."""
+
+    net_args = ("seed", "modulus", "prefactor")
+    network_chunk = 36  # networks vmapped together inside one lax.map step (see runner._batched_fns)
+
+    def __init__(self, spec: ModularSum, activation: str):
+        self.spec = spec
+        self.activation = activation
+        self.model = spec.model(activation)
+        self.optimizer = optax.adam(spec.learning_rate)
+        pts, x = modsum_inputs(spec.n, spec.dim)
+        self.shared = {"points": jnp.asarray(pts), "x": jnp.asarray(x)}
+        # what the compiled code depends on (besides array shapes): used as the compile-cache key
+        self.cache_key = ("modsum", activation, spec.n, spec.dim, spec.n_train, spec.depth, spec.width,
+                          spec.prior, spec.weight_scale, spec.bias_scale, spec.learning_rate)
+
+    def net_inputs(self, grid: dict) -> dict:
+        base = jax.random.key(self.spec.base_seed)
+        seeds = jnp.asarray(grid["seed"], jnp.uint32)
+        return {"key": jax.vmap(jax.random.fold_in, (None, 0))(base, seeds),
+                "modulus": jnp.asarray(grid["modulus"], jnp.int32),
+                "prefactor": jnp.asarray(grid["prefactor"], jnp.float32)}
+
+    def loss(self, params, net, ctx, shared):
+        logits = self.model.apply(params, ctx["x_train"], net["prefactor"])
+        return optax.sigmoid_binary_cross_entropy(logits, ctx["y_train"]).mean()
+
+    def data(self, net, shared) -> dict:
+        """This network's split and labels: train/test indices, all labels, training inputs and labels."""
+        train_idx, test_idx = modsum_split(net["key"], self.spec.n_points, self.spec.n_train)
+        y = modsum_labels(shared["points"], net["modulus"])
+        return {"train_idx": train_idx, "test_idx": test_idx, "y": y,
+                "x_train": shared["x"][train_idx], "y_train": y[train_idx]}
+
+    def setup(self, net, shared):
+        spec = self.spec
+        params = self.model.init(jax.random.fold_in(net["key"], INIT_TAG), spec.weight_scale, spec.bias_scale)
+        ctx = self.data(net, shared)
+        at_init = _complexity(spec, self.model.apply(params, shared["x"], net["prefactor"]))
+        state = (params, self.optimizer.init(params))
+        return state, ctx, {"fourier_init": at_init["fourier"], "lz_init": at_init["lz"]}
+
+    def step(self, state, net, ctx, shared, step_index):
+        del step_index  # full batch: nothing random per step
+        params, opt_state = state
+        grads = jax.grad(self.loss)(params, net, ctx, shared)
+        updates, opt_state = self.optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
+
+    def finish(self, state, net, ctx, shared):
+        params = state[0]
+        logits = self.model.apply(params, shared["x"], net["prefactor"])
+        correct = ((logits > 0).astype(jnp.float32) == ctx["y"]).astype(jnp.float32)
+        final = _complexity(self.spec, logits)
+        return {"train_accuracy": correct[ctx["train_idx"]].mean(), "test_accuracy": correct[ctx["test_idx"]].mean(),
+                "fourier_final": final["fourier"], "lz_final": final["lz"]}
+
+    output_dims = {"train_accuracy": (), "test_accuracy": (), "fourier_init": (), "fourier_final": (),
+                   "lz_init": (), "lz_final": ()}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The best prefactor: a quadratic in log2(prefactor)
+# ----------------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class QuadraticPeak:
+    """The fitted best prefactor of an accuracy curve.
+
+    Attributes:
+      peak: ``2 ** (-b / (2 a))`` for the least-squares fit ``acc = a t^2 + b t + c``, ``t = log2(prefactor)``,
+        when ``a < 0``; NaN when the fit is not concave (no interior maximum). It may lie outside the
+        prefactors tried (an extrapolated vertex); ``in_range`` says whether it does not.
+      low, high: the 2.5 and 97.5 percentiles of the peak over bootstrap resamples of the seeds (resamples
+        whose fit is not concave are left out; ``concave_fraction`` says how many were kept). NaN when no
+        seed axis or no concave resample.
+      a, b, c: the fit's coefficients.
+      concave_fraction: share of bootstrap resamples with a < 0.
+      in_range: whether ``peak`` lies within [min, max] of the prefactors.
+    """
+
+    peak: float
+    low: float
+    high: float
+    a: float
+    b: float
+    c: float
+    concave_fraction: float
+    in_range: bool
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _fit(t: np.ndarray, acc: np.ndarray) -> tuple[float, float, float]:
+    ok = np.isfinite(acc)
+    t, acc = t[ok], acc[ok]
+    if len(np.unique(t)) < 3:
+        return float("nan"), float("nan"), float("nan")
+    a, b, c = np.polyfit(t, acc, 2)
+    return float(a), float(b), float(c)
+
+
+def _vertex(a: float, b: float) -> float:
+    """log2 of the peak prefactor (the vertex in t = log2(prefactor)); NaN when the fit is not concave."""
+    if not np.isfinite(a) or a >= 0:
+        return float("nan")
+    return float(-b / (2 * a))
+
+
+def _exp2(t: float) -> float:
+    with np.errstate(over="ignore"):
+        return float(np.exp2(t))
+
+
+def quadratic_peak(da, n_boot: int = 1000, seed: int = 0) -> QuadraticPeak:
+    """The prefactor at the peak of a least-squares quadratic of accuracy against log2(prefactor).
+
+    Every (seed, prefactor) value of ``da`` is one point of the fit (NaNs dropped). The interval comes from
+    ``n_boot`` bootstrap resamples of the seeds (with replacement) with ``numpy.random.default_rng(seed)``.
+
+    Args:
+      da: an ``xarray.DataArray`` with dim ``prefactor`` and optionally ``seed``, nothing else (select the
+        activation and modulus first), e.g. ``ds.test_accuracy.sel(activation="sin", modulus=4)``.
+      n_boot: bootstrap resamples (0: no interval).
+      seed: the bootstrap's generator seed.
+
+    Returns:
+      ``QuadraticPeak`` (``peak``, ``low``, ``high``, coefficients, ...).
+    """
+    extra = [d for d in da.dims if d not in ("prefactor", "seed")]
+    if "prefactor" not in da.dims or extra:
+        raise ConfigError(f"quadratic_peak: da has dims {tuple(da.dims)}; allowed: 'prefactor' and optionally "
+                          "'seed' (select the other dims first, e.g. .sel(activation=..., modulus=...))")
+    da = da.transpose(*[d for d in ("seed", "prefactor") if d in da.dims])
+    values = np.asarray(da.values, np.float64)
+    if values.ndim == 1:
+        values = values[None]
+    pref = np.asarray(da["prefactor"].values, np.float64)
+    if (pref <= 0).any():
+        raise ConfigError("quadratic_peak: prefactor coordinates must be > 0 (a log2 axis)")
+    t = np.log2(pref)
+    tt = np.broadcast_to(t, values.shape)
+    a, b, c = _fit(tt.ravel(), values.ravel())
+    peak = _exp2(_vertex(a, b))
+    low = high = float("nan")
+    concave = float("nan")
+    n_seeds = values.shape[0]
+    if n_boot > 0 and n_seeds > 1:
+        rng = np.random.default_rng(seed)
+        peaks = np.empty(n_boot)  # log2 of the peak
+        for i in range(n_boot):
+            pick = rng.integers(0, n_seeds, n_seeds)
+            ab = _fit(tt[pick].ravel(), values[pick].ravel())
+            peaks[i] = _vertex(ab[0], ab[1])
+        ok = np.isfinite(peaks)
+        concave = float(ok.mean())
+        if ok.any():
+            low, high = (_exp2(v) for v in np.percentile(peaks[ok], [2.5, 97.5]))
+    in_range = bool(np.isfinite(peak) and pref.min() <= peak <= pref.max())
+    return QuadraticPeak(peak=peak, low=low, high=high, a=a, b=b, c=c, concave_fraction=concave,
+                         in_range=in_range)

@@ -1,0 +1,258 @@
+"""``run``: train a whole experiment grid, one compiled program per activation, resumable per activation.
+
+For each activation the experiment's per-network functions (``setup``, ``step``, ``finish``) are vmapped over
+the flattened grid (modular sum: modulus x prefactor x seed; Colored-MNIST: prefactor x seed) and jitted:
+``setup`` initializes the parameters and optimizer (and measures the function at init), the training loop is a
+``lax.scan`` of ``step``, and ``finish`` evaluates. The prefactor is a traced, non-trainable array, so a new
+set of prefactor values (of the same count) reuses the compiled program. The scan is called in segments of
+``segment_steps`` steps (the carried state is donated), only so the progress bar and ETA update during
+training; the steps are the same as one long scan.
+
+Finished activations are written as pieces (``redshift_jax._io.PartStore``) beside ``out``; ``resume=True``
+reads them back and trains only the missing activations, and the final store only appears, whole, at the end.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import math
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._io import PartStore, now_iso, provenance_attrs
+from ..nets import ConfigError
+
+__all__ = ["run", "COMPILE_COUNT", "train_grid", "train_single"]
+
+# (program cache key, function name) -> number of XLA compilations; tests read it to check reuse.
+COMPILE_COUNT: collections.Counter = collections.Counter()
+_COMPILED: dict = {}
+
+
+def _shape_key(tree) -> tuple:
+    return tuple((tuple(x.shape), str(x.dtype)) for x in jax.tree.leaves(tree))
+
+
+def _compile(program, name: str, fn, args, static: tuple = (), donate: tuple = ()):
+    """AOT-compile ``fn`` for these argument shapes once per (program, name, shapes); returns the executable."""
+    key = (program.cache_key, name, _shape_key(args), static)
+    exe = _COMPILED.get(key)
+    if exe is None:
+        t0 = time.perf_counter()
+        exe = jax.jit(fn, donate_argnums=donate).lower(*args).compile()
+        program.compile_seconds = getattr(program, "compile_seconds", 0.0) + time.perf_counter() - t0
+        COMPILE_COUNT[(program.cache_key, name)] += 1
+        _COMPILED[key] = exe
+    return exe
+
+
+def _batched_fns(program):
+    def setup(net, shared):
+        return jax.vmap(program.setup, in_axes=(0, None))(net, shared)
+
+    def segment(state, net, ctx, shared, start, length):
+        def one(state, net, ctx):
+            def body(st, i):
+                return program.step(st, net, ctx, shared, i), None
+
+            return jax.lax.scan(body, state, start + jnp.arange(length, dtype=jnp.int32))[0]
+
+        # vmap within chunks of networks, lax.map over the chunks: the working set of one chunk stays in
+        # cache (on CPU, 36 networks at a time trained ~1.5x faster than all 216 at once for sine)
+        n = jax.tree.leaves(net)[0].shape[0]
+        chunk = min(getattr(program, "network_chunk", n), n)
+        if n % chunk:
+            chunk = n
+        split = lambda a: a.reshape((n // chunk, chunk) + a.shape[1:])
+        out = jax.lax.map(lambda args: jax.vmap(one)(*args), jax.tree.map(split, (state, net, ctx)))
+        return jax.tree.map(lambda a: a.reshape((n,) + a.shape[2:]), out)
+
+    def finish(state, net, ctx, shared):
+        return jax.vmap(program.finish, in_axes=(0, 0, 0, None))(state, net, ctx, shared)
+
+    return setup, segment, finish
+
+
+def _segments(steps: int, segment_steps: int | None) -> list[int]:
+    if not segment_steps or segment_steps >= steps:
+        return [steps]
+    n_seg = math.ceil(steps / segment_steps)
+    size = math.ceil(steps / n_seg)
+    out = [size] * (steps // size)
+    if steps % size:
+        out.append(steps % size)
+    return out
+
+
+def train_grid(program, grid: dict, steps: int, segment_steps: int | None = 250, on_segment=None,
+               return_state: bool = False):
+    """Train every network of ``grid`` (flat per-network arrays) with one activation's program.
+
+    Returns a dict of numpy arrays (one entry per output, leading axis = network), plus the final state
+    ``(params, opt_state)`` when ``return_state``. ``on_segment(n_steps)`` is called after each segment.
+    """
+    setup, segment, finish = _batched_fns(program)
+    n_nets = len(next(iter(grid.values())))
+    chunk = min(getattr(program, "network_chunk", n_nets), n_nets)
+    padded = -(-n_nets // chunk) * chunk
+    if padded != n_nets:  # whole chunks: repeat the last network, drop its copies at the end
+        grid = {k: np.concatenate([np.asarray(v), np.repeat(np.asarray(v)[-1:], padded - n_nets)])
+                for k, v in grid.items()}
+    net = program.net_inputs(grid)
+    shared = program.shared
+    exe = _compile(program, "setup", setup, (net, shared))
+    state, ctx, init_out = exe(net, shared)
+    start = 0
+    for length in _segments(steps, segment_steps):
+        seg = _compile(program, f"segment{length}",
+                       lambda st, n, c, sh, s0, _l=length: segment(st, n, c, sh, s0, _l),
+                       (state, net, ctx, shared, jnp.int32(0)), static=(length,), donate=(0,))
+        state = seg(state, net, ctx, shared, jnp.int32(start))
+        start += length
+        if on_segment is not None:
+            jax.block_until_ready(state)
+            on_segment(length)
+    fin = _compile(program, "finish", finish, (state, net, ctx, shared))
+    out = {k: np.asarray(v)[:n_nets] for k, v in {**init_out, **fin(state, net, ctx, shared)}.items()}
+    if return_state:
+        return out, jax.tree.map(lambda a: a[:n_nets], state)
+    return out
+
+
+def train_single(program, net_one: dict, steps: int, return_state: bool = False):
+    """The per-network reference: one network (unbatched inputs) trained by one jitted, un-vmapped function.
+
+    ``net_one`` holds this network's entries of ``program.net_inputs(grid)`` (index them with ``[i]``).
+    """
+    key = (program.cache_key, "single", _shape_key(net_one), steps)
+    fn = _COMPILED.get(key)
+    if fn is None:
+        def single(net, shared):
+            state, ctx, init_out = program.setup(net, shared)
+
+            def body(st, i):
+                return program.step(st, net, ctx, shared, i), None
+
+            state = jax.lax.scan(body, state, jnp.arange(steps, dtype=jnp.int32))[0]
+            return {**init_out, **program.finish(state, net, ctx, shared)}, state
+
+        fn = jax.jit(single).lower(net_one, program.shared).compile()
+        _COMPILED[key] = fn
+        COMPILE_COUNT[(program.cache_key, "single")] += 1
+    out, state = fn(net_one, program.shared)
+    out = {k: np.asarray(v) for k, v in out.items()}
+    return (out, state) if return_state else out
+
+
+def _piece(exp, activation: str, outputs: dict, extra: dict):
+    import xarray as xr
+
+    coords = exp.coords()
+    dims = tuple(coords)
+    shape = tuple(len(v) for v in coords.values())
+    data_vars = {name: (("activation",) + dims, np.asarray(v, np.float32).reshape((1,) + shape))
+                 for name, v in outputs.items()}
+    for name, (vdims, arr, vcoords) in extra.items():
+        data_vars[name] = (("activation",) + vdims, np.asarray(arr)[None])
+        coords = {**coords, **vcoords}
+    return xr.Dataset(data_vars, coords={"activation": [activation], **coords})
+
+
+def run(exp, out: str | os.PathLike | None = None, resume: bool = False, progress: bool = True,
+        segment_steps: int | None = 250):
+    """Train an experiment's whole grid and return its labelled results.
+
+    Args:
+      exp: a ``ModularSum`` or ``ColoredMNIST`` spec (validated before anything is compiled).
+      out: zarr path; finished activations are kept beside it (``<out>.partial``) until the end, then the
+        whole Dataset is written atomically under ``out``. ``None`` keeps everything in memory.
+      resume: reuse the finished activations of a killed run with the same spec (a finished ``out`` with
+        the same spec is simply loaded); a different spec is refused.
+      progress: a tqdm bar counting network-steps (steps/s, ETA) with the trainings done as a postfix.
+      segment_steps: steps per compiled scan call (only affects how often progress updates).
+
+    Returns:
+      ``xarray.Dataset`` with ``attrs["kind"]`` = ``exp.kind`` (``"train_modsum"``/``"train_cmnist"``), the
+      spec as JSON (``attrs["spec"]``), versions, backend, times, and ``compile_seconds``,
+      ``train_seconds``, ``ms_per_network_step``.
+    """
+    import xarray as xr
+    from tqdm.auto import tqdm
+
+    if not hasattr(exp, "program") or not hasattr(exp, "validate"):
+        raise ConfigError(f"run: exp={type(exp).__name__} is not allowed; allowed: ModularSum, ColoredMNIST")
+    exp.validate()
+    fingerprint = exp.to_json()
+    if out is not None and resume and os.path.exists(out):
+        ds = xr.open_zarr(out, consolidated=True).load()
+        if ds.attrs.get("spec") and json.loads(ds.attrs["spec"]) == json.loads(fingerprint):
+            return ds
+        raise ValueError(f"resume: {out} already holds a different experiment; choose another out or delete it")
+
+    start_time = now_iso()
+    store = PartStore(out, fingerprint, resume) if out is not None else None
+    grid = exp.flat_grid()
+    n_nets = len(next(iter(grid.values())))
+    acts = list(exp.activations)
+    total_trainings = n_nets * len(acts)
+    done_acts = [a for a in acts if store is not None and store.has(a)]
+    bar = tqdm(total=total_trainings * exp.steps, initial=len(done_acts) * n_nets * exp.steps,
+               unit="step", unit_scale=True, disable=not progress, dynamic_ncols=True,
+               desc=f"{exp.name} ({exp.kind})", smoothing=0.1)
+    trainings_done = len(done_acts) * n_nets
+    bar.set_postfix_str(f"trainings {trainings_done}/{total_trainings}")
+    pieces = []
+    compile_seconds = 0.0
+    train_seconds = 0.0
+    trained_steps = 0
+    try:
+        for act in acts:
+            if store is not None and store.has(act):
+                pieces.append(store.read(act))
+                continue
+            program = exp.program(act)
+            program.compile_seconds = 0.0
+            bar.set_description(f"{exp.name} {act}")
+
+            def tick(length, _n=n_nets):
+                bar.update(length * _n)
+
+            t0 = time.perf_counter()
+            outputs = train_grid(program, grid, exp.steps, segment_steps, on_segment=tick)
+            extra = exp.extra_outputs(program) if hasattr(exp, "extra_outputs") else {}
+            elapsed = time.perf_counter() - t0
+            compile_seconds += program.compile_seconds
+            train_seconds += elapsed - program.compile_seconds
+            trained_steps += n_nets * exp.steps
+            piece = _piece(exp, act, outputs, extra)
+            if store is not None:
+                store.write(act, piece)
+            pieces.append(piece)
+            trainings_done += n_nets
+            bar.set_postfix_str(f"trainings {trainings_done}/{total_trainings}")
+    finally:
+        bar.close()
+
+    ds = xr.concat(pieces, dim="activation", data_vars="all", coords="minimal", compat="override",
+                   join="override")
+    attrs = provenance_attrs(exp.to_dict(), start_time, kind=exp.kind)
+    attrs.update({
+        "name": exp.name,
+        "num_trainings": int(total_trainings),
+        "steps": int(exp.steps),
+        "compile_seconds": round(compile_seconds, 3),
+        "train_seconds": round(train_seconds, 3),
+    })
+    if trained_steps:
+        attrs["ms_per_network_step"] = round(1e3 * train_seconds / trained_steps, 5)
+    if len(done_acts):
+        attrs["resumed_activations"] = ", ".join(done_acts)
+    ds.attrs.update(attrs)
+    if store is not None:
+        store.finish(ds)
+    return ds
