@@ -22,4 +22,4 @@ def make(activations=ACTIVATIONS, depths=range(1, 11), scales=15, seeds=16, reso
 
 SWEEP = make(seeds=32)                      # 33,600 networks, paper scale
 LAPTOP = make(seeds=16)                     # 16,800 networks (benchmark W1's grid), a few minutes on 2 cores
-QUICK = make(activations=("relu", "tanh", "sin"), depths=range(1, 5), scales=5, seeds=4, resolution=32)
+QUICK = make(activations=("relu", "tanh", "sin"), depths=range(1, 5), scales=5, seeds=4)

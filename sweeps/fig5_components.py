@@ -33,4 +33,4 @@ def make(activations=tuple(RANGES), scales=12, seeds=16, resolution=64, depth=3)
 
 SWEEP = make(seeds=32)
 LAPTOP = make(seeds=8)
-QUICK = make(activations=("relu", "tanh"), scales=4, seeds=3, resolution=32)
+QUICK = make(activations=("relu", "tanh"), scales=4, seeds=3)

@@ -19,4 +19,4 @@ def make(activations=("relu", "gelu", "swish", "selu", "tanh", "gaussian", "sin"
 
 SWEEP = make(seeds=16)
 LAPTOP = make(seeds=4)
-QUICK = make(activations=("relu", "tanh", "sin"), depths=(1, 3), scales=3, seeds=2, resolution=32)
+QUICK = make(activations=("relu", "tanh", "sin"), depths=(1, 3), scales=3, seeds=2)

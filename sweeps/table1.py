@@ -37,5 +37,5 @@ def make(seeds=32, resolution=64):
 
 SWEEP = make(seeds=64)
 LAPTOP = make(seeds=32)
-QUICK = make(seeds=8, resolution=32)
+QUICK = make(seeds=8)
 CLAIMS = {label: claim for label, (_, _, _, claim) in COMPONENTS.items()}

@@ -6,6 +6,7 @@ import dataclasses
 import itertools
 import json
 import math
+import warnings
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -111,6 +112,12 @@ class Sweep:
         if len(self.measures) == 0:
             raise ConfigError("Sweep.measures is empty; allowed: any of " + ", ".join(measures_mod.MEASURES))
         measures_mod.validate_measure_names(self.measures, self.resolution)
+        if self.resolution < 64 and {"chebyshev", "legendre"} & set(self.measures):
+            warnings.warn(
+                f"Sweep.resolution={self.resolution}: the polynomial measures use degree min(32, resolution - 1), "
+                "and an equispaced least-squares fit of that degree is ill-conditioned below 2 x degree points, "
+                "so chebyshev/legendre saturate near their white-noise value; use resolution >= 64 for them",
+                stacklevel=3)
         for field in ("lo", "hi"):
             if not np.isfinite(getattr(self, field)):
                 raise ConfigError(f"Sweep.{field}={getattr(self, field)!r} is not allowed; it must be finite")
