@@ -227,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .devices import use_all_cpu_cores
+
+    use_all_cpu_cores()  # a CPU-only sweep then runs on every core (same results, bitwise)
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -1,0 +1,45 @@
+"""Let a CPU-only run use every core.
+
+XLA:CPU runs one program on one device, and a sweep's chunk on one device keeps about one core busy. The
+engine already shards every chunk over all local devices (``shard_map``), so exposing one CPU device per core
+(``--xla_force_host_platform_device_count``) spreads a sweep over the whole machine. Results are bitwise the
+same for any device count, so this changes speed only.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["use_all_cpu_cores"]
+
+_FLAG = "--xla_force_host_platform_device_count"
+
+
+def _backends_initialized() -> bool:
+    try:
+        from jax._src import xla_bridge
+    except ImportError:  # pragma: no cover - layout of a future jax
+        return True
+    return bool(getattr(xla_bridge, "_backends", {}))
+
+
+def use_all_cpu_cores() -> int | None:
+    """Expose one CPU device per available core, if JAX has not started its backends yet.
+
+    Call it before the first JAX computation (the CLI and ``make bench`` do). Does nothing when the user set
+    the device count already, when there is one core, or when JAX is already initialized.
+
+    Returns:
+      The device count it set, or None when it changed nothing.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if _FLAG in flags or _backends_initialized():
+        return None
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    if cores <= 1:
+        return None
+    os.environ["XLA_FLAGS"] = f"{flags} {_FLAG}={cores}".strip()
+    return cores
