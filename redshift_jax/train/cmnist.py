@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 
 import jax
 import jax.numpy as jnp
@@ -25,7 +24,7 @@ import numpy as np
 import optax
 
 from ..nets import MLP, ConfigError
-from .modsum import (BATCH_TAG, INIT_TAG, _check_activations, _check_int, _check_ints, _check_positive,
+from .modsum import (BATCH_TAG, ExperimentSpec, INIT_TAG, _check_activations, _check_int, _check_ints, _check_positive,
                      _check_prefactors, _check_prior)
 
 __all__ = ["ColoredMNIST", "colorize", "level_accuracy", "nn_tour", "colored_mnist_arrays", "N_TRAIN_MNIST",
@@ -35,7 +34,7 @@ N_TRAIN_MNIST, N_TEST_MNIST = 60000, 10000
 
 
 @dataclasses.dataclass(frozen=True)
-class ColoredMNIST:
+class ColoredMNIST(ExperimentSpec):
     """Train MLPs on Colored-MNIST over (activation, prefactor, seed); DESIGN.md section 10.
 
     Defaults are the recipe: all 60,000 training images (colour = digit), the first 2,000 test images with
@@ -113,17 +112,6 @@ class ColoredMNIST:
     def model(self, activation: str) -> MLP:
         return MLP(activation=activation, depth=self.depth, width=self.width, in_dim=self.in_dim,
                    prior=self.prior)
-
-    def replace(self, **changes) -> "ColoredMNIST":
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["type"] = type(self).__name__
-        return d
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
 
     def coords(self) -> dict:
         return {"prefactor": list(self.prefactors), "seed": list(self.seeds)}

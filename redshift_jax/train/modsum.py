@@ -110,8 +110,23 @@ def seed_key(base_seed: int, seed):
 # ----------------------------------------------------------------------------------------------------------
 
 
+class ExperimentSpec:
+    """What both experiment specs share: copies with changes, and the JSON written beside their results."""
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["type"] = type(self).__name__
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
 @dataclasses.dataclass(frozen=True)
-class ModularSum:
+class ModularSum(ExperimentSpec):
     """Train MLPs on the modular sum, a grid of (activation, modulus, prefactor, seed); DESIGN.md section 10.
 
     The defaults are the recipe: 16 x 16 lattice, moduli 10, 7, 4, prefactors 2^-3 .. 2^5, 8 seeds,
@@ -196,17 +211,6 @@ class ModularSum:
 
     def model(self, activation: str) -> MLP:
         return MLP(activation=activation, depth=self.depth, width=self.width, in_dim=self.dim, prior=self.prior)
-
-    def replace(self, **changes) -> "ModularSum":
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["type"] = type(self).__name__
-        return d
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
 
     def coords(self) -> dict:
         return {"modulus": list(self.moduli), "prefactor": list(self.prefactors), "seed": list(self.seeds)}
