@@ -43,7 +43,7 @@ def example_images(ds, selections: list[dict], seed: int = 0) -> list[np.ndarray
     """Re-create example functions of a finished sweep (networks are pure functions of their key)."""
     import jax
 
-    from .sweep.engine import _depth_rows, network_images  # noqa: F401 (same sampling as the sweep)
+    from .sweep.engine import network_images  # the sweep's own sampling, so the examples are its networks
 
     sweep = _sweep_of(ds)
     images = []

@@ -285,10 +285,8 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike | None = None, resume: bool =
     variants = list(sweep.structural_variants())
     mesh = _mesh(num_devices)
     n_devices = mesh.devices.size
-    chunk = plan_chunk(sweep, variants[0][1], n_networks, n_depths, n_devices)
-    if sweep.chunk_size is None:
-        # The budget applies to the largest variant (e.g. the widest or gated one).
-        chunk = min(plan_chunk(sweep, m, n_networks, n_depths, n_devices) for _, m in variants)
+    # One chunk size for every variant: the smallest any variant's memory budget allows.
+    chunk = min(plan_chunk(sweep, m, n_networks, n_depths, n_devices) for _, m in variants)
     layout = _layout(sweep, len(variants), n_networks, n_depths)
     if out is None:
         store = MemoryStore(layout, chunk)
