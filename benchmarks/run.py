@@ -150,36 +150,40 @@ def machine_info() -> dict:
 # ------------------------------------------------------------------------------------------------------------
 # W1
 
-def bench_w1(sweep: rj.Sweep) -> dict:
+def bench_w1(sweep: rj.Sweep, between=None, warm_runs: int = 3) -> dict:
+    """W1 cold, then ``warm_runs`` warm runs; ``between()`` runs after each warm run (the baseline's passes,
+    interleaved so that drift in this shared machine's speed over the minutes of the bench moves both sides of
+    the ratio alike)."""
     n = sweep.num_networks
     c0, t0 = cpu_seconds(), time.perf_counter()
     ds = rj.run_sweep(sweep, progress=False)
     cold = time.perf_counter() - t0
-    t1_cold_end_cpu = cpu_seconds()
+    cold_cpu = cpu_seconds() - c0
     cold_attrs = {k: ds.attrs.get(k) for k in ("chunk_size", "compile_wait_seconds", "run_seconds")}
     log(f"W1 cold {cold:.1f} s {cold_attrs}")
-    # Warm: the better of two runs (the baseline loop below is also timed as the better of two passes), so a
-    # burst of load on this shared machine moves neither side of the ratio.
-    warm_runs = []
-    for _ in range(2):
+    if between is not None:
+        between("prepare")
+    runs = []
+    for _ in range(warm_runs):
         c1, t1 = cpu_seconds(), time.perf_counter()
         ds = rj.run_sweep(sweep, progress=False)
         t2, c2 = time.perf_counter(), cpu_seconds()
         attrs = {k: ds.attrs.get(k) for k in ("chunk_size", "compile_wait_seconds", "run_seconds",
                                               "compiled_chunk_bytes")}
-        warm_runs.append((t2 - t1, (c2 - c1) / (t2 - t1), attrs))
+        runs.append((t2 - t1, (c2 - c1) / (t2 - t1), attrs))
         log(f"W1 warm {t2 - t1:.2f} s {attrs}")
-    warm, warm_util, attrs = min(warm_runs, key=lambda r: r[0])
+        if between is not None:
+            between("pass")
+    warm, warm_util, attrs = min(runs, key=lambda r: r[0])  # the best warm run (the baseline: its best pass)
     finite = float(np.asarray(ds["finite"]).mean())
     # Compile = the cold run's time outside its chunk calls minus the warm run's: cold - warm would also count
     # any change in machine load between the two runs as compile time (seen: 32 s vs 14 s of compile wait).
     compile_s = (cold - cold_attrs["run_seconds"]) - (warm - attrs["run_seconds"])
     return {
         "networks": n, "cold_seconds": cold, "warm_seconds": warm, "compile_seconds": compile_s,
-        "cold_minus_warm_seconds": cold - warm,
-        "warm_runs_seconds": [r[0] for r in warm_runs],
+        "cold_minus_warm_seconds": cold - warm, "warm_runs_seconds": [r[0] for r in runs],
         "networks_per_second": n / warm, "cold_attrs": cold_attrs, "warm_attrs": attrs,
-        "warm_cpu_utilization": warm_util, "cold_cpu_utilization": (t1_cold_end_cpu - c0) / cold,
+        "warm_cpu_utilization": warm_util, "cold_cpu_utilization": cold_cpu / cold,
         "finite_fraction": finite,
     }
 
@@ -334,55 +338,70 @@ def bench_w2(n_seeds: int, chunk: int, matmul_n: int) -> dict:
 # ------------------------------------------------------------------------------------------------------------
 # Baseline: one network per jitted call, from a Python loop
 
-def bench_baseline(sweep: rj.Sweep, combos: int, per_combo: int) -> dict:
-    acts, depths = sweep.axes["activation"], sweep.axes["depth"]
-    # (activation, depth) pairs: every activation, each depth once per len(depths) pairs, so the mean depth
-    # matches W1's (the forward cost grows with depth).
-    pairs = [(acts[i % len(acts)], depths[(i * 7) % len(depths)]) for i in range(combos)]
-    grid = sweep.numeric_grid()
-    per_variant = len(grid["seed"])
-    base_key = jax.random.key(sweep.base_seed)
-    measure_fns = {m: rj.measures.MEASURES[m] for m in sweep.measures}
+class Baseline:
+    """The per-network loop: ``prepare()`` compiles one executable per (activation, depth) pair, each
+    ``run_pass()`` times one pass over all its networks, ``result()`` reports the best pass."""
 
-    def make(act, depth):
-        model = sweep.model.replace(activation=act, depth=depth)
+    def __init__(self, sweep: rj.Sweep, combos: int, per_combo: int):
+        self.sweep, self.combos, self.per_combo = sweep, combos, per_combo
+        self.passes: list[tuple[float, float]] = []
 
-        def one(w, b, p, s):
-            img = engine.network_images(model, sweep, None, base_key, w, b, p, s)[0]
-            return {m: f(img) for m, f in measure_fns.items()}
+    def prepare(self) -> None:
+        sweep = self.sweep
+        acts, depths = sweep.axes["activation"], sweep.axes["depth"]
+        # (activation, depth) pairs: every activation, each depth once per len(depths) pairs, so the mean depth
+        # matches W1's (the forward cost grows with depth).
+        self.pairs = [(acts[i % len(acts)], depths[(i * 7) % len(depths)]) for i in range(self.combos)]
+        grid = sweep.numeric_grid()
+        per_variant = len(grid["seed"])
+        base_key = jax.random.key(sweep.base_seed)
+        measure_fns = {m: rj.measures.MEASURES[m] for m in sweep.measures}
 
-        f32 = jax.ShapeDtypeStruct((), jnp.float32)
-        return jax.jit(one).lower(f32, f32, f32, jax.ShapeDtypeStruct((), jnp.uint32)).compile()
+        def make(act, depth):
+            model = sweep.model.replace(activation=act, depth=depth)
 
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=max(1, min(len(pairs), os.cpu_count() or 1))) as pool:
-        compiled = list(pool.map(lambda pr: make(*pr), pairs))
-    compile_s = time.perf_counter() - t0
-    work = []
-    for k, fn in enumerate(compiled):
-        for j in range(per_combo):
-            i = (k * 7 + j * max(1, per_variant // per_combo)) % per_variant  # spread over scales and seeds
-            work.append((fn, grid["weight_scale"][i], grid["bias_scale"][i], grid["prefactor"][i],
-                         grid["seed"][i]))
-    for fn in compiled:  # first call of every executable outside the timing
-        jax.block_until_ready(fn(*work[0][1:]))
-    passes = []
-    for _ in range(2):  # the better of two passes, as W1's warm time is the better of two runs
+            def one(w, b, p, s):
+                img = engine.network_images(model, sweep, None, base_key, w, b, p, s)[0]
+                return {m: f(img) for m, f in measure_fns.items()}
+
+            f32 = jax.ShapeDtypeStruct((), jnp.float32)
+            return jax.jit(one).lower(f32, f32, f32, jax.ShapeDtypeStruct((), jnp.uint32)).compile()
+
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=max(1, min(len(self.pairs), os.cpu_count() or 1))) as pool:
+            compiled = list(pool.map(lambda pr: make(*pr), self.pairs))
+        self.compile_seconds = time.perf_counter() - t0
+        self.work = []
+        for k, fn in enumerate(compiled):
+            for j in range(self.per_combo):
+                i = (k * 7 + j * max(1, per_variant // self.per_combo)) % per_variant  # spread over scales, seeds
+                self.work.append((fn, grid["weight_scale"][i], grid["bias_scale"][i], grid["prefactor"][i],
+                                  grid["seed"][i]))
+        for fn in compiled:  # first call of every executable outside the timing
+            jax.block_until_ready(fn(*self.work[0][1:]))
+
+    def run_pass(self) -> None:
         results = []
         c0, t0 = cpu_seconds(), time.perf_counter()
-        for fn, w, b, p, s in work:
+        for fn, w, b, p, s in self.work:
             out = fn(w, b, p, s)
             results.append({m: float(v) for m, v in out.items()})  # a loop reads every result back
         seconds = time.perf_counter() - t0
-        passes.append((seconds, (cpu_seconds() - c0) / seconds))
-    seconds, utilization = min(passes)
-    n = len(work)
-    mean_depth = float(np.mean([d for _, d in pairs]))
-    log(f"baseline {n} nets in {seconds:.2f} s = {n / seconds:.1f} nets/s, {utilization:.2f} cores busy "
-        f"(passes {[round(p[0], 2) for p in passes]} s; compile {compile_s:.1f} s)")
-    return {"networks": n, "pairs": [list(p) for p in pairs], "mean_depth": mean_depth, "seconds": seconds,
-            "pass_seconds": [p[0] for p in passes], "cpu_utilization": utilization,
-            "networks_per_second": n / seconds, "compile_seconds": compile_s}
+        self.passes.append((seconds, (cpu_seconds() - c0) / seconds))
+        log(f"baseline pass {len(self.work)} nets in {seconds:.2f} s = {len(self.work) / seconds:.1f} nets/s")
+
+    def __call__(self, what: str) -> None:  # bench_w1's ``between`` hook
+        self.prepare() if what == "prepare" else self.run_pass()
+
+    def result(self) -> dict:
+        seconds, utilization = min(self.passes)
+        n = len(self.work)
+        mean_depth = float(np.mean([d for _, d in self.pairs]))
+        log(f"baseline {n} nets in {seconds:.2f} s = {n / seconds:.1f} nets/s, {utilization:.2f} cores busy "
+            f"(passes {[round(p[0], 2) for p in self.passes]} s; compile {self.compile_seconds:.1f} s)")
+        return {"networks": n, "pairs": [list(p) for p in self.pairs], "mean_depth": mean_depth,
+                "seconds": seconds, "pass_seconds": [p[0] for p in self.passes], "cpu_utilization": utilization,
+                "networks_per_second": n / seconds, "compile_seconds": self.compile_seconds}
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -500,7 +519,7 @@ def table(res: dict) -> str:
 
     n = w1["networks"]
     row("W1 wall (warm) s", res["w1_seconds"], ".2f", "w1_seconds",
-        f"run_sweep of {n:,} networks, best of 2 warm runs in-process; chunk {w1['warm_attrs']['chunk_size']}, "
+        f"run_sweep of {n:,} networks, best of 3 warm runs in-process; chunk {w1['warm_attrs']['chunk_size']}, "
         f"CPU use {w1['warm_cpu_utilization']:.2f} cores")
     row("W1 compile s", res["w1_compile_seconds"], ".2f", "w1_compile_seconds",
         f"(cold - cold chunk time) - (warm - warm chunk time); engine compile wait "
@@ -525,7 +544,8 @@ def table(res: dict) -> str:
     bl = d["baseline"]
     row("baseline speedup", res["baseline_speedup"], ".1f", "baseline_speedup",
         f"W1 nets/s / {bl['networks_per_second']:.1f} nets/s: {bl['networks']} W1 networks, one jitted call each "
-        f"({len(bl['pairs'])} activation/depth pairs, mean depth {bl['mean_depth']:.1f}; best of 2 passes, "
+        f"({len(bl['pairs'])} activation/depth pairs, mean depth {bl['mean_depth']:.1f}; best of 3 passes "
+        f"interleaved with W1's warm runs, "
         f"{bl['cpu_utilization']:.2f} cores busy)")
     row("peak RSS GB", res["peak_rss_gb"], ".2f", "peak_rss_gb", "max ru_maxrss: main process and every scaling size")
     lines.append("")
@@ -582,10 +602,11 @@ def main(argv=None) -> int:
     log(f"{machine['cpu']}, {machine['cores']} cores, load {machine['load_average_at_start']}")
 
     sweep = w1_sweep(sz)
-    w1 = bench_w1(sweep)  # first, so its compile is cold
+    loop = Baseline(sweep, sz["baseline_combos"], sz["baseline_per_combo"])
+    w1 = bench_w1(sweep, between=loop)  # first, so its compile is cold; the loop's passes interleaved
+    baseline = loop.result()
     measures = bench_measures(sweep, sz["sample_networks"], w1["warm_seconds"])
     w2 = bench_w2(sz["w2_seeds"], sz["w2_chunk"], sz["matmul_n"])
-    baseline = bench_baseline(sweep, sz["baseline_combos"], sz["baseline_per_combo"])
     main_rss = rss_gb()
     scaling_sizes = tuple(n for n in sz["scaling"] if args.max_scaling is None or n <= args.max_scaling)
     scaling = bench_scaling(scaling_sizes, sz["scaling_limit_s"])
