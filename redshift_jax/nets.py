@@ -33,6 +33,7 @@ __all__ = [
     "MLP",
     "Unbiased",
     "activation_fn",
+    "sin",
 ]
 
 Array = jax.Array
