@@ -150,10 +150,10 @@ def machine_info() -> dict:
 # ------------------------------------------------------------------------------------------------------------
 # W1
 
-def bench_w1(sweep: rj.Sweep, between=None, warm_runs: int = 3) -> dict:
-    """W1 cold, then ``warm_runs`` warm runs; ``between()`` runs after each warm run (the baseline's passes,
-    interleaved so that drift in this shared machine's speed over the minutes of the bench moves both sides of
-    the ratio alike)."""
+def bench_w1(sweep: rj.Sweep, after_cold=None, between=None, warm_runs: int = 3) -> dict:
+    """W1 cold, ``after_cold()``, then ``warm_runs`` warm runs with ``between()`` after each (the baseline's
+    passes, interleaved so that drift in this shared machine's speed over the minutes of the bench moves both
+    sides of the ratio alike)."""
     n = sweep.num_networks
     c0, t0 = cpu_seconds(), time.perf_counter()
     ds = rj.run_sweep(sweep, progress=False)
@@ -161,8 +161,8 @@ def bench_w1(sweep: rj.Sweep, between=None, warm_runs: int = 3) -> dict:
     cold_cpu = cpu_seconds() - c0
     cold_attrs = {k: ds.attrs.get(k) for k in ("chunk_size", "compile_wait_seconds", "run_seconds")}
     log(f"W1 cold {cold:.1f} s {cold_attrs}")
-    if between is not None:
-        between("prepare")
+    if after_cold is not None:
+        after_cold()
     runs = []
     for _ in range(warm_runs):
         c1, t1 = cpu_seconds(), time.perf_counter()
@@ -173,7 +173,7 @@ def bench_w1(sweep: rj.Sweep, between=None, warm_runs: int = 3) -> dict:
         runs.append((t2 - t1, (c2 - c1) / (t2 - t1), attrs))
         log(f"W1 warm {t2 - t1:.2f} s {attrs}")
         if between is not None:
-            between("pass")
+            between()
     warm, warm_util, attrs = min(runs, key=lambda r: r[0])  # the best warm run (the baseline: its best pass)
     finite = float(np.asarray(ds["finite"]).mean())
     # Compile = the cold run's time outside its chunk calls minus the warm run's: cold - warm would also count
@@ -390,9 +390,6 @@ class Baseline:
         self.passes.append((seconds, (cpu_seconds() - c0) / seconds))
         log(f"baseline pass {len(self.work)} nets in {seconds:.2f} s = {len(self.work) / seconds:.1f} nets/s")
 
-    def __call__(self, what: str) -> None:  # bench_w1's ``between`` hook
-        self.prepare() if what == "prepare" else self.run_pass()
-
     def result(self) -> dict:
         seconds, utilization = min(self.passes)
         n = len(self.work)
@@ -603,7 +600,7 @@ def main(argv=None) -> int:
 
     sweep = w1_sweep(sz)
     loop = Baseline(sweep, sz["baseline_combos"], sz["baseline_per_combo"])
-    w1 = bench_w1(sweep, between=loop)  # first, so its compile is cold; the loop's passes interleaved
+    w1 = bench_w1(sweep, after_cold=loop.prepare, between=loop.run_pass)  # first: its compile is cold
     baseline = loop.result()
     measures = bench_measures(sweep, sz["sample_networks"], w1["warm_seconds"])
     w2 = bench_w2(sz["w2_seeds"], sz["w2_chunk"], sz["matmul_n"])

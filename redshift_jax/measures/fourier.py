@@ -65,6 +65,15 @@ def _prepare(x):
     return scaled, finite, constant
 
 
+def _as_image(name: str, img):
+    """``img`` as an array, checked to be one function's values: a 1-D curve or a 2-D image."""
+    img = jnp.asarray(img)
+    if img.ndim not in (1, 2):
+        raise ConfigError(f"{name} input ndim={img.ndim} (shape {img.shape}) is not allowed; allowed: a 1-D "
+                          "curve (n,) or a 2-D image (n0, n1)")
+    return img
+
+
 def _finish(value, finite, constant):
     """Constant -> 0.0, non-finite -> NaN, float32 scalar."""
     value = jnp.where(constant, jnp.float32(0.0), value.astype(jnp.float32))
@@ -130,10 +139,7 @@ def fourier(img, method: str = "nrs"):
     """
     if method not in FOURIER_METHODS:
         raise ConfigError(f"fourier method={method!r} is unknown; allowed: {', '.join(FOURIER_METHODS)}")
-    img = jnp.asarray(img)
-    if img.ndim not in (1, 2):
-        raise ConfigError(f"fourier input ndim={img.ndim} (shape {img.shape}) is not allowed; allowed: a 1-D "
-                          "curve (n,) or a 2-D image (n0, n1)")
+    img = _as_image("fourier", img)
     if img.size == 0:
         return jnp.float32(0.0)
     bins, mask, radius, flat = _radial_weights(tuple(int(s) for s in img.shape))

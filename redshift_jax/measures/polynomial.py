@@ -36,7 +36,7 @@ from numpy.polynomial import chebyshev as _cheb
 from numpy.polynomial import legendre as _leg
 
 from ..nets import ConfigError
-from .fourier import _finish, _prepare
+from .fourier import _as_image, _finish, _prepare
 
 __all__ = ["chebyshev", "legendre", "validate_degree", "default_degree", "MAX_DEFAULT_DEGREE"]
 
@@ -83,10 +83,7 @@ def _pinv(kind: str, n: int, degree: int) -> np.ndarray:
 
 
 def _order(kind: str, img, degree):
-    img = jnp.asarray(img)
-    if img.ndim not in (1, 2):
-        raise ConfigError(f"{kind} input ndim={img.ndim} (shape {img.shape}) is not allowed; allowed: a 1-D "
-                          "curve (n,) or a 2-D image (n0, n1)")
+    img = _as_image(kind, img)
     if img.size == 0:
         return jnp.float32(0.0)
     shape = tuple(int(s) for s in img.shape)
