@@ -74,7 +74,7 @@ def sizes(quick: bool) -> dict:
     return dict(
         activations=ACTIVATIONS, depths=tuple(range(1, 11)), scales=np.geomspace(1, 50, 15), seeds=16,
         sample_networks=240, w2_seeds=4096, w2_chunk=256, matmul_n=2048,
-        baseline_combos=10, baseline_per_combo=30, scaling=(100, 1_000, 10_000, 100_000), scaling_limit_s=180.0,
+        baseline_combos=14, baseline_per_combo=20, scaling=(100, 1_000, 10_000, 100_000), scaling_limit_s=180.0,
     )
 
 
@@ -191,22 +191,38 @@ def bench_w1(sweep: rj.Sweep, after_cold=None, between=None, warm_runs: int = 3)
 # ------------------------------------------------------------------------------------------------------------
 # Measures share (and forward share) on a representative sample of W1's images
 
+def _on_all_devices(fn, n_replicated: int = 0):
+    """jit(fn) with its leading array arguments split over every local device along their first axis, as the
+    engine runs a chunk (jax.shard_map); the last ``n_replicated`` arguments go to every device whole."""
+    from jax.sharding import PartitionSpec
+
+    def wrapped(*args):
+        n_split = len(args) - n_replicated
+        specs = (PartitionSpec("net"),) * n_split + (PartitionSpec(),) * n_replicated
+        return jax.shard_map(fn, mesh=engine._mesh(), in_specs=specs, out_specs=PartitionSpec("net"),
+                             check_vma=False)(*args)
+    return jax.jit(wrapped)
+
+
 def _switched_forward(sweep: rj.Sweep):
-    """jit(lax.map(network -> images of every depth)), activation chosen by lax.switch as the engine does."""
+    """Networks -> images of every depth, sharded over every device with lax.map inside each shard and the
+    activation chosen by lax.switch, as the engine runs them."""
     model = sweep.model.replace(depth=max(sweep.axes["depth"]), activation=sweep.axes["activation"][0])
     depth_rows = tuple(int(d) - 1 for d in sweep.axes["depth"])
     branches = [rj.ACTIVATIONS[a] for a in sweep.axes["activation"]]
     base_key = jax.random.key(sweep.base_seed)
+    cpu = jax.default_backend() == "cpu"
 
-    @jax.jit
     def forward(ws, bs, pf, seed, act_index):
         def phi(z):
             return jax.lax.switch(act_index, branches, z)
 
-        # lax.map, one network after another, as the engine runs them (a vmapped batch is 1.5-2x slower on CPU)
-        return jax.lax.map(lambda a: engine.network_images(model, sweep, depth_rows, base_key, *a,
-                                                           activation_fn=phi), (ws, bs, pf, seed))
-    return forward
+        def one(a):
+            return engine.network_images(model, sweep, depth_rows, base_key, *a, activation_fn=phi)
+
+        # one network after another (a vmapped batch is 1.5-2x slower on CPU), each one unsplit step on CPU
+        return jax.lax.map(engine._kept_whole(one) if cpu else one, (ws, bs, pf, seed))
+    return _on_all_devices(forward, n_replicated=1)
 
 
 def bench_measures(sweep: rj.Sweep, sample_networks: int, w1_warm: float, repeats: int = 2) -> dict:
@@ -217,7 +233,9 @@ def bench_measures(sweep: rj.Sweep, sample_networks: int, w1_warm: float, repeat
     forward = _switched_forward(sweep)
     # Networks spread over activations, scales and seeds: the same number per activation, evenly spaced over
     # the (weight_scale-major, seed-minor) numeric grid and offset per activation.
+    n_dev = len(jax.local_devices())
     k = max(1, -(-sample_networks // n_act))
+    k = -(-k // n_dev) * n_dev  # whole shards: the same number of networks on every device
     picks = {a: [int((i + a) % per_variant) for i in np.linspace(0, per_variant - 1, min(k, per_variant)).round()]
              for a in range(n_act)}
     chunks = []
@@ -225,7 +243,7 @@ def bench_measures(sweep: rj.Sweep, sample_networks: int, w1_warm: float, repeat
     for a, idx in picks.items():
         if not idx:
             continue
-        idx = np.asarray(idx)
+        idx = np.resize(np.asarray(idx), k)  # a repeat or two when the grid has fewer than k networks
         args = (grid["weight_scale"][idx], grid["bias_scale"][idx], grid["prefactor"][idx], grid["seed"][idx],
                 np.int32(a))
         out = np.asarray(forward(*args))  # compile (first activation) / warm
@@ -237,7 +255,7 @@ def bench_measures(sweep: rj.Sweep, sample_networks: int, w1_warm: float, repeat
 
     def timed(names, repeats):
         sub = sweep.replace(measures=tuple(names))
-        fn = jax.jit(lambda imgs: engine.measure_images(sub, imgs))
+        fn = _on_all_devices(lambda imgs: engine.measure_images(sub, imgs))
         t0 = time.perf_counter()
         jax.block_until_ready(fn(images))
         compile_s = time.perf_counter() - t0
@@ -259,7 +277,8 @@ def bench_measures(sweep: rj.Sweep, sample_networks: int, w1_warm: float, repeat
         "forward_share": forward_w1 / w1_warm,
         "method": (f"jit(engine.measure_images) on {n_img} images of {n_img // n_depths} W1 networks (all "
                    f"activations, scales, seeds; every depth), best of {repeats}, x{scale:.2f} to "
-                   f"{sweep.num_networks} images, / warm W1 wall time (the sample runs on one device)"),
+                   f"{sweep.num_networks} images, / warm W1 wall time (sample split over {n_dev} devices, as "
+                   "the engine splits a chunk)"),
     }
 
 
@@ -338,6 +357,20 @@ def bench_w2(n_seeds: int, chunk: int, matmul_n: int) -> dict:
 # ------------------------------------------------------------------------------------------------------------
 # Baseline: one network per jitted call, from a Python loop
 
+def baseline_pairs(acts, depths, combos: int) -> list[tuple]:
+    """The baseline loop's (activation, depth) pairs: rounds of one pair per activation, odd rounds mirroring
+    the depths of the round before (the i-th smallest depth -> the i-th largest). With an even number of rounds
+    and evenly spaced depths, every activation's mean depth is W1's; a network's cost grows linearly with depth,
+    so the subset has W1's mix of work at a fraction of the compiles (one per pair; all 70 of W1 took 104 s)."""
+    n_act, n_depth = len(acts), len(depths)
+    pairs = []
+    for i in range(combos):
+        rnd, a = divmod(i, n_act)
+        j = (a + (rnd // 2) * n_act) % n_depth
+        pairs.append((acts[a], depths[j] if rnd % 2 == 0 else depths[n_depth - 1 - j]))
+    return pairs
+
+
 class Baseline:
     """The per-network loop: ``prepare()`` compiles one executable per (activation, depth) pair, each
     ``run_pass()`` times one pass over all its networks, ``result()`` reports the best pass."""
@@ -349,9 +382,7 @@ class Baseline:
     def prepare(self) -> None:
         sweep = self.sweep
         acts, depths = sweep.axes["activation"], sweep.axes["depth"]
-        # (activation, depth) pairs: every activation, each depth once per len(depths) pairs, so the mean depth
-        # matches W1's (the forward cost grows with depth).
-        self.pairs = [(acts[i % len(acts)], depths[(i * 7) % len(depths)]) for i in range(self.combos)]
+        self.pairs = baseline_pairs(acts, depths, self.combos)
         grid = sweep.numeric_grid()
         per_variant = len(grid["seed"])
         base_key = jax.random.key(sweep.base_seed)
@@ -399,6 +430,53 @@ class Baseline:
         return {"networks": n, "pairs": [list(p) for p in self.pairs], "mean_depth": mean_depth,
                 "seconds": seconds, "pass_seconds": [p[0] for p in self.passes], "cpu_utilization": utilization,
                 "networks_per_second": n / seconds, "compile_seconds": self.compile_seconds}
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The bound: the least time W1 could take on this machine, and the loop ratio that would give
+
+def activation_seconds_per_element(name: str, points: int, width: int, n_iter: int = 100) -> float:
+    """One hidden layer's elementwise pass, ``phi(prefactor * z + b)`` over a (points, width) array kept in
+    cache, on one device as one unsplit step (as the engine runs it): seconds per element, best of 5."""
+    phi = rj.ACTIVATIONS[name]
+    z = jax.random.normal(jax.random.key(3), (points, width), jnp.float32)
+
+    def body(_, a):
+        return phi(1.3 * a + 0.1) * 0.7  # each pass depends on the last; values stay bounded for every phi
+
+    passes = (lambda a: jax.lax.fori_loop(0, n_iter, body, a))
+    f = jax.jit(engine._kept_whole(passes) if jax.default_backend() == "cpu" else passes)
+    jax.block_until_ready(f(z))
+    return best_of(lambda: f(z), 5) / (n_iter * z.size)
+
+
+def bench_bound(sweep: rj.Sweep, matmul_gflops: float, w1_warm: float, loop_nps: float) -> dict:
+    """W1's time if it did nothing but its unavoidable work at this machine's best rates: every trunk's matmuls
+    (first layer, hidden layers, a readout per depth) at the in-run 2048^3 matmul rate on all cores, plus one
+    activation pass per hidden layer at the cost measured above, spread over every device. Init, measures,
+    bias adds and bookkeeping count as free, so W1 cannot beat it. W1 networks/s at the bound over the loop's
+    networks/s is the largest baseline_speedup this machine allows with the loop as measured."""
+    n_dev = len(jax.local_devices())
+    depth = max(sweep.axes["depth"])
+    model = sweep.model.replace(depth=depth)
+    points, width = sweep.resolution ** 2, model.width
+    n_acts, n_depths = len(sweep.axes["activation"]), len(sweep.axes["depth"])
+    trunks = sweep.num_networks // n_depths  # one trunk per (activation, scale, seed) gives every depth
+    flops_trunk = 2 * points * (sum(fi * fo for fi, fo in model.fan_shapes()) + (n_depths - 1) * width)
+    per_elem = {a: activation_seconds_per_element(a, points, width) for a in sweep.axes["activation"]}
+    act_s = sum(trunks / n_acts * depth * points * width * c / n_dev for c in per_elem.values())
+    matmul_s = trunks * flops_trunk / (matmul_gflops * 1e9)
+    bound = matmul_s + act_s
+    ceiling = sweep.num_networks / bound / loop_nps
+    log(f"bound: matmuls {matmul_s:.2f} s + activations {act_s:.2f} s = {bound:.2f} s; W1 {w1_warm:.2f} s; "
+        f"loop ratio at the bound {ceiling:.1f}x")
+    return {
+        "seconds": bound, "matmul_seconds": matmul_s, "activation_seconds": act_s,
+        "activation_ns_per_element": {a: c * 1e9 for a, c in per_elem.items()},
+        "matmul_gflops": matmul_gflops, "w1_fraction_of_bound": bound / w1_warm,
+        "speedup_ceiling": ceiling,
+        "w1_seconds_for_10x": sweep.num_networks / (10.0 * loop_nps),
+    }
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -528,8 +606,8 @@ def table(res: dict) -> str:
         row(f"  {name} share", pm["w1_seconds_projected"] / res["w1_seconds"], ".3f", None,
             f"{pm['w1_seconds_projected']:.2f} s: this measure alone on the sample, projected (1 timed run)")
     row("  forward share", ms["forward_share"], ".3f", None,
-        f"{ms['forward_seconds_projected']:.2f} s: jit(lax.map(network_images)) on the same sample, projected; "
-        "one device, where W1 uses all")
+        f"{ms['forward_seconds_projected']:.2f} s: the networks' forward on the same sample (all devices, as the "
+        "engine), projected")
     w2 = d["w2"]
     row("W2 efficiency", res["efficiency"], ".3f", "efficiency",
         f"{w2['forward_gflops']:.1f} GFLOP/s forward ({w2['networks']} nets, {w2['form']}, chunks of {w2['chunk']}) / "
@@ -544,6 +622,12 @@ def table(res: dict) -> str:
         f"({len(bl['pairs'])} activation/depth pairs, mean depth {bl['mean_depth']:.1f}; best of 3 passes "
         f"interleaved with W1's warm runs, "
         f"{bl['cpu_utilization']:.2f} cores busy)")
+    bd = d["bound"]
+    row("  W1 bound s", bd["seconds"], ".2f", None,
+        f"matmuls at the {bd['matmul_gflops']:.0f} GFLOP/s reference {bd['matmul_seconds']:.2f} s + activation "
+        f"passes {bd['activation_seconds']:.2f} s, nothing else; W1 reaches {bd['w1_fraction_of_bound']:.2f} of it")
+    row("  speedup at the bound", bd["speedup_ceiling"], ".1f", None,
+        f"the most this machine allows against this loop; 10x needs W1 <= {bd['w1_seconds_for_10x']:.2f} s")
     row("peak RSS GB", res["peak_rss_gb"], ".2f", "peak_rss_gb", "max ru_maxrss: main process and every scaling size")
     lines.append("")
     lines.append(f"scaling (relu depth 2, width 64, 64x64, fourier; fresh process per size; compile excluded)")
@@ -604,6 +688,7 @@ def main(argv=None) -> int:
     baseline = loop.result()
     measures = bench_measures(sweep, sz["sample_networks"], w1["warm_seconds"])
     w2 = bench_w2(sz["w2_seeds"], sz["w2_chunk"], sz["matmul_n"])
+    bound = bench_bound(sweep, w2["matmul_gflops"], w1["warm_seconds"], baseline["networks_per_second"])
     main_rss = rss_gb()
     scaling_sizes = tuple(n for n in sz["scaling"] if args.max_scaling is None or n <= args.max_scaling)
     scaling = bench_scaling(scaling_sizes, sz["scaling_limit_s"])
@@ -631,7 +716,7 @@ def main(argv=None) -> int:
         "machine": machine,
         "train": train,
         "targets": {k: {"target": v[2], "pass": None} for k, v in TARGETS.items()},
-        "details": {"w1": w1, "measures": measures, "w2": w2, "baseline": baseline, "scaling": scaling,
+        "details": {"w1": w1, "measures": measures, "w2": w2, "baseline": baseline, "bound": bound, "scaling": scaling,
                     "main_process_peak_rss_gb": main_rss},
     }
     for k in TARGETS:
