@@ -74,7 +74,7 @@ def sizes(quick: bool) -> dict:
     return dict(
         activations=ACTIVATIONS, depths=tuple(range(1, 11)), scales=np.geomspace(1, 50, 15), seeds=16,
         sample_networks=240, w2_seeds=4096, w2_chunk=256, matmul_n=2048,
-        baseline_combos=14, baseline_per_combo=20, scaling=(100, 1_000, 10_000, 100_000), scaling_limit_s=180.0,
+        baseline_combos=14, baseline_per_combo=120, scaling=(100, 1_000, 10_000, 100_000), scaling_limit_s=180.0,
     )
 
 
@@ -89,8 +89,21 @@ def w1_sweep(sz: dict) -> rj.Sweep:
 # ------------------------------------------------------------------------------------------------------------
 # Helpers
 
-def rss_gb(who=resource.RUSAGE_SELF) -> float:
-    return resource.getrusage(who).ru_maxrss * 1024 / 1e9  # Linux reports kB
+def rss_gb() -> float:
+    """This process's peak resident memory (GB): ``VmHWM`` of /proc/self/status where there is one.
+
+    Not ``ru_maxrss`` on Linux: a child keeps the parent's resident size at fork in its ``ru_maxrss`` across
+    exec, so every scaling subprocess would report at least the main process's peak (1.6 GB at every size in
+    the runs before this was found), hiding its own. ``VmHWM`` belongs to the exec'd program's memory alone.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024 / 1e9  # kB
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1e9 if sys.platform == "darwin" else peak * 1024 / 1e9  # bytes on macOS, kB elsewhere
 
 
 def cpu_seconds() -> float:
@@ -373,7 +386,12 @@ def baseline_pairs(acts, depths, combos: int) -> list[tuple]:
 
 class Baseline:
     """The per-network loop: ``prepare()`` compiles one executable per (activation, depth) pair, each
-    ``run_pass()`` times one pass over all its networks, ``result()`` reports the best pass."""
+    ``run_pass()`` times one pass over all its networks, ``result()`` reports the best pass.
+
+    A pass is sized to last about as long as one W1 run (14 pairs x 120 networks: ~4 s on the 2-core CPU).
+    The best of three short passes would catch quiet moments of a shared machine that W1's longer runs
+    cannot: with 280-network passes (0.7-0.9 s) one run's loop passes spread 0.67-0.86 s while W1's spread 4%.
+    """
 
     def __init__(self, sweep: rj.Sweep, combos: int, per_combo: int):
         self.sweep, self.combos, self.per_combo = sweep, combos, per_combo
@@ -628,7 +646,7 @@ def table(res: dict) -> str:
         f"passes {bd['activation_seconds']:.2f} s, nothing else; W1 reaches {bd['w1_fraction_of_bound']:.2f} of it")
     row("  speedup at the bound", bd["speedup_ceiling"], ".1f", None,
         f"the most this machine allows against this loop; 10x needs W1 <= {bd['w1_seconds_for_10x']:.2f} s")
-    row("peak RSS GB", res["peak_rss_gb"], ".2f", "peak_rss_gb", "max ru_maxrss: main process and every scaling size")
+    row("peak RSS GB", res["peak_rss_gb"], ".2f", "peak_rss_gb", "peak resident memory (VmHWM): main process and every scaling subprocess, each its own")
     lines.append("")
     lines.append(f"scaling (relu depth 2, width 64, 64x64, fourier; fresh process per size; compile excluded)")
     lines.append(f"{'networks':>10} {'seconds':>9} {'nets/s':>9} {'us/net':>8} {'RSS GB':>7} {'chunk':>6}  RSS < 4 GB")
