@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["use_all_cpu_cores"]
+__all__ = ["use_all_cpu_cores", "device_mesh"]
 
 _FLAG = "--xla_force_host_platform_device_count"
 
@@ -43,3 +43,33 @@ def use_all_cpu_cores() -> int | None:
         return None
     os.environ["XLA_FLAGS"] = f"{flags} {_FLAG}={cores}".strip()
     return cores
+
+
+def device_mesh(num_devices: int | None = None, divides: int | None = None):
+    """A one-axis mesh (axis ``"net"``) over the first local devices.
+
+    Args:
+      num_devices: use at most this many local devices (default: all of them).
+      divides: if given, use the largest count (<= num_devices) that divides it evenly, so that every device
+        gets the same number of whole work items (e.g. training chunks) and runs exactly the same program.
+
+    Raises:
+      ConfigError: naming the value and the allowed range, when ``num_devices`` is not 1 .. local devices.
+    """
+    import jax
+    import numpy as np
+    from jax.sharding import Mesh
+
+    from .nets import ConfigError
+
+    devices = jax.local_devices()
+    if num_devices is not None:
+        if isinstance(num_devices, bool) or not isinstance(num_devices, (int, np.integer)) or \
+                not 1 <= num_devices <= len(devices):
+            raise ConfigError(f"num_devices={num_devices!r} is not allowed; this process has {len(devices)} "
+                              f"local devices (allowed: 1 .. {len(devices)})")
+        devices = devices[:num_devices]
+    count = len(devices)
+    if divides is not None:
+        count = max(d for d in range(1, count + 1) if divides % d == 0)
+    return Mesh(np.asarray(devices[:count]), ("net",))

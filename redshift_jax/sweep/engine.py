@@ -27,6 +27,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .. import measures as measures_mod
 from .._io import now_iso, provenance_attrs, write_dataset_atomic
+from ..devices import device_mesh
 from ..grids import grid
 from ..nets import ACTIVATIONS, MLP, ConfigError
 from .spec import Sweep
@@ -113,13 +114,7 @@ def measure_images(sweep: Sweep, images: jax.Array) -> dict[str, jax.Array]:
 
 
 def _mesh(num_devices: int | None = None) -> Mesh:
-    devices = jax.local_devices()
-    if num_devices is not None:
-        if not 1 <= num_devices <= len(devices):
-            raise ConfigError(f"num_devices={num_devices!r} is not allowed; this process has {len(devices)} "
-                              "local devices")
-        devices = devices[:num_devices]
-    return Mesh(np.asarray(devices), ("net",))
+    return device_mesh(num_devices)
 
 
 def _bytes_per_network(model, sweep: Sweep, n_depths: int) -> int:

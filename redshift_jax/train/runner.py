@@ -6,7 +6,9 @@ the flattened grid (modular sum: modulus x prefactor x seed; Colored-MNIST: pref
 ``lax.scan`` of ``step``, and ``finish`` evaluates. The prefactor is a traced, non-trainable array, so a new
 set of prefactor values (of the same count) reuses the compiled program. The scan is called in segments of
 ``segment_steps`` steps (the carried state is donated), only so the progress bar and ETA update during
-training; the steps are the same as one long scan.
+training; the steps are the same as one long scan. With several local devices the scan runs on as many as
+divide the number of network chunks, each device running the same single-device program on its share (see
+``train_grid``), so results are bitwise the same for any device count.
 
 Finished activations are written as pieces (``redshift_jax._io.PartStore``) beside ``out``; ``resume=True``
 reads them back and trains only the missing activations, and the final store only appears, whole, at the end.
@@ -19,12 +21,14 @@ import json
 import math
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .._io import PartStore, now_iso, provenance_attrs
+from ..devices import device_mesh
 from ..nets import ConfigError
 
 __all__ = ["run", "COMPILE_COUNT", "train_grid", "train_single"]
@@ -51,7 +55,7 @@ def _compile(program, name: str, fn, args, static: tuple = (), donate: tuple = (
     return exe
 
 
-def _batched_fns(program):
+def _batched_fns(program, chunk: int):
     def setup(net, shared):
         return jax.vmap(program.setup, in_axes=(0, None))(net, shared)
 
@@ -65,9 +69,6 @@ def _batched_fns(program):
         # vmap within chunks of networks, lax.map over the chunks: the working set of one chunk stays in
         # cache (on CPU, 36 networks at a time trained ~1.5x faster than all 216 at once for sine)
         n = jax.tree.leaves(net)[0].shape[0]
-        chunk = min(getattr(program, "network_chunk", n), n)
-        if n % chunk:
-            chunk = n
         split = lambda a: a.reshape((n // chunk, chunk) + a.shape[1:])
         out = jax.lax.map(lambda args: jax.vmap(one)(*args), jax.tree.map(split, (state, net, ctx)))
         return jax.tree.map(lambda a: a.reshape((n,) + a.shape[2:]), out)
@@ -90,16 +91,19 @@ def _segments(steps: int, segment_steps: int | None) -> list[int]:
 
 
 def train_grid(program, grid: dict, steps: int, segment_steps: int | None = 250, on_segment=None,
-               return_state: bool = False):
+               return_state: bool = False, num_devices: int | None = None):
     """Train every network of ``grid`` (flat per-network arrays) with one activation's program.
 
     Returns a dict of numpy arrays (one entry per output, leading axis = network), plus the final state
     ``(params, opt_state)`` when ``return_state``. ``on_segment(n_steps)`` is called after each segment.
+    The training steps run split over the local devices (at most ``num_devices``; default all): as many as
+    divide the number of network chunks evenly. Results are bitwise the same for any device count.
     """
-    setup, segment, finish = _batched_fns(program)
     n_nets = len(next(iter(grid.values())))
     chunk = min(getattr(program, "network_chunk", n_nets), n_nets)
     padded = -(-n_nets // chunk) * chunk
+    devices = list(device_mesh(num_devices, divides=padded // chunk).devices.flat)
+    setup, segment, finish = _batched_fns(program, chunk)
     if padded != n_nets:  # whole chunks: repeat the last network, drop its copies at the end
         grid = {k: np.concatenate([np.asarray(v), np.repeat(np.asarray(v)[-1:], padded - n_nets)])
                 for k, v in grid.items()}
@@ -107,16 +111,38 @@ def train_grid(program, grid: dict, steps: int, segment_steps: int | None = 250,
     shared = program.shared
     exe = _compile(program, "setup", setup, (net, shared))
     state, ctx, init_out = exe(net, shared)
+    # The training steps: each device trains a contiguous group of whole chunks with its own copy of the same
+    # single-device program, dispatched asynchronously so the devices run at once (on CPU, one device per
+    # core: 1.4-1.6x faster on 2 cores than one device splitting each op over threads). Every chunk then runs
+    # the same code as on one device, so results are bitwise the same for any device count (one SPMD
+    # program over a mesh was not: its compile differs from the single-device one in the last bits).
+    home = jax.tree.leaves(state)[0].sharding
+    per = padded // len(devices)
+    groups = [jax.device_put(jax.tree.map(lambda a, _i=i: a[_i * per:(_i + 1) * per], (state, net, ctx)) + (shared,),
+                             dev) for i, dev in enumerate(devices)]
+    def compile_segment(length, i):
+        s0 = jax.device_put(np.int32(0), devices[i])
+        return _compile(program, f"segment{length}",
+                        lambda st, n, c, sh, s0, _l=length: segment(st, n, c, sh, s0, _l),
+                        groups[i] + (s0,), static=(length, chunk, devices[i].id), donate=(0,))
+
+    lengths = _segments(steps, segment_steps)
+    todo = [(length, i) for length in sorted(set(lengths)) for i in range(len(devices))]
+    before, t0 = getattr(program, "compile_seconds", 0.0), time.perf_counter()
+    with ThreadPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1)) as pool:  # XLA compiles in parallel
+        exes = dict(zip(todo, pool.map(lambda a: compile_segment(*a), todo)))
+    program.compile_seconds = before + time.perf_counter() - t0  # wall time, not the sum over threads
     start = 0
-    for length in _segments(steps, segment_steps):
-        seg = _compile(program, f"segment{length}",
-                       lambda st, n, c, sh, s0, _l=length: segment(st, n, c, sh, s0, _l),
-                       (state, net, ctx, shared, jnp.int32(0)), static=(length,), donate=(0,))
-        state = seg(state, net, ctx, shared, jnp.int32(start))
+    for length in lengths:
+        for i, dev in enumerate(devices):
+            st, n, c, sh = groups[i]
+            groups[i] = (exes[length, i](st, n, c, sh, jax.device_put(np.int32(start), dev)), n, c, sh)
         start += length
         if on_segment is not None:
-            jax.block_until_ready(state)
+            jax.block_until_ready([g[0] for g in groups])
             on_segment(length)
+    state = jax.tree.map(lambda *parts: jnp.concatenate([jax.device_put(p, home) for p in parts]),
+                         *[g[0] for g in groups])
     fin = _compile(program, "finish", finish, (state, net, ctx, shared))
     out = {k: np.asarray(v)[:n_nets] for k, v in {**init_out, **fin(state, net, ctx, shared)}.items()}
     if return_state:
@@ -164,7 +190,7 @@ def _piece(exp, activation: str, outputs: dict, extra: dict):
 
 
 def run(exp, out: str | os.PathLike | None = None, resume: bool = False, progress: bool = True,
-        segment_steps: int | None = 250):
+        segment_steps: int | None = 250, num_devices: int | None = None):
     """Train an experiment's whole grid and return its labelled results.
 
     Args:
@@ -175,6 +201,8 @@ def run(exp, out: str | os.PathLike | None = None, resume: bool = False, progres
         the same spec is simply loaded); a different spec is refused.
       progress: a tqdm bar counting network-steps (steps/s, ETA) with the trainings done as a postfix.
       segment_steps: steps per compiled scan call (only affects how often progress updates).
+      num_devices: train on at most this many local devices (default: all; on CPU the CLI exposes one device
+        per core). Results are bitwise the same for any count.
 
     Returns:
       ``xarray.Dataset`` with ``attrs["kind"]`` = ``exp.kind`` (``"train_modsum"``/``"train_cmnist"``), the
@@ -223,7 +251,7 @@ def run(exp, out: str | os.PathLike | None = None, resume: bool = False, progres
                 bar.update(length * _n)
 
             t0 = time.perf_counter()
-            outputs = train_grid(program, grid, exp.steps, segment_steps, on_segment=tick)
+            outputs = train_grid(program, grid, exp.steps, segment_steps, on_segment=tick, num_devices=num_devices)
             extra = exp.extra_outputs(program) if hasattr(exp, "extra_outputs") else {}
             elapsed = time.perf_counter() - t0
             compile_seconds += program.compile_seconds
