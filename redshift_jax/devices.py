@@ -45,13 +45,8 @@ def use_all_cpu_cores() -> int | None:
     return cores
 
 
-def device_mesh(num_devices: int | None = None, divides: int | None = None):
-    """A one-axis mesh (axis ``"net"``) over the first local devices.
-
-    Args:
-      num_devices: use at most this many local devices (default: all of them).
-      divides: if given, use the largest count (<= num_devices) that divides it evenly, so that every device
-        gets the same number of whole work items (e.g. training chunks) and runs exactly the same program.
+def device_mesh(num_devices: int | None = None):
+    """A one-axis mesh (axis ``"net"``) over the first ``num_devices`` local devices (default: all of them).
 
     Raises:
       ConfigError: naming the value and the allowed range, when ``num_devices`` is not 1 .. local devices.
@@ -69,7 +64,4 @@ def device_mesh(num_devices: int | None = None, divides: int | None = None):
             raise ConfigError(f"num_devices={num_devices!r} is not allowed; this process has {len(devices)} "
                               f"local devices (allowed: 1 .. {len(devices)})")
         devices = devices[:num_devices]
-    count = len(devices)
-    if divides is not None:
-        count = max(d for d in range(1, count + 1) if divides % d == 0)
-    return Mesh(np.asarray(devices[:count]), ("net",))
+    return Mesh(np.asarray(devices), ("net",))

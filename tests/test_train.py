@@ -366,34 +366,37 @@ def test_cmnist_plot_on_synthetic_dataset(tmp_path):
     assert paths and all(p.exists() for p in paths)
 
 
-def test_training_is_bitwise_the_same_on_any_device_count():
-    """The training steps run split over the devices in whole chunks; every network trains bitwise as on one
-    device (conftest exposes 4 CPU devices)."""
-    assert len(jax.local_devices()) == 4
+def _trained(chunk: int, num_devices):
     prog = GRID.program("sin")
-    prog.network_chunk = 3  # 12 networks -> 4 chunks: 4 devices by default, 2 with num_devices=2
-    grid = GRID.flat_grid()
-    runs = {nd: runner.train_grid(prog, grid, GRID.steps, segment_steps=25, return_state=True, num_devices=nd)
-            for nd in (1, 2, None)}
-    ref_out, ref_state = runs[1]
-    for nd in (2, None):
-        out, state = runs[nd]
-        for k in ref_out:
-            np.testing.assert_array_equal(out[k], ref_out[k], err_msg=f"{k}, num_devices={nd}")
-        for a, b in zip(jax.tree.leaves(ref_state), jax.tree.leaves(state)):
-            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    assert np.all(np.isfinite(ref_out["test_accuracy"]))
+    prog.network_chunk = chunk
+    return runner.train_grid(prog, GRID.flat_grid(), GRID.steps, segment_steps=25, return_state=True,
+                             num_devices=num_devices)
 
 
-def test_device_mesh_takes_the_most_devices_that_divide_the_work():
+@pytest.mark.parametrize("chunk,num_devices,case", [
+    (3, 3, "12 networks = 4 chunks on 3 devices: 1 + 1 + 2 chunks"),
+    (3, None, "4 chunks on the 4 devices"),
+    (6, None, "2 chunks: 2 of the 4 devices"),
+])
+def test_training_is_bitwise_the_same_on_any_device_count(chunk, num_devices, case):
+    """The training steps run on every device (conftest exposes 4 CPU devices) in groups of whole chunks;
+    every network trains bitwise as on one device with the same chunk size."""
+    assert len(jax.local_devices()) == 4
+    ref_out, ref_state = _trained(chunk, 1)
+    out, state = _trained(chunk, num_devices)
+    for k in ref_out:
+        np.testing.assert_array_equal(out[k], ref_out[k], err_msg=f"{k}: {case}")
+    for a, b in zip(jax.tree.leaves(ref_state), jax.tree.leaves(state)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=case)
+    assert np.all(np.isfinite(out["test_accuracy"]))
+
+
+def test_device_mesh_picks_the_first_devices():
     from redshift_jax.devices import device_mesh
     from redshift_jax.nets import ConfigError
 
     assert device_mesh().size == 4
-    assert device_mesh(divides=6).size == 3
-    assert device_mesh(2, divides=6).size == 2
-    assert device_mesh(divides=1).size == 1
-    assert device_mesh(divides=7).size == 1
+    assert [d.id for d in device_mesh(2).devices.flat] == [d.id for d in jax.local_devices()[:2]]
     for bad in (0, 5, True, 1.5):
         with pytest.raises(ConfigError, match=r"num_devices=.*allowed: 1 \.\. 4"):
             device_mesh(bad)

@@ -6,9 +6,9 @@ the flattened grid (modular sum: modulus x prefactor x seed; Colored-MNIST: pref
 ``lax.scan`` of ``step``, and ``finish`` evaluates. The prefactor is a traced, non-trainable array, so a new
 set of prefactor values (of the same count) reuses the compiled program. The scan is called in segments of
 ``segment_steps`` steps (the carried state is donated), only so the progress bar and ETA update during
-training; the steps are the same as one long scan. With several local devices the scan runs on as many as
-divide the number of network chunks, each device running the same single-device program on its share (see
-``train_grid``), so results are bitwise the same for any device count.
+training; the steps are the same as one long scan. With several local devices the scan runs on all of them (at
+most one per chunk of networks), each device running the same single-device program on its share of whole
+chunks (see ``train_grid``), so results are bitwise the same for any device count.
 
 Finished activations are written as pieces (``redshift_jax._io.PartStore``) beside ``out``; ``resume=True``
 reads them back and trains only the missing activations, and the final store only appears, whole, at the end.
@@ -96,13 +96,14 @@ def train_grid(program, grid: dict, steps: int, segment_steps: int | None = 250,
 
     Returns a dict of numpy arrays (one entry per output, leading axis = network), plus the final state
     ``(params, opt_state)`` when ``return_state``. ``on_segment(n_steps)`` is called after each segment.
-    The training steps run split over the local devices (at most ``num_devices``; default all): as many as
-    divide the number of network chunks evenly. Results are bitwise the same for any device count.
+    The training steps run split over the local devices (at most ``num_devices``; default all, and at most one
+    per network chunk), each device training whole chunks. Results are bitwise the same for any device count.
     """
     n_nets = len(next(iter(grid.values())))
     chunk = min(getattr(program, "network_chunk", n_nets), n_nets)
     padded = -(-n_nets // chunk) * chunk
-    devices = list(device_mesh(num_devices, divides=padded // chunk).devices.flat)
+    n_chunks = padded // chunk
+    devices = list(device_mesh(num_devices).devices.flat)[:n_chunks]
     setup, segment, finish = _batched_fns(program, chunk)
     if padded != n_nets:  # whole chunks: repeat the last network, drop its copies at the end
         grid = {k: np.concatenate([np.asarray(v), np.repeat(np.asarray(v)[-1:], padded - n_nets)])
@@ -117,9 +118,10 @@ def train_grid(program, grid: dict, steps: int, segment_steps: int | None = 250,
     # the same code as on one device, so results are bitwise the same for any device count (one SPMD
     # program over a mesh was not: its compile differs from the single-device one in the last bits).
     home = jax.tree.leaves(state)[0].sharding
-    per = padded // len(devices)
-    groups = [jax.device_put(jax.tree.map(lambda a, _i=i: a[_i * per:(_i + 1) * per], (state, net, ctx)) + (shared,),
-                             dev) for i, dev in enumerate(devices)]
+    # contiguous groups of whole chunks, sizes differing by at most one chunk (e.g. 3 chunks on 2 devices: 2 + 1)
+    bounds = [chunk * (n_chunks * i // len(devices)) for i in range(len(devices) + 1)]
+    groups = [jax.device_put(jax.tree.map(lambda a, _lo=lo, _hi=hi: a[_lo:_hi], (state, net, ctx)) + (shared,), dev)
+              for dev, lo, hi in zip(devices, bounds[:-1], bounds[1:])]
     def compile_segment(length, i):
         s0 = jax.device_put(np.int32(0), devices[i])
         return _compile(program, f"segment{length}",
