@@ -118,7 +118,7 @@ def train_grid(program, grid: dict, steps: int, segment_steps: int | None = 250,
     # the same code as on one device, so results are bitwise the same for any device count (one SPMD
     # program over a mesh was not: its compile differs from the single-device one in the last bits).
     home = jax.tree.leaves(state)[0].sharding
-    # contiguous groups of whole chunks, sizes differing by at most one chunk (e.g. 3 chunks on 2 devices: 2 + 1)
+    # contiguous groups of whole chunks, sizes differing by at most one chunk (e.g. 3 chunks on 2 devices: 1 + 2)
     bounds = [chunk * (n_chunks * i // len(devices)) for i in range(len(devices) + 1)]
     groups = [jax.device_put(jax.tree.map(lambda a, _lo=lo, _hi=hi: a[_lo:_hi], (state, net, ctx)) + (shared,), dev)
               for dev, lo, hi in zip(devices, bounds[:-1], bounds[1:])]
