@@ -122,6 +122,8 @@ def train_grid(program, grid: dict, steps: int, segment_steps: int | None = 250,
     bounds = [chunk * (n_chunks * i // len(devices)) for i in range(len(devices) + 1)]
     groups = [jax.device_put(jax.tree.map(lambda a, _lo=lo, _hi=hi: a[_lo:_hi], (state, net, ctx)) + (shared,), dev)
               for dev, lo, hi in zip(devices, bounds[:-1], bounds[1:])]
+    del state  # the groups hold it now
+
     def compile_segment(length, i):
         s0 = jax.device_put(np.int32(0), devices[i])
         return _compile(program, f"segment{length}",
