@@ -573,7 +573,10 @@ def bench_train(quick: bool) -> dict:
         return {"skipped": "benchmarks/train_bench.py has no run_train_bench()"}
     t0 = time.perf_counter()
     try:
-        res = train_bench.run_train_bench(activations=("relu",), steps=30, loop_networks=2) if quick else train_bench.run_train_bench()
+        if quick:
+            res = train_bench.run_train_bench(activations=("relu",), steps=30, loop_networks=2)
+        else:
+            res = train_bench.run_train_bench()
     except Exception as err:
         return {"skipped": f"run_train_bench() failed: {type(err).__name__}: {err}"}
     res = dict(res)
@@ -646,7 +649,8 @@ def table(res: dict) -> str:
         f"passes {bd['activation_seconds']:.2f} s, nothing else; W1 reaches {bd['w1_fraction_of_bound']:.2f} of it")
     row("  speedup at the bound", bd["speedup_ceiling"], ".1f", None,
         f"the most this machine allows against this loop; 10x needs W1 <= {bd['w1_seconds_for_10x']:.2f} s")
-    row("peak RSS GB", res["peak_rss_gb"], ".2f", "peak_rss_gb", "peak resident memory (VmHWM): main process and every scaling subprocess, each its own")
+    row("peak RSS GB", res["peak_rss_gb"], ".2f", "peak_rss_gb",
+        "peak resident memory (VmHWM): main process and every scaling subprocess, each its own")
     lines.append("")
     lines.append(f"scaling (relu depth 2, width 64, 64x64, fourier; fresh process per size; compile excluded)")
     lines.append(f"{'networks':>10} {'seconds':>9} {'nets/s':>9} {'us/net':>8} {'RSS GB':>7} {'chunk':>6}  RSS < 4 GB")
