@@ -33,7 +33,7 @@ ROOT = HERE.parent
 if str(ROOT) not in sys.path:  # run from anywhere without installing
     sys.path.insert(0, str(ROOT))
 
-from redshift_jax.devices import use_all_cpu_cores  # noqa: E402
+from redshift_jax.devices import device_mesh, use_all_cpu_cores  # noqa: E402
 
 use_all_cpu_cores()  # as the CLI does: one CPU device per core, before JAX starts
 
@@ -212,7 +212,7 @@ def _on_all_devices(fn, n_replicated: int = 0):
     def wrapped(*args):
         n_split = len(args) - n_replicated
         specs = (PartitionSpec("net"),) * n_split + (PartitionSpec(),) * n_replicated
-        return jax.shard_map(fn, mesh=engine._mesh(), in_specs=specs, out_specs=PartitionSpec("net"),
+        return jax.shard_map(fn, mesh=device_mesh(), in_specs=specs, out_specs=PartitionSpec("net"),
                              check_vma=False)(*args)
     return jax.jit(wrapped)
 
@@ -224,7 +224,6 @@ def _switched_forward(sweep: rj.Sweep):
     depth_rows = tuple(int(d) - 1 for d in sweep.axes["depth"])
     branches = [rj.ACTIVATIONS[a] for a in sweep.axes["activation"]]
     base_key = jax.random.key(sweep.base_seed)
-    cpu = jax.default_backend() == "cpu"
 
     def forward(ws, bs, pf, seed, act_index):
         def phi(z):
@@ -234,7 +233,7 @@ def _switched_forward(sweep: rj.Sweep):
             return engine.network_images(model, sweep, depth_rows, base_key, *a, activation_fn=phi)
 
         # one network after another (a vmapped batch is 1.5-2x slower on CPU), each one unsplit step on CPU
-        return jax.lax.map(engine._kept_whole(one) if cpu else one, (ws, bs, pf, seed))
+        return jax.lax.map(engine._kept_whole(one, jax.default_backend()), (ws, bs, pf, seed))
     return _on_all_devices(forward, n_replicated=1)
 
 
@@ -314,16 +313,10 @@ def bench_w2(n_seeds: int, chunk: int, matmul_n: int) -> dict:
     def one(w, b, p, s):
         return engine.network_images(model, sweep, None, base_key, w, b, p, s)
 
-    from jax.sharding import PartitionSpec
-
-    mesh = engine._mesh()
-    net = PartitionSpec("net")
     # "map" is what the engine does: the chunk sharded over every device, networks one after another, each
     # network's forward one unsplit step on CPU (engine._kept_whole).
-    step = engine._kept_whole(lambda t: one(*t)) if jax.default_backend() == "cpu" else (lambda t: one(*t))
-    mapped = jax.shard_map(lambda *a: jax.lax.map(step, a), mesh=mesh, in_specs=(net,) * 4,
-                           out_specs=net, check_vma=False)
-    forms = {"vmap": jax.jit(jax.vmap(one)), "map": jax.jit(mapped)}
+    step = engine._kept_whole(lambda t: one(*t), jax.default_backend())
+    forms = {"vmap": jax.jit(jax.vmap(one)), "map": _on_all_devices(lambda *a: jax.lax.map(step, a))}
     forward = forms[W2_FORM]
 
     ones = np.ones((chunk,), np.float32)
@@ -462,8 +455,7 @@ def activation_seconds_per_element(name: str, points: int, width: int, n_iter: i
     def body(_, a):
         return phi(1.3 * a + 0.1) * 0.7  # each pass depends on the last; values stay bounded for every phi
 
-    passes = (lambda a: jax.lax.fori_loop(0, n_iter, body, a))
-    f = jax.jit(engine._kept_whole(passes) if jax.default_backend() == "cpu" else passes)
+    f = jax.jit(engine._kept_whole(lambda a: jax.lax.fori_loop(0, n_iter, body, a), jax.default_backend()))
     jax.block_until_ready(f(z))
     return best_of(lambda: f(z), 5) / (n_iter * z.size)
 

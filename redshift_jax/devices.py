@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["use_all_cpu_cores", "device_mesh"]
+__all__ = ["use_all_cpu_cores", "local_devices", "device_mesh"]
 
 _FLAG = "--xla_force_host_platform_device_count"
 
@@ -45,23 +45,30 @@ def use_all_cpu_cores() -> int | None:
     return cores
 
 
-def device_mesh(num_devices: int | None = None):
-    """A one-axis mesh (axis ``"net"``) over the first ``num_devices`` local devices (default: all of them).
+def local_devices(num_devices: int | None = None) -> list:
+    """The first ``num_devices`` local devices (default: all of them).
 
     Raises:
       ConfigError: naming the value and the allowed range, when ``num_devices`` is not 1 .. local devices.
     """
     import jax
     import numpy as np
-    from jax.sharding import Mesh
 
     from .nets import ConfigError
 
     devices = jax.local_devices()
-    if num_devices is not None:
-        if isinstance(num_devices, bool) or not isinstance(num_devices, (int, np.integer)) or \
-                not 1 <= num_devices <= len(devices):
-            raise ConfigError(f"num_devices={num_devices!r} is not allowed; this process has {len(devices)} "
-                              f"local devices (allowed: 1 .. {len(devices)})")
-        devices = devices[:num_devices]
-    return Mesh(np.asarray(devices), ("net",))
+    if num_devices is None:
+        return devices
+    if isinstance(num_devices, bool) or not isinstance(num_devices, (int, np.integer)) or \
+            not 1 <= num_devices <= len(devices):
+        raise ConfigError(f"num_devices={num_devices!r} is not allowed; this process has {len(devices)} "
+                          f"local devices (allowed: 1 .. {len(devices)})")
+    return devices[:num_devices]
+
+
+def device_mesh(num_devices: int | None = None):
+    """A one-axis mesh (axis ``"net"``) over ``local_devices(num_devices)``."""
+    import numpy as np
+    from jax.sharding import Mesh
+
+    return Mesh(np.asarray(local_devices(num_devices)), ("net",))

@@ -77,8 +77,9 @@ def network_images(model, sweep: Sweep, depth_rows, base_key, weight_scale, bias
     return ys.reshape((ys.shape[0],) + _image_shape(sweep))
 
 
-def _kept_whole(fn: Callable) -> Callable:
-    """``fn`` run as one opaque step (inside a conditional) so XLA:CPU does not split its loops across threads.
+def _kept_whole(fn: Callable, platform: str = "cpu") -> Callable:
+    """``fn`` run as one opaque step (inside a conditional) so XLA:CPU does not split its loops across threads;
+    ``fn`` itself on any other ``platform`` (a device's ``platform``, or ``jax.default_backend()``).
 
     XLA:CPU partitions big elementwise loops over its intra-op thread pool. The engine already keeps every core
     busy with one device per core, each running networks one after another; the extra splitting then only adds
@@ -90,6 +91,9 @@ def _kept_whole(fn: Callable) -> Callable:
     away). The same operations run either way, so values are unchanged (the engine's bitwise tests compare
     against standalone ``apply``).
     """
+
+    if platform != "cpu":
+        return fn
 
     def whole(*args):
         zero = jax.lax.optimization_barrier(jnp.int32(0))
@@ -111,10 +115,6 @@ def measure_images(sweep: Sweep, images: jax.Array) -> dict[str, jax.Array]:
 
     out = jax.lax.map(block, padded)
     return {name: v.reshape(-1)[:n] for name, v in out.items()}
-
-
-def _mesh(num_devices: int | None = None) -> Mesh:
-    return device_mesh(num_devices)
 
 
 def _bytes_per_network(model, sweep: Sweep, n_depths: int) -> int:
@@ -158,7 +158,7 @@ def compile_variant(model, sweep: Sweep, chunk: int, mesh: Mesh | None = None):
     Its arguments: (base_key, weight_scale, bias_scale, prefactor, seed, depth_tag, activation_index).
     """
     depth_rows = _depth_rows(sweep)
-    mesh = mesh or _mesh()
+    mesh = mesh or device_mesh()
     independent = sweep.independent_depths and "depth" in sweep.axes
     choices = switched_activations(sweep) if isinstance(model, MLP) else None
     if choices is not None:
@@ -167,7 +167,6 @@ def compile_variant(model, sweep: Sweep, chunk: int, mesh: Mesh | None = None):
                  sweep.precision, depth_rows, independent, chunk, tuple(d.id for d in mesh.devices.flat))
     if cache_key in _COMPILED:
         return _COMPILED[cache_key]
-    whole_networks = mesh.devices.flat[0].platform == "cpu"  # see _kept_whole
 
     def local(base_key, weight_scale, bias_scale, prefactor, seed, tag, activation_index):
         # One device's share of the chunk: every network's images, then the measures in fixed blocks.
@@ -186,7 +185,7 @@ def compile_variant(model, sweep: Sweep, chunk: int, mesh: Mesh | None = None):
             return network_images(model, sweep, depth_rows, base_key, *args,
                                   depth_tag=tag if independent else None, activation_fn=activation_fn)
 
-        images = jax.lax.map(_kept_whole(one_network) if whole_networks else one_network,
+        images = jax.lax.map(_kept_whole(one_network, mesh.devices.flat[0].platform),
                              (weight_scale, bias_scale, prefactor, seed))
         n_local, n_depths = images.shape[:2]
         flat = images.reshape((n_local * n_depths,) + images.shape[2:])
@@ -302,7 +301,7 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike | None = None, resume: bool =
     n_networks = len(grid_values["seed"])
     n_depths = len(sweep.axes["depth"]) if sweep.depth_shared else 1
     variants = list(sweep.structural_variants())
-    mesh = _mesh(num_devices)
+    mesh = device_mesh(num_devices)
     n_devices = mesh.devices.size
     # One chunk size for every variant: the smallest any variant's memory budget allows.
     chunk = min(plan_chunk(sweep, m, n_networks, n_depths, n_devices) for _, m in variants)

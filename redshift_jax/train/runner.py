@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._io import PartStore, now_iso, provenance_attrs
-from ..devices import device_mesh
+from ..devices import local_devices
 from ..nets import ConfigError
 
 __all__ = ["run", "COMPILE_COUNT", "train_grid", "train_single"]
@@ -103,7 +103,7 @@ def train_grid(program, grid: dict, steps: int, segment_steps: int | None = 250,
     chunk = min(getattr(program, "network_chunk", n_nets), n_nets)
     padded = -(-n_nets // chunk) * chunk
     n_chunks = padded // chunk
-    devices = list(device_mesh(num_devices).devices.flat)[:n_chunks]
+    devices = local_devices(num_devices)[:n_chunks]
     setup, segment, finish = _batched_fns(program, chunk)
     if padded != n_nets:  # whole chunks: repeat the last network, drop its copies at the end
         grid = {k: np.concatenate([np.asarray(v), np.repeat(np.asarray(v)[-1:], padded - n_nets)])
