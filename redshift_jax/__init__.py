@@ -8,15 +8,16 @@ Public surface (see README and DESIGN.md section 3)::
     y = spec.apply(params, rj.grid(64, 2))
 """
 
-from .nets import ACTIVATIONS, PRIORS, ConfigError, MLP, Unbiased
+from .errors import ConfigError, StoreError
+from .nets import ACTIVATIONS, PRIORS, MLP, Unbiased
 from .grids import grid, lattice
 from . import measures
 from .sweep import Sweep, run_sweep
 
 __version__ = "0.1.0"
 
-__all__ = ["ACTIVATIONS", "PRIORS", "ConfigError", "MLP", "Unbiased", "Sweep", "grid", "lattice", "measures",
-           "run_sweep", "__version__"]
+__all__ = ["ACTIVATIONS", "PRIORS", "ConfigError", "StoreError", "MLP", "Unbiased", "Sweep", "grid", "lattice",
+           "measures", "run_sweep", "__version__"]
 
 
 def __getattr__(name):

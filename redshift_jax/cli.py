@@ -1,44 +1,86 @@
 """``redshift-jax``: run the sweeps in ``sweeps/``, plot their results, list them.
 
-    redshift-jax sweep sweeps/fig4_heatmaps.py [--out PATH] [--quick | --laptop] [--resume]
-                       [--set AXIS=VALUES ...] [--chunk-size N] [--figures DIR] [--no-progress]
+    redshift-jax sweep sweeps/fig4_heatmaps.py [--out PATH] [--quick | --laptop] [--resume | --overwrite]
+                       [--set AXIS=VALUES ...] [--chunk-size N] [--figures DIR] [--no-progress] [--yes]
     redshift-jax plot PATH [--out DIR]
     redshift-jax list [DIR]
 
 A sweep file defines ``SWEEP`` (paper scale), ``QUICK`` (smoke size, under a minute on 2 CPU cores) and
 usually ``LAPTOP`` (a few minutes); each is a ``Sweep``, a dict of named ``Sweep`` parts, or a training
 experiment (``redshift_jax.train``). ``FIGURE`` names the plot and ``CLAIMS`` (Table 1) the paper's claims.
+
+Every refused input or store problem is one line ``redshift-jax: error: ...`` and exit code 2; Ctrl-C keeps
+the partial store and prints the command that resumes it (exit code 130).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import runpy
+import shlex
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from .nets import ConfigError
+from .errors import ConfigError, StoreError
 
 SIZES = {"full": "SWEEP", "laptop": "LAPTOP", "quick": "QUICK"}
+MAX_AXIS_VALUES = 10_000_000  # per --set axis; more is a typo, or a sweep to split into several runs
+
+
+def _number(text: str, what: str, kind=float):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ConfigError(f"{what}: {text!r} is not {'an integer' if kind is int else 'a number'}") from None
+    return value
 
 
 def parse_values(text: str) -> list:
-    """``1,2,3`` | ``1:10`` (integers, inclusive) | ``geom:1:50:15`` | ``lin:0:1:5`` | ``relu,tanh`` | ``true,false``."""
+    """``1,2,3`` | ``1:10`` (integers, inclusive) | ``geom:1:50:15`` | ``lin:0:1:5`` | ``relu,tanh`` | ``true,false``.
+
+    Numbers keep their full (float64) precision. A malformed range is a ``ConfigError`` naming it.
+    """
     text = text.strip()
+    if not text:
+        raise ConfigError("--set: empty value list; use e.g. 1,2,3 | 1:10 | geom:1:50:15 | lin:0:1:5 | relu,tanh")
     if text.startswith(("geom:", "lin:")):
-        kind, lo, hi, n = text.split(":")
+        parts = text.split(":")
+        if len(parts) != 4:
+            raise ConfigError(f"--set range {text!r} is not allowed; use {parts[0]}:LO:HI:COUNT, e.g. "
+                              f"{parts[0]}:1:50:15")
+        kind = parts[0]
+        lo, hi = (_number(p, f"--set range {text!r}") for p in parts[1:3])
+        n = _number(parts[3], f"--set range {text!r} (COUNT)", int)
+        if not 1 <= n <= MAX_AXIS_VALUES:
+            raise ConfigError(f"--set range {text!r}: COUNT={n} is not allowed; use an integer in 1 .. "
+                              f"{MAX_AXIS_VALUES:,}")
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise ConfigError(f"--set range {text!r}: LO and HI must be finite numbers")
+        if kind == "geom" and not (lo > 0 and hi > 0):
+            raise ConfigError(f"--set range {text!r}: geom needs LO > 0 and HI > 0 (a geometric range)")
+        if n > 1 and not lo < hi:
+            raise ConfigError(f"--set range {text!r}: need LO < HI")
         space = np.geomspace if kind == "geom" else np.linspace
-        return [round(float(v), 6) for v in space(float(lo), float(hi), int(n))]
+        return [float(v) for v in space(lo, hi, n)]
     if ":" in text and "," not in text:
-        lo, hi = text.split(":")
-        return list(range(int(lo), int(hi) + 1))
+        parts = text.split(":")
+        if len(parts) != 2:
+            raise ConfigError(f"--set range {text!r} is not allowed; use LO:HI (integers, inclusive), e.g. 0:7")
+        lo, hi = (_number(p, f"--set range {text!r}", int) for p in parts)
+        if hi < lo:
+            raise ConfigError(f"--set range {text!r}: need LO <= HI")
+        if hi - lo + 1 > MAX_AXIS_VALUES:
+            raise ConfigError(f"--set range {text!r} has {hi - lo + 1:,} values; at most {MAX_AXIS_VALUES:,} per "
+                              "axis (a sweep's axes multiply: split it into several runs)")
+        return list(range(lo, hi + 1))
     out = []
     for item in text.split(","):
         item = item.strip()
+        if not item:
+            raise ConfigError(f"--set {text!r} has an empty item; separate values with single commas")
         low = item.lower()
         if low in ("true", "false"):
             out.append(low == "true")
@@ -55,12 +97,41 @@ def parse_values(text: str) -> list:
     return out
 
 
+def _is_target(target) -> bool:
+    from .sweep.spec import Sweep
+
+    if isinstance(target, Sweep) or _is_experiment(target):
+        return True
+    return isinstance(target, dict) and len(target) > 0 and all(
+        isinstance(k, str) and isinstance(v, Sweep) for k, v in target.items())
+
+
+def _run_file(path: Path) -> dict:
+    """Execute a sweep file; any failure becomes a one-line ConfigError naming the file."""
+    if not path.exists():
+        raise ConfigError(f"sweep file {str(path)!r} does not exist; see `redshift-jax list`")
+    if not path.is_file():
+        raise ConfigError(f"sweep file {str(path)!r} is not a file; pass a sweeps/NAME.py file")
+    try:
+        return runpy.run_path(str(path))
+    except SyntaxError as err:
+        raise ConfigError(f"sweep file {str(path)!r} has a syntax error at line {err.lineno}: {err.msg}") from None
+    except ConfigError as err:
+        raise ConfigError(f"sweep file {str(path)!r}: {err}") from None
+    except Exception as err:  # the file is user code: report what it raised, in one line
+        where = ""
+        tb = err.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == str(path):
+                where = f" at line {tb.tb_lineno}"
+            tb = tb.tb_next
+        raise ConfigError(f"sweep file {str(path)!r} failed{where}: {type(err).__name__}: {err}") from None
+
+
 def load_sweep_file(path: str | Path, size: str = "full"):
     """(target, figure, claims) from a sweep file; target is a Sweep, a dict of parts or an experiment."""
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(f"sweep file {str(path)!r} does not exist; see `redshift-jax list`")
-    module = runpy.run_path(str(path))
+    module = _run_file(path)
     name = SIZES[size]
     if name not in module:
         if size == "laptop" and "SWEEP" in module:
@@ -68,8 +139,12 @@ def load_sweep_file(path: str | Path, size: str = "full"):
             name = "SWEEP"
         else:
             raise ConfigError(f"{path.name} defines no {name}; allowed sizes here: "
-                              + ", ".join(k for k, v in SIZES.items() if v in module))
-    return module[name], module.get("FIGURE", path.stem), module.get("CLAIMS", {})
+                              + (", ".join(k for k, v in SIZES.items() if v in module) or "none"))
+    target = module[name]
+    if not _is_target(target):
+        raise ConfigError(f"{path.name}: {name} = {target!r:.60} is not allowed; it must be a redshift_jax.Sweep, "
+                          "a dict of named Sweeps, or a training experiment")
+    return target, module.get("FIGURE", path.stem), module.get("CLAIMS", {})
 
 
 def _is_experiment(target) -> bool:
@@ -103,43 +178,67 @@ def default_out(file: Path, size: str, suite: bool) -> Path:
     return Path("results") / (stem if suite else stem + ".zarr")
 
 
+def _suite_dir(out: Path, parts: list[str]) -> None:
+    """Check (or create) a suite's folder: empty, new, or a suite this tool wrote; never anything else."""
+    manifest = out / "suite.json"
+    if out.exists() and not out.is_dir():
+        raise StoreError(f"{out} exists and is a file, not a suite folder; choose another --out")
+    if out.is_dir() and any(out.iterdir()):
+        try:
+            json.loads(manifest.read_text())["parts"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise StoreError(f"{out} is a folder with other files (no suite.json of redshift-jax); it is left "
+                             "untouched: choose another --out") from None
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StoreError(f"cannot create {out}: {err.strerror}") from None
+
+
 def run_target(target, out: Path, resume: bool, progress: bool, figure: str, claims: dict,
-               chunk_size: int | None = None):
+               chunk_size: int | None = None, overwrite: bool = False, confirm: bool = False):
     """Run a Sweep / dict of parts / experiment into ``out``; return what ``load_result`` would."""
     from .sweep import run_sweep
 
     if _is_experiment(target):
         from . import train
 
-        return train.run(target, out=str(out), resume=resume, progress=progress)
+        return train.run(target, out=str(out), resume=resume, progress=progress, overwrite=overwrite)
     if isinstance(target, dict):
-        out.mkdir(parents=True, exist_ok=True)
+        _suite_dir(out, list(target))
+        manifest = {"figure": figure, "parts": list(target), "claims": claims}
         results = {}
         for name, sweep in target.items():
             if progress:
                 print(f"[{name}] {sweep.num_networks} networks", file=sys.stderr)
             results[name] = run_sweep(sweep, out=out / f"{name}.zarr", resume=resume, progress=progress,
-                                      chunk_size=chunk_size, attrs={"figure": figure})
-        manifest = {"figure": figure, "parts": list(target), "claims": claims}
+                                      chunk_size=chunk_size, attrs={"figure": figure}, overwrite=overwrite,
+                                      confirm=confirm)
+            if not (out / "suite.json").exists():  # marks the folder as ours once it holds a part
+                (out / "suite.json").write_text(json.dumps(manifest, indent=1))
         (out / "suite.json").write_text(json.dumps(manifest, indent=1))
         return results
     return run_sweep(target, out=out, resume=resume, progress=progress, chunk_size=chunk_size,
-                     attrs={"figure": figure})
+                     attrs={"figure": figure}, overwrite=overwrite, confirm=confirm)
 
 
 def load_result(path: str | Path):
-    """(result, figure, claims): a Dataset, or a dict of part Datasets for a suite directory."""
-    import xarray as xr
+    """(result, figure, claims): a Dataset, or a dict of part Datasets for a suite directory (checked)."""
+    from .store import load_dataset
 
     path = Path(path)
     manifest = path / "suite.json"
     if manifest.exists():
-        meta = json.loads(manifest.read_text())
-        parts = {name: xr.open_zarr(path / f"{name}.zarr", consolidated=True).load() for name in meta["parts"]}
-        return parts, meta["figure"], meta.get("claims", {})
-    if not path.exists():
-        raise ConfigError(f"result {str(path)!r} does not exist; run `redshift-jax sweep` first")
-    ds = xr.open_zarr(path, consolidated=True).load()
+        try:
+            meta = json.loads(manifest.read_text())
+            names = list(meta["parts"])
+        except (OSError, ValueError, KeyError, TypeError):
+            raise StoreError(f"{manifest} is damaged; rerun the sweep to rewrite it") from None
+        parts = {name: load_dataset(path / f"{name}.zarr") for name in names}
+        return parts, meta.get("figure", "heatmaps"), meta.get("claims", {})
+    if path.is_file():
+        raise StoreError(f"{path} is a file, not a redshift-jax result (a .zarr folder or a suite folder)")
+    ds = load_dataset(path)
     return ds, ds.attrs.get("figure", "heatmaps"), {}
 
 
@@ -162,8 +261,19 @@ def cmd_sweep(args) -> int:
     target, figure, claims = load_sweep_file(file, size)
     target = apply_overrides(target, args.set or [])
     out = Path(args.out) if args.out else default_out(file, size, isinstance(target, dict))
-    result = run_target(target, out, args.resume, not args.no_progress, figure, claims, args.chunk_size)
-    del result
+    if args.resume and args.overwrite:
+        raise ConfigError("--resume and --overwrite together are not allowed; pick one")
+    try:
+        run_target(target, out, args.resume, not args.no_progress, figure, claims, args.chunk_size,
+                   overwrite=args.overwrite, confirm=args.yes)
+    except KeyboardInterrupt:
+        argv = [a for a in sys.argv[1:] if a != "--overwrite"]
+        again = "redshift-jax " + " ".join(shlex.quote(a) for a in argv)
+        if "--resume" not in argv:
+            again += " --resume"
+        print(f"\nredshift-jax: interrupted; finished chunks are kept beside {out}. Continue with:\n  {again}",
+              file=sys.stderr)
+        return 130
     print(f"results: {out}")
     if args.figures:
         for p in plot_path(out, args.figures):
@@ -179,25 +289,35 @@ def cmd_plot(args) -> int:
 
 def cmd_list(args) -> int:
     directory = Path(args.dir)
+    if not directory.is_dir():
+        raise ConfigError(f"{str(directory)!r} is not a folder of sweep files")
     files = sorted(directory.glob("*.py"))
     if not files:
         print(f"no sweep files in {directory}/", file=sys.stderr)
         return 1
+    broken = 0
     for file in files:
-        module = runpy.run_path(str(file))
+        try:
+            module = _run_file(file)
+        except ConfigError as err:
+            print(f"{str(file):34s} (cannot be loaded: {err})")
+            broken += 1
+            continue
         doc = (module.get("__doc__") or "").strip().splitlines()
         sizes = []
         for size, var in SIZES.items():
             target = module.get(var)
             if target is None:
                 continue
-            if _is_experiment(target):
+            if not _is_target(target):
+                sizes.append(f"{size}: not a sweep")
+            elif _is_experiment(target):
                 sizes.append(f"{size}: training")
-                continue
-            parts = target.values() if isinstance(target, dict) else [target]
-            sizes.append(f"{size}: {sum(p.num_networks for p in parts):,} networks")
+            else:
+                parts = target.values() if isinstance(target, dict) else [target]
+                sizes.append(f"{size}: {sum(p.num_networks for p in parts):,} networks")
         print(f"{str(file):34s} {doc[0] if doc else ''}\n{'':34s} ({'; '.join(sizes)})")
-    return 0
+    return 1 if broken else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -209,7 +329,13 @@ def build_parser() -> argparse.ArgumentParser:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--quick", action="store_true", help="the file's QUICK size (smoke test, < 1 min)")
     group.add_argument("--laptop", action="store_true", help="the file's LAPTOP size (a few minutes)")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run; finished chunks are kept")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run (finished chunks are checked and kept), or load a finished one")
+    p.add_argument("--overwrite", action="store_true",
+                   help="discard an unfinished run at --out and replace a finished result of another sweep there "
+                        "(never anything that is not a redshift-jax result)")
+    p.add_argument("--yes", action="store_true",
+                   help="run even when the estimated time or size is far beyond this machine")
     p.add_argument("--set", action="append", metavar="AXIS=VALUES",
                    help="override an axis: 1,2,3 | 1:10 | geom:1:50:15 | lin:0:1:5 | relu,tanh")
     p.add_argument("--chunk-size", type=int, default=None, help="networks per jitted call (default: automatic)")
@@ -233,9 +359,20 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ConfigError as err:
-        print(f"redshift-jax: error: {err}", file=sys.stderr)
+    except (ConfigError, StoreError) as err:
+        print(f"redshift-jax: error: {_one_line(err)}", file=sys.stderr)
         return 2
+    except OSError as err:  # e.g. a full disk or a read-only folder outside the store's own handling
+        where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+        print(f"redshift-jax: error: {err.strerror or err}{where}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nredshift-jax: interrupted", file=sys.stderr)
+        return 130
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split())
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ def local_devices(num_devices: int | None = None) -> list:
     import jax
     import numpy as np
 
-    from .nets import ConfigError
+    from .errors import ConfigError
 
     devices = jax.local_devices()
     if num_devices is None:

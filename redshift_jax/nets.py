@@ -26,6 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .errors import ConfigError
+
 __all__ = [
     "ACTIVATIONS",
     "PRIORS",
@@ -45,10 +47,6 @@ LAYERNORM_EPS = 1e-5
 # fold_in tags.  Hidden layer l uses fold_in(key, l); the readout uses a tag no layer index reaches.
 _READOUT_TAG = 0x7FFFFFF0
 _W_TAG, _B_TAG, _GATE_W_TAG, _GATE_B_TAG = 0, 1, 2, 3
-
-
-class ConfigError(ValueError):
-    """A structural or numeric setting is out of range; the message names the field, value and allowed set."""
 
 
 def _split_bits(value: float, bits: int) -> float:
@@ -158,14 +156,19 @@ def _is_concrete(value) -> bool:
     return not isinstance(value, jax.core.Tracer)
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def check_scale(name: str, value) -> None:
-    """Reject negative or NaN scales when they are concrete (traced values cannot be inspected)."""
+    """Reject negative, NaN or float32-overflowing scales when they are concrete (traced values cannot be inspected)."""
     if not _is_concrete(value):
         return
     arr = np.asarray(value, dtype=np.float64)
-    if np.isnan(arr).any() or (arr < 0).any() or np.isinf(arr).any():
-        bad = float(arr[np.isnan(arr) | (arr < 0) | np.isinf(arr)].ravel()[0])  # plain repr, not np.float64(...)
-        raise ConfigError(f"{name}={bad!r} is not allowed; {name} must be a finite number >= 0")
+    bad_mask = np.isnan(arr) | (arr < 0) | ~(np.abs(arr) <= FLOAT32_MAX)
+    if bad_mask.any():
+        bad = float(arr[bad_mask].ravel()[0])  # plain repr, not np.float64(...)
+        raise ConfigError(f"{name}={bad!r} is not allowed; {name} must be a finite number >= 0 and "
+                          f"<= {FLOAT32_MAX:.7g} (networks run in float32; larger values overflow to inf)")
 
 
 def _check_positive_int(owner: str, name: str, value) -> None:

@@ -163,11 +163,11 @@ RESUME_SCRIPT = textwrap.dedent("""
     from redshift_jax.sweep import engine
     sweep = rj.Sweep(**SPEC)
     # Slow each chunk down so the parent can kill the run between chunks.
-    original = engine.SweepStore.write
+    original = engine.RunStore.write_region
     def slow_write(self, *args, **kwargs):
         original(self, *args, **kwargs)
         time.sleep(0.4)
-    engine.SweepStore.write = slow_write
+    engine.RunStore.write_region = slow_write
     rj.run_sweep(sweep, out=sys.argv[1], progress=False, chunk_size=4)
 """)
 
@@ -185,21 +185,21 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     proc = subprocess.Popen([sys.executable, str(script), str(out)], env=env)
     done = out.with_name(out.name + ".partial") / "done"
     deadline = time.time() + 120
-    while time.time() < deadline and (not done.exists() or len(list(done.iterdir())) < 3):
+    while time.time() < deadline and (not done.exists() or len(list(done.glob("*.json"))) < 3):
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    finished = len(list(done.iterdir()))
+    finished = len(list(done.glob("*.json")))
     assert 3 <= finished < 8, finished  # killed mid-run: some chunks done, not all
     assert not out.exists(), "the final store must not appear before the run finishes"
     sweep = rj.Sweep(**spec)
-    before = engine.trace_count()
     resumed = rj.run_sweep(sweep, out=out, resume=True, progress=False, chunk_size=4)
     assert out.exists() and not out.with_name(out.name + ".partial").exists()
+    before = engine.trace_count()
     uninterrupted = rj.run_sweep(sweep, progress=False, chunk_size=4)
+    assert engine.trace_count() == before, "the same sweep in memory reuses the resumed run's compile"
     _equal(resumed, uninterrupted)
     _equal(xr.open_zarr(out).load(), uninterrupted)
-    del before
 
 
 def test_resume_refuses_a_different_sweep(tmp_path):
@@ -208,5 +208,5 @@ def test_resume_refuses_a_different_sweep(tmp_path):
     rj.run_sweep(sweep, out=out, progress=False)
     again = rj.run_sweep(sweep, out=out, resume=True, progress=False)  # finished: just loaded
     _equal(again, xr.open_zarr(out).load())
-    with pytest.raises(ValueError, match="different sweep"):
+    with pytest.raises(rj.StoreError, match="another run"):
         rj.run_sweep(sweep.with_axis("seed", [0, 2]), out=out, resume=True, progress=False)

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import time
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
@@ -26,14 +28,16 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from .. import measures as measures_mod
-from .._io import now_iso, provenance_attrs, write_dataset_atomic
+from .._io import now_iso, provenance_attrs
 from ..devices import device_mesh
+from ..errors import ConfigError, StoreError
 from ..grids import grid
-from ..nets import ACTIVATIONS, MLP, ConfigError
+from ..nets import ACTIVATIONS, MLP
+from ..store import MemoryStore, RunStore, describe_difference, is_result, load_dataset, result_fingerprint
 from .spec import Sweep
-from .store import MemoryStore, SweepStore
 
-__all__ = ["run_sweep", "compile_variant", "plan_chunk", "trace_count", "network_images", "measure_images"]
+__all__ = ["run_sweep", "compile_variant", "plan_chunk", "trace_count", "network_images", "measure_images",
+           "estimate_cost"]
 
 _TRACES = {"count": 0}
 _COMPILED: dict[Any, Any] = {}
@@ -237,7 +241,7 @@ def _coord(values: tuple):
     return np.asarray([str(v) for v in values])  # e.g. residual = (False, True, "block")
 
 
-def _assemble(sweep: Sweep, store, variant_indices: list[tuple], n_depths: int):
+def _assemble(sweep: Sweep, arrays: dict[str, np.ndarray], variant_indices: list[tuple], n_depths: int):
     import xarray as xr
 
     dims = sweep.dims
@@ -249,7 +253,7 @@ def _assemble(sweep: Sweep, store, variant_indices: list[tuple], n_depths: int):
     image_dims = ("y", "x")[-sweep.model.in_dim:] if sweep.model.in_dim == 2 else ("x",)
     data_vars = {}
     for name in names:
-        flat = store.read(name)  # (variants, networks, depths, [image])
+        flat = arrays[name]  # (variants, networks, depths, [image])
         extra = flat.shape[3:]
         full = np.empty(sweep.shape + extra, dtype=flat.dtype)
         for v, idx in enumerate(variant_indices):
@@ -266,66 +270,195 @@ def _assemble(sweep: Sweep, store, variant_indices: list[tuple], n_depths: int):
     return xr.Dataset(data_vars, coords=coords)
 
 
+# Rough sustained rates for the size guard's time estimate (flop/s per device). They only decide when a sweep
+# is "far beyond the machine" (see ``estimate_cost``), so an order of magnitude is enough.
+_FLOPS_PER_DEVICE = {"cpu": 1e10, "gpu": 2e13, "tpu": 5e13}
+GUARD_HOURS = 48.0  # a sweep estimated to take longer asks for confirm=True (CLI: --yes)
+
+
+def estimate_cost(sweep: Sweep, n_devices: int, platform: str) -> dict:
+    """What a sweep will cost, before anything is compiled: networks, seconds (rough), result bytes.
+
+    The time is the forward passes' matmul flops (plus a per-point allowance for activations and measures)
+    at ``_FLOPS_PER_DEVICE`` on ``n_devices``; the result bytes are the assembled Dataset's variables.
+    """
+    model = sweep.model
+    points = sweep.resolution ** model.in_dim
+    per_network = 0.0
+    for _, variant in sweep.structural_variants():
+        width = getattr(variant, "width", 64)
+        depth = getattr(variant, "depth", 1)
+        gate = 2 if getattr(variant, "gating", False) else 1
+        flops = 2.0 * points * (model.in_dim * width + (depth - 1) * width * width * gate + width)
+        per_network += flops + 200.0 * points * (depth * width / 64 + len(sweep.measures))
+    n_numeric = sweep.num_numeric
+    seconds = per_network * n_numeric / (_FLOPS_PER_DEVICE.get(platform, 1e10) * max(1, n_devices))
+    values = points * 4 if sweep.keep_values else 0
+    result_bytes = sweep.num_networks * (4 * len(sweep.measures) + 1 + values)
+    return {"networks": sweep.num_networks, "seconds": seconds, "result_bytes": result_bytes}
+
+
+def _guard(sweep: Sweep, n_devices: int, platform: str, out, confirm: bool) -> None:
+    """Refuse (unless ``confirm``) a sweep whose time or size is far beyond this machine; say the estimate."""
+    if confirm:
+        return
+    cost = estimate_cost(sweep, n_devices, platform)
+    problems = []
+    if cost["seconds"] > GUARD_HOURS * 3600:
+        problems.append(f"about {cost['seconds'] / 3600:,.0f} h on {n_devices} {platform} device(s)")
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        ram = None
+    if ram and cost["result_bytes"] > ram / 2:
+        problems.append(f"a {cost['result_bytes'] / 2**30:,.1f} GiB result, more than half of this machine's "
+                        f"{ram / 2**30:,.0f} GiB memory (the result is assembled in memory)")
+    if out is not None:
+        parent = os.path.dirname(os.path.abspath(out))
+        while parent and not os.path.isdir(parent):
+            parent = os.path.dirname(parent)
+        free = shutil.disk_usage(parent).free
+        if 2 * cost["result_bytes"] > free:  # the partial store and the final one
+            problems.append(f"about {2 * cost['result_bytes'] / 2**30:,.1f} GiB on disk with "
+                            f"{free / 2**30:,.1f} GiB free")
+    if problems:
+        raise ConfigError(f"this sweep of {cost['networks']:,} networks would need {'; '.join(problems)}; "
+                          "shrink it, or confirm with --yes (Python: confirm=True)")
+
+
+def _regions(n_variants: int, n_chunks: int, chunk: int, n_networks: int) -> dict[str, tuple[int, int, int]]:
+    """Every unit of work: ``{"v{variant}_c{chunk}": (variant, start, stop)}``."""
+    return {f"v{v}_c{c}": (v, c * chunk, min((c + 1) * chunk, n_networks))
+            for v in range(n_variants) for c in range(n_chunks)}
+
+
+def _chunk_args(sweep: Sweep, start: int, chunk: int, n_networks: int) -> dict[str, np.ndarray]:
+    """The numeric values of networks ``start .. start+chunk-1``; past the end, copies of network 0."""
+    values = sweep.numeric_grid(start, start + chunk)
+    pad = chunk - len(values["seed"])
+    if pad:
+        first = sweep.numeric_grid(0, 1)
+        values = {k: np.concatenate([v, np.repeat(first[k], pad)]) for k, v in values.items()}
+    return values
+
+
 def run_sweep(sweep: Sweep, out: str | os.PathLike | None = None, resume: bool = False, progress: bool = True,
-              chunk_size: int | None = None, attrs: dict | None = None, num_devices: int | None = None):
+              chunk_size: int | None = None, attrs: dict | None = None, num_devices: int | None = None,
+              overwrite: bool = False, confirm: bool = False):
     """Run a sweep and return its labelled results.
 
     Args:
       sweep: the grid to sample (validated already at construction).
-      out: zarr path for incremental, resumable results; ``None`` keeps everything in memory.
-      resume: continue a run killed before it finished (finished chunks are read back, not recomputed);
-        an already finished ``out`` is simply loaded.
+      out: zarr path for incremental, resumable results; ``None`` keeps everything in memory. Never replaces
+        anything but a finished result of the same sweep (see ``overwrite``); see ``redshift_jax.store``.
+      resume: continue a run killed before it finished (finished chunks are checked and kept, damaged ones
+        recomputed); an already finished ``out`` of the same sweep is simply loaded.
       progress: show a progress bar with networks/s and ETA.
       chunk_size: override the automatic, memory-budgeted chunk size.
       attrs: extra attributes to store with the results (e.g. which figure to draw).
       num_devices: shard over the first this-many local devices (default: all of them).
+      overwrite: discard an unfinished run at ``out`` and replace a finished result of another sweep there.
+      confirm: run even when the estimated time or size is far beyond this machine (CLI: ``--yes``).
 
     Returns:
       ``xarray.Dataset``: one dimension per axis in the order given, one float variable per measure, a
       boolean ``finite``, ``values`` when ``keep_values``, and provenance ``attrs``.
+
+    Raises:
+      ConfigError: a bad setting, or a sweep too big to run without ``confirm``.
+      StoreError: ``out`` may not be written (it holds something else, another process writes it, the
+        disk is full, ...); the message says what to do.
     """
-    import xarray as xr
     from tqdm.auto import tqdm
 
+    if not isinstance(sweep, Sweep):
+        raise ConfigError(f"run_sweep: sweep={sweep!r} is not allowed; pass a redshift_jax.Sweep")
     if chunk_size is not None:
         sweep = sweep.replace(chunk_size=chunk_size)
     sweep.validate()
-    if out is not None and resume and os.path.exists(out):
-        ds = xr.open_zarr(out, consolidated=True).load()
-        if ds.attrs.get("sweep") == sweep.to_json():
-            return ds
-        raise ValueError(f"--resume: {out} already holds a different sweep; choose another --out or delete it")
+    fingerprint = sweep.fingerprint()
+    if out is not None:
+        out = Path(out)
+        if resume and not overwrite and is_result(out):
+            recorded = result_fingerprint(out)
+            if recorded is not None and describe_difference(recorded, fingerprint) is None:
+                return load_dataset(out)
 
     start_time = now_iso()
-    grid_values = sweep.numeric_grid()
-    n_networks = len(grid_values["seed"])
+    n_networks = sweep.num_numeric
     n_depths = len(sweep.axes["depth"]) if sweep.depth_shared else 1
     variants = list(sweep.structural_variants())
     mesh = device_mesh(num_devices)
     n_devices = mesh.devices.size
+    _guard(sweep, n_devices, mesh.devices.flat[0].platform, out, confirm)
     # One chunk size for every variant: the smallest any variant's memory budget allows.
     chunk = min(plan_chunk(sweep, m, n_networks, n_depths, n_devices) for _, m in variants)
     layout = _layout(sweep, len(variants), n_networks, n_depths)
     if out is None:
         store = MemoryStore(layout, chunk)
     else:
-        store = SweepStore(out, sweep.to_json(), layout, chunk, resume)
-        chunk = store.chunk
-    n_chunks = math.ceil(n_networks / chunk)
-    padded = n_chunks * chunk
-    padded_grid = {k: np.concatenate([v, np.repeat(v[:1], padded - n_networks)]) for k, v in grid_values.items()}
+        store = RunStore(out, fingerprint, "sweep", resume=resume, overwrite=overwrite, layout=layout,
+                         chunk=chunk)
+        chunk = store.chunk  # a resumed store keeps the chunking its chunks were written with
+        if chunk % n_devices:  # written with another device count: use as many devices as divide its chunks
+            n_devices = max(d for d in range(1, n_devices + 1) if chunk % d == 0)
+            mesh = device_mesh(n_devices)
+    try:
+        n_chunks = math.ceil(n_networks / chunk)
+        regions = _regions(len(variants), n_chunks, chunk, n_networks)
+        if any(store.is_done(u) for u in regions):
+            store.verify(regions)  # damaged chunks lose their markers and are recomputed below
+        stats = {"compile": 0.0, "run": 0.0, "peak": None}
+        for _attempt in range(3):
+            _execute(sweep, store, variants, regions, chunk, n_networks, n_depths, mesh, progress, stats, tqdm)
+            bad, arrays = store.verify(regions)
+            if not bad:
+                break
+        else:
+            raise StoreError(f"{out}: chunks {', '.join(bad[:5])} failed their checksums three times after being "
+                             "rewritten; the disk or filesystem is corrupting data")
+    except BaseException:
+        store.close()
+        raise
 
-    base_key = jax.random.key(sweep.base_seed)
+    ds = _assemble(sweep, arrays, [idx for idx, _ in variants], n_depths)
+    extra_attrs = dict(attrs or {})
+    attrs = provenance_attrs(sweep.to_dict(), start_time, kind="sweep")
+    attrs.update(extra_attrs)
+    attrs.update({
+        "sweep": sweep.to_json(),
+        "chunk_size": int(chunk),
+        "devices_used": int(n_devices),
+        "num_networks": int(sweep.num_networks),
+        "compile_wait_seconds": round(stats["compile"], 3),
+        "run_seconds": round(stats["run"], 3),
+        "depth_readout": ("independent" if sweep.independent_depths else "shared trunk")
+        if "depth" in sweep.axes else "single depth",
+    })
+    if stats["peak"] is not None:
+        attrs["compiled_chunk_bytes"] = int(stats["peak"])
+    ds.attrs.update(attrs)
+    if out is not None:
+        try:
+            store.finish(ds)
+        finally:
+            store.close()
+    return ds
+
+
+def _execute(sweep, store, variants, regions, chunk, n_networks, n_depths, mesh, progress, stats, tqdm) -> None:
+    """Compute every unit of ``regions`` that is not marked done, writing each to the store as it finishes."""
+    n_chunks = math.ceil(n_networks / chunk)
+    todo_units = [u for u in regions if not store.is_done(u)]
+    if not todo_units:
+        return
     total = len(variants) * n_networks * n_depths
-    done_before = sum(min(chunk, n_networks - c * chunk) * n_depths
-                      for v in range(len(variants)) for c in range(n_chunks) if store.is_done(v, c))
+    done_before = sum((stop - start) * n_depths for u, (_, start, stop) in regions.items() if store.is_done(u))
     bar = tqdm(total=total, initial=done_before, unit="net", disable=not progress, dynamic_ncols=True,
                desc=sweep.name or "sweep", smoothing=0.1)
-    compile_seconds = 0.0
-    run_seconds = 0.0
-    peak_chunk_bytes = None
+    base_key = jax.random.key(sweep.base_seed)
     sharded = NamedSharding(mesh, PartitionSpec("net"))
-    todo = [v for v in range(len(variants)) if not all(store.is_done(v, c) for c in range(n_chunks))]
+    todo = sorted({regions[u][0] for u in todo_units})
     # XLA compiles outside the GIL, so the variants compile concurrently (one per core); the first variant
     # is waited for first so results start flowing while the others finish compiling.
     pool = ThreadPoolExecutor(max_workers=max(1, min(len(todo), os.cpu_count() or 1)))
@@ -340,55 +473,33 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike | None = None, resume: bool =
         futures[v] = compile_jobs[shared]
     pool.shutdown(wait=False)
     try:
-        for v, (idx, model) in enumerate(variants):
-            if v not in futures:
-                continue
+        for v in todo:
+            model = variants[v][1]
             t1 = time.perf_counter()
             compiled = futures[v].result()
-            compile_seconds += time.perf_counter() - t1
+            stats["compile"] += time.perf_counter() - t1
             peak = _peak_bytes(compiled)
             if peak is not None:
-                peak_chunk_bytes = max(peak_chunk_bytes or 0, peak)
+                stats["peak"] = max(stats["peak"] or 0, peak)
             # independent_depths: the depth-d network uses fold_in(fold_in(base, seed), d)
             tag = np.uint32(model.depth if sweep.independent_depths and "depth" in sweep.axes else 0)
             choices = switched_activations(sweep) if isinstance(model, MLP) else None
             activation_index = np.int32(choices.index(model.activation) if choices else 0)
             for c in range(n_chunks):
-                if store.is_done(v, c):
+                unit = f"v{v}_c{c}"
+                if store.is_done(unit):
                     continue
                 t0 = time.perf_counter()
-                sl = slice(c * chunk, (c + 1) * chunk)
-                args = [jax.device_put(padded_grid[k][sl], sharded)
+                values = _chunk_args(sweep, c * chunk, chunk, n_networks)
+                args = [jax.device_put(values[k], sharded)
                         for k in ("weight_scale", "bias_scale", "prefactor", "seed")]
                 result = compiled(base_key, *args, tag, activation_index)
                 real = min(chunk, n_networks - c * chunk)
                 outputs = {k: np.asarray(val)[:real] for k, val in result.items()}
-                run_seconds += time.perf_counter() - t0
-                store.write(v, c, c * chunk, outputs)
+                stats["run"] += time.perf_counter() - t0
+                store.write_region(unit, v, c * chunk, outputs)
                 bar.update(real * n_depths)
     finally:
         bar.close()
         for future in futures.values():
             future.cancel()
-
-    ds = _assemble(sweep, store, [idx for idx, _ in variants], n_depths)
-    extra_attrs = dict(attrs or {})
-    attrs = provenance_attrs(sweep.to_dict(), start_time, kind="sweep")
-    attrs.update(extra_attrs)
-    attrs.update({
-        "sweep": sweep.to_json(),
-        "chunk_size": int(chunk),
-        "devices_used": int(n_devices),
-        "num_networks": int(total),
-        "compile_wait_seconds": round(compile_seconds, 3),
-        "run_seconds": round(run_seconds, 3),
-        "depth_readout": ("independent" if sweep.independent_depths else "shared trunk")
-        if "depth" in sweep.axes else "single depth",
-    })
-    if peak_chunk_bytes is not None:
-        attrs["compiled_chunk_bytes"] = int(peak_chunk_bytes)
-    ds.attrs.update(attrs)
-    if out is not None:
-        write_dataset_atomic(ds, out)
-        store.discard()
-    return ds

@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import math
 import warnings
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..nets import MLP, ConfigError, Unbiased, check_scale
+from ..errors import ConfigError
+from ..nets import FLOAT32_MAX, MLP, Unbiased, check_scale
 
 __all__ = ["Sweep", "NUMERIC_AXES", "STRUCTURAL_AXES", "NUMERIC_DEFAULTS"]
 
@@ -149,8 +149,9 @@ class Sweep:
                         raise ConfigError(f"axes[{name!r}]: {err}") from None
             elif name == "prefactor":
                 for v in values:
-                    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                        raise ConfigError(f"axes['prefactor'] has {v!r}; allowed: finite numbers")
+                    if isinstance(v, bool) or not isinstance(v, (int, float)) or not abs(v) <= FLOAT32_MAX:
+                        raise ConfigError(f"axes['prefactor'] has {v!r}; allowed: finite numbers of magnitude at most "
+                                          f"{FLOAT32_MAX:.7g} (float32)")
             elif name == "seed":
                 for v in values:
                     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v < 2 ** 31:
@@ -210,19 +211,30 @@ class Sweep:
                 raise ConfigError(f"Sweep.axes: {err}") from None
             yield idx, model
 
-    def numeric_grid(self) -> dict[str, np.ndarray]:
-        """Flattened numeric grid (row-major over numeric axes in sweep order), one array per numeric axis."""
+    @property
+    def num_numeric(self) -> int:
+        """Networks per structural variant (and depth): the product of the numeric axes' lengths."""
+        return int(np.prod([len(self.axes[d]) for d in self.numeric_dims], dtype=np.int64))
+
+    def numeric_grid(self, start: int = 0, stop: int | None = None) -> dict[str, np.ndarray]:
+        """Flattened numeric grid (row-major over numeric axes in sweep order), one array per numeric axis.
+
+        ``start``/``stop`` select networks ``start .. stop-1`` of the flat grid without building the rest, so a
+        sweep of any size is planned and run chunk by chunk in bounded memory.
+        """
         dims = self.numeric_dims
         values = [np.asarray(self.axes[d]) for d in dims]
-        mesh = np.meshgrid(*values, indexing="ij") if dims else []
-        flat = {d: m.reshape(-1) for d, m in zip(dims, mesh)}
-        size = int(np.prod([len(v) for v in values], dtype=np.int64)) if dims else 1
+        total = self.num_numeric
+        stop = total if stop is None else min(int(stop), total)
+        index = np.arange(int(start), stop, dtype=np.int64)
+        positions = np.unravel_index(index, tuple(len(v) for v in values)) if dims else ()
+        flat = {d: v[p] for d, v, p in zip(dims, values, positions)}
         out = {}
         for d in NUMERIC_AXES:
             if d in flat:
                 out[d] = flat[d]
             else:
-                out[d] = np.full(size, NUMERIC_DEFAULTS[d])
+                out[d] = np.full(len(index), NUMERIC_DEFAULTS[d])
         if self.tie_bias_to_weight:
             out["bias_scale"] = out["weight_scale"]
         out["weight_scale"] = out["weight_scale"].astype(np.float32)
@@ -249,7 +261,15 @@ class Sweep:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
+        """The spec as JSON, keys in a fixed order and axes in the sweep's order (the order is part of it)."""
+        return json.dumps(self.to_dict())
+
+    def fingerprint(self) -> dict:
+        """Everything that defines the numbers of a result, for resume checks: the whole spec (axes in order,
+        measures, model fields, resolution, base seed, precision) and the package version."""
+        from .. import __version__
+
+        return {"spec": self.to_dict(), "package": f"redshift_jax {__version__}"}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "Sweep":
