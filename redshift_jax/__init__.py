@@ -14,7 +14,7 @@ from .grids import grid, lattice
 from . import measures
 from .sweep import Sweep, run_sweep
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["ACTIVATIONS", "PRIORS", "ConfigError", "StoreError", "MLP", "Unbiased", "Sweep", "grid", "lattice",
            "measures", "run_sweep", "__version__"]

@@ -557,3 +557,33 @@ def test_sigkill_at_a_random_moment_then_resume(tmp_path, reference, trial):
         ds = _run(out, overwrite=True)
     _equal(ds, reference)
     assert sorted(os.listdir(tmp_path)) == ["a.zarr", "run.py"]
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Training runs share the store: damaged pieces are retrained, never read
+
+
+@pytest.mark.parametrize("damage", ["delete", "alter", "marker"])
+def test_training_resume_retrains_a_damaged_piece(tmp_path, monkeypatch, damage):
+    from redshift_jax import train
+    from redshift_jax.train.modsum import ModularSum
+
+    exp = ModularSum(activations=("relu", "tanh"), moduli=(4,), prefactors=(1.0,), seeds=(0, 1), steps=3)
+    full = train.run(exp, progress=False)
+    out = tmp_path / "m.zarr"
+    monkeypatch.setattr(RunStore, "finish", lambda self, ds: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        train.run(exp, out=out, progress=False)
+    monkeypatch.undo()
+    piece = _partial(out) / "pieces" / "relu.zarr"
+    if damage == "delete":
+        next(p for p in piece.rglob("*") if p.is_file() and p.parent.name == "test_accuracy"
+             and not p.name.startswith(".")).unlink()
+    elif damage == "alter":
+        zarr.open_group(str(piece), mode="a")["test_accuracy"][...] = np.float32(0.5)
+    else:
+        (_partial(out) / "done" / "relu.json").write_text("{")
+    ds = train.run(exp, out=out, resume=True, progress=False)
+    assert ds.attrs.get("resumed_activations") == "tanh"  # relu was retrained
+    for name in full.data_vars:
+        np.testing.assert_array_equal(ds[name].values, full[name].values, err_msg=name)

@@ -198,7 +198,8 @@ def test_small_training_learns_low_frequency_modulus(small_run):
     assert float(relu.train_accuracy.min()) > 0.9
     assert float(relu.test_accuracy.mean()) > 0.85
     assert set(ds.data_vars) == {"train_accuracy", "test_accuracy", "fourier_init", "fourier_final",
-                                 "lz_init", "lz_final"}
+                                 "lz_init", "lz_final", "diverged"}
+    assert ds.diverged.dtype == bool and not bool(ds.diverged.any())
     assert ds.test_accuracy.dims == ("activation", "modulus", "prefactor", "seed")
     assert ds.attrs["kind"] == "train_modsum" and "jax_version" in ds.attrs
 
@@ -336,7 +337,7 @@ def test_run_resumes_per_activation_and_plots(tmp_path, monkeypatch):
     monkeypatch.setattr(ModularSum, "program", failing)
     with pytest.raises(KeyboardInterrupt):
         run(exp, out=out, progress=False)
-    assert not out.exists() and (tmp_path / "m.zarr.partial" / "relu.zarr").exists()
+    assert not out.exists() and (tmp_path / "m.zarr.partial" / "pieces" / "relu.zarr").exists()
     monkeypatch.setattr(ModularSum, "program", real_program)
     ds = run(exp, out=out, resume=True, progress=False)
     assert ds.attrs["resumed_activations"] == "relu"

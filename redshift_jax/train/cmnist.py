@@ -11,6 +11,14 @@ LZ at init: untrained networks (``init_seeds``; init seed ``s`` is exactly the i
 ``s``) evaluated on the test inputs in the order of a greedy nearest-neighbour tour (starting at input 0,
 Euclidean distance on the 812 inputs, ties to the lowest index), binarized at their median and LZ78-parsed
 (unnormalized phrase count).
+
+Diverged networks: a network whose minibatch loss turned non-finite at any step, or whose final training loss
+(the MSE on all training images), parameters or optimizer state are non-finite, has ``diverged = True`` (a
+boolean with dims (activation, prefactor, seed), like the accuracies) and NaN ``train_accuracy``,
+``digit_accuracy`` and ``color_accuracy`` instead of the chance-level numbers its broken function would score.
+Means with ``skipna`` (xarray's default) leave such networks out; count them with ``ds.diverged.sum()``.
+Networks that did not diverge get exactly the numbers they would without this check. ``lz_init`` (untrained
+networks) is unaffected.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import optax
 
 from ..nets import MLP, ConfigError
 from .modsum import (BATCH_TAG, ExperimentSpec, INIT_TAG, _check_activations, _check_int, _check_ints, _check_positive,
-                     _check_prefactors, _check_prior)
+                     _check_prefactors, _check_prior, nan_where, tree_finite)
 
 __all__ = ["ColoredMNIST", "colorize", "level_accuracy", "nn_tour", "colored_mnist_arrays", "N_TRAIN_MNIST",
            "N_TEST_MNIST"]
@@ -43,8 +51,9 @@ class ColoredMNIST(ExperimentSpec):
     seeds 0, 1, 2, and LZ at init for 10 init seeds.
 
     ``run`` returns dims (activation, prefactor, seed) with ``train_accuracy`` (on all training images),
-    ``digit_accuracy`` and ``color_accuracy`` (test), and ``lz_init`` with dims (activation, prefactor,
-    init_seed).
+    ``digit_accuracy`` and ``color_accuracy`` (test), the boolean ``diverged`` (non-finite loss at any step, or
+    non-finite final training loss, parameters or optimizer state; its accuracies are NaN, not chance), and
+    ``lz_init`` with dims (activation, prefactor, init_seed).
 
     Attributes:
       activations, prefactors, seeds: the grid (prefactor traced, never recompiled per value).
@@ -197,7 +206,12 @@ _EVAL_BLOCK = 4096
 
 
 class CMNISTProgram:
-    """Pure per-network functions of one activation's Colored-MNIST training."""
+    """Pure per-network functions of one activation's Colored-MNIST training.
+
+    The training state is ``(params, opt_state, finite)``: ``finite`` stays True while every step's minibatch
+    loss is finite; ``finish`` combines it with the final training loss, parameters and optimizer state into
+    ``diverged``.
+    """
 
     network_chunk = 8  # networks vmapped together inside one lax.map step (see runner._batched_fns)
 
@@ -236,33 +250,39 @@ class CMNISTProgram:
         spec = self.spec
         params = self.model.init(jax.random.fold_in(net["key"], INIT_TAG), spec.weight_scale, spec.bias_scale)
         ctx = {"batch_key": jax.random.fold_in(net["key"], BATCH_TAG)}
-        return (params, self.optimizer.init(params)), ctx, {}
+        return (params, self.optimizer.init(params), jnp.array(True)), ctx, {}
 
     def loss(self, params, net, xb, yb):
         pred = self.model.apply(params, xb, net["prefactor"])
         return jnp.mean(jnp.square(pred - yb))
 
     def step(self, state, net, ctx, shared, step_index):
-        params, opt_state = state
+        params, opt_state, finite = state
         idx = jax.random.randint(jax.random.fold_in(ctx["batch_key"], step_index), (self.spec.batch_size,), 0,
                                  self.spec.n_train)
-        grads = jax.grad(self.loss)(params, net, shared["x_train"][idx], shared["target_train"][idx])
+        loss, grads = jax.value_and_grad(self.loss)(params, net, shared["x_train"][idx], shared["target_train"][idx])
         updates, opt_state = self.optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state
+        return optax.apply_updates(params, updates), opt_state, finite & jnp.isfinite(loss)
 
     def finish(self, state, net, ctx, shared):
-        params = state[0]
+        params, opt_state, finite = state
 
         def block_correct(args):
             xb, db = args
-            level = jnp.clip(jnp.round(9 * self.model.apply(params, xb, net["prefactor"])), 0, 9)
-            return jnp.sum((level == db) & (db >= 0))
+            pred = self.model.apply(params, xb, net["prefactor"])
+            level = jnp.clip(jnp.round(9 * pred), 0, 9)
+            sq_error = jnp.where(db >= 0, jnp.square(pred - db.astype(pred.dtype) / 9.0), 0.0)
+            return jnp.sum((level == db) & (db >= 0)), jnp.sum(sq_error)
 
-        correct = jax.lax.map(block_correct, (shared["x_blocks"], shared["digit_blocks"])).sum()
+        correct, sq_error = jax.lax.map(block_correct, (shared["x_blocks"], shared["digit_blocks"]))
+        correct = correct.sum()
+        final_loss = sq_error.sum() / self.spec.n_train  # the MSE on all training images
+        diverged = ~(finite & jnp.isfinite(final_loss) & tree_finite((params, opt_state)))
         pred = self.model.apply(params, shared["x_test"], net["prefactor"])
-        return {"train_accuracy": correct / self.spec.n_train,
-                "digit_accuracy": level_accuracy(pred, shared["digit_test"]),
-                "color_accuracy": level_accuracy(pred, shared["color_test"])}
+        out = {"train_accuracy": correct / self.spec.n_train,
+               "digit_accuracy": level_accuracy(pred, shared["digit_test"]),
+               "color_accuracy": level_accuracy(pred, shared["color_test"])}
+        return {**{k: nan_where(diverged, v) for k, v in out.items()}, "diverged": diverged}
 
 
 def lz_at_init(program: CMNISTProgram, prefactors, init_seeds) -> np.ndarray:

@@ -8,6 +8,13 @@ Keys: a seed's key is ``fold_in(key(base_seed), seed)``; from it ``fold_in(., 0)
 parameters, ``fold_in(., 1)`` the split (and ``fold_in(., 2)`` minibatches, where a task has any). So a seed's
 run is the same whatever else is in the grid, and the same seed has the same split and initial parameters for
 every modulus, prefactor and activation (paired comparisons).
+
+Diverged networks: a network whose training loss turned non-finite at any step, or whose final training loss,
+parameters or optimizer state are non-finite, has ``diverged = True`` (a boolean with the dims of the
+accuracies) and NaN ``train_accuracy``, ``test_accuracy``, ``fourier_final`` and ``lz_final`` instead of the
+chance-level numbers its broken function would score; its ``fourier_init`` and ``lz_init`` are kept. Means
+with ``skipna`` (xarray's default) and ``quadratic_peak`` leave such networks out; count them with
+``ds.diverged.sum()``. Networks that did not diverge get exactly the numbers they would without this check.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from ..grids import lattice
 from ..nets import ACTIVATIONS, PRIORS, MLP, ConfigError
 
 __all__ = ["ModularSum", "QuadraticPeak", "quadratic_peak", "modsum_inputs", "modsum_labels", "modsum_split",
-           "seed_key", "INIT_TAG", "SPLIT_TAG", "BATCH_TAG"]
+           "seed_key", "tree_finite", "nan_where", "INIT_TAG", "SPLIT_TAG", "BATCH_TAG"]
 
 INIT_TAG, SPLIT_TAG, BATCH_TAG = 0, 1, 2
 
@@ -134,7 +141,9 @@ class ModularSum(ExperimentSpec):
     ``optax.adam(1e-3)``, 3000 steps. ``run`` returns dims (activation, modulus, prefactor, seed) with
     ``train_accuracy``, ``test_accuracy``, and the Fourier (``nrs``) and LZ (lz78, 2 levels, normalized)
     complexity of each network's function on the full lattice at init and after training
-    (``fourier_init``, ``fourier_final``, ``lz_init``, ``lz_final``).
+    (``fourier_init``, ``fourier_final``, ``lz_init``, ``lz_final``), and the boolean ``diverged`` (non-finite
+    training loss at any step, or non-finite final loss, parameters or optimizer state); a diverged network's
+    accuracies and final complexities are NaN, not chance (see the module docstring).
 
     Attributes:
       activations: activation names (one compiled program each).
@@ -257,6 +266,16 @@ def modsum_split(key, n_points: int, n_train: int):
 # ----------------------------------------------------------------------------------------------------------
 
 
+def tree_finite(tree):
+    """True when every element of every leaf of ``tree`` is finite (integer leaves always are)."""
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
+
+
+def nan_where(diverged, value):
+    """``value``, or NaN where ``diverged`` (a diverged network reports no accuracy rather than chance)."""
+    return jnp.where(diverged, jnp.nan, value)
+
+
 def _image(spec, values):
     return values.reshape((spec.n,) * spec.dim)  # lattice order: coordinate 0 fastest -> image[.., x1, x0]
 
@@ -270,7 +289,12 @@ def _complexity(spec, values) -> dict:
 
 
 class ModsumProgram:
-    """Pure per-network functions of one activation's modular-sum training (vmapped by the runner)."""
+    """Pure per-network functions of one activation's modular-sum training (vmapped by the runner).
+
+    The training state is ``(params, opt_state, finite)``: ``finite`` stays True while every step's training
+    loss is finite; ``finish`` combines it with the final loss, parameters and optimizer state into
+    ``diverged``.
+    """
 
     net_args = ("seed", "modulus", "prefactor")
     network_chunk = 36  # networks vmapped together inside one lax.map step (see runner._batched_fns)
@@ -309,26 +333,29 @@ class ModsumProgram:
         params = self.model.init(jax.random.fold_in(net["key"], INIT_TAG), spec.weight_scale, spec.bias_scale)
         ctx = self.data(net, shared)
         at_init = _complexity(spec, self.model.apply(params, shared["x"], net["prefactor"]))
-        state = (params, self.optimizer.init(params))
+        state = (params, self.optimizer.init(params), jnp.array(True))
         return state, ctx, {"fourier_init": at_init["fourier"], "lz_init": at_init["lz"]}
 
     def step(self, state, net, ctx, shared, step_index):
         del step_index  # full batch: nothing random per step
-        params, opt_state = state
-        grads = jax.grad(self.loss)(params, net, ctx, shared)
+        params, opt_state, finite = state
+        loss, grads = jax.value_and_grad(self.loss)(params, net, ctx, shared)
         updates, opt_state = self.optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state
+        return optax.apply_updates(params, updates), opt_state, finite & jnp.isfinite(loss)
 
     def finish(self, state, net, ctx, shared):
-        params = state[0]
+        params, opt_state, finite = state
         logits = self.model.apply(params, shared["x"], net["prefactor"])
         correct = ((logits > 0).astype(jnp.float32) == ctx["y"]).astype(jnp.float32)
         final = _complexity(self.spec, logits)
-        return {"train_accuracy": correct[ctx["train_idx"]].mean(), "test_accuracy": correct[ctx["test_idx"]].mean(),
-                "fourier_final": final["fourier"], "lz_final": final["lz"]}
+        final_loss = optax.sigmoid_binary_cross_entropy(logits[ctx["train_idx"]], ctx["y_train"]).mean()
+        diverged = ~(finite & jnp.isfinite(final_loss) & tree_finite((params, opt_state)))
+        out = {"train_accuracy": correct[ctx["train_idx"]].mean(), "test_accuracy": correct[ctx["test_idx"]].mean(),
+               "fourier_final": final["fourier"], "lz_final": final["lz"]}
+        return {**{k: nan_where(diverged, v) for k, v in out.items()}, "diverged": diverged}
 
     output_dims = {"train_accuracy": (), "test_accuracy": (), "fourier_init": (), "fourier_final": (),
-                   "lz_init": (), "lz_final": ()}
+                   "lz_init": (), "lz_final": (), "diverged": ()}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -389,8 +416,11 @@ def _exp2(t: float) -> float:
 def quadratic_peak(da, n_boot: int = 1000, seed: int = 0) -> QuadraticPeak:
     """The prefactor at the peak of a least-squares quadratic of accuracy against log2(prefactor).
 
-    Every (seed, prefactor) value of ``da`` is one point of the fit (NaNs dropped). The interval comes from
-    ``n_boot`` bootstrap resamples of the seeds (with replacement) with ``numpy.random.default_rng(seed)``.
+    Every (seed, prefactor) value of ``da`` is one point of the fit (NaNs dropped: e.g. diverged networks). The
+    interval comes from ``n_boot`` bootstrap resamples of the seeds (with replacement) with
+    ``numpy.random.default_rng(seed)``. With fewer than 3 distinct prefactors holding a finite value (e.g. every
+    network diverged, all NaN) there is no fit: every number of the result is NaN (``concave_fraction`` 0 when
+    resampled) and ``in_range`` is False.
 
     Args:
       da: an ``xarray.DataArray`` with dim ``prefactor`` and optionally ``seed``, nothing else (select the
@@ -400,18 +430,39 @@ def quadratic_peak(da, n_boot: int = 1000, seed: int = 0) -> QuadraticPeak:
 
     Returns:
       ``QuadraticPeak`` (``peak``, ``low``, ``high``, coefficients, ...).
+
+    Raises:
+      ConfigError: ``da`` is not an ``xarray.DataArray`` with a 'prefactor' dimension (and optionally 'seed'),
+        its values or prefactor coordinates are not numbers, a prefactor is not finite and > 0, or ``n_boot``
+        or ``seed`` is not an integer >= 0.
     """
+    import xarray as xr
+
+    if not isinstance(da, xr.DataArray):
+        what = type(da).__name__ + (f" of shape {da.shape}" if hasattr(da, "shape") else "")
+        raise ConfigError(f"quadratic_peak: da is a {what}; allowed: an xarray.DataArray with a 'prefactor' "
+                          "dimension (and optionally 'seed'), e.g. ds.test_accuracy.sel(activation=..., modulus=...)")
+    _check_int("quadratic_peak", "n_boot", n_boot, 0)
+    _check_int("quadratic_peak", "seed", seed, 0)
     extra = [d for d in da.dims if d not in ("prefactor", "seed")]
     if "prefactor" not in da.dims or extra:
         raise ConfigError(f"quadratic_peak: da has dims {tuple(da.dims)}; allowed: 'prefactor' and optionally "
                           "'seed' (select the other dims first, e.g. .sel(activation=..., modulus=...))")
     da = da.transpose(*[d for d in ("seed", "prefactor") if d in da.dims])
-    values = np.asarray(da.values, np.float64)
+    try:
+        values = np.asarray(da.values, np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError(f"quadratic_peak: da holds {da.dtype} values; allowed: numbers (accuracies)") from None
     if values.ndim == 1:
         values = values[None]
-    pref = np.asarray(da["prefactor"].values, np.float64)
-    if (pref <= 0).any():
-        raise ConfigError("quadratic_peak: prefactor coordinates must be > 0 (a log2 axis)")
+    try:
+        pref = np.asarray(da["prefactor"].values, np.float64)
+    except (TypeError, ValueError):
+        raise ConfigError(f"quadratic_peak: the prefactor coordinates are {da['prefactor'].dtype}; allowed: "
+                          "finite numbers > 0 (a log2 axis)") from None
+    if not (np.isfinite(pref) & (pref > 0)).all():
+        raise ConfigError(f"quadratic_peak: prefactor coordinates {pref.tolist()} must be finite and > 0 "
+                          "(a log2 axis)")
     t = np.log2(pref)
     tt = np.broadcast_to(t, values.shape)
     a, b, c = _fit(tt.ravel(), values.ravel())

@@ -7,6 +7,10 @@
   complexity after training against the complexity at init (Fourier ``nrs`` and LZ, one point per network).
 - ``train_cmnist``: Figure 9 (digit and colour test accuracy and LZ at init against prefactor, one panel per
   activation).
+
+Diverged networks (``ds.diverged``; their accuracies and final complexities are NaN) are left out of the means,
+stds, peak fits and scatter plots; a panel's title counts them and a cross at the bottom of an accuracy panel
+marks each prefactor where some seed diverged. Datasets without ``diverged`` (older results) plot as before.
 """
 
 from __future__ import annotations
@@ -60,9 +64,49 @@ def _save(fig, out_dir: Path, stem: str) -> Path:
 
 
 def _mean_std(da, dim):
+    """Mean and std over ``dim`` leaving NaN (diverged networks) out; NaN where every value is NaN."""
     if dim in da.dims:
-        return da.mean(dim).values, da.std(dim).values
+        return da.mean(dim, skipna=True).values, da.std(dim, skipna=True).values
     return da.values, np.zeros_like(da.values)
+
+
+def _diverged(ds, **sel):
+    """``ds.diverged`` at ``sel``; None for results without the variable (older results)."""
+    if "diverged" not in ds:
+        return None
+    return ds.diverged.sel(sel)
+
+
+def _n_diverged(ds, **sel) -> int:
+    div = _diverged(ds, **sel)
+    return 0 if div is None else int(div.sum())
+
+
+def _title(ds, act) -> str:
+    n = _n_diverged(ds, activation=act)
+    if not n:
+        return str(act)
+    total = _diverged(ds, activation=act).size
+    return f"{act} ({n} of {total} networks diverged)"
+
+
+def _mark_diverged(ax, ds, pref, y, color, **sel) -> None:
+    """A cross at height ``y`` over each prefactor where some network of ``sel`` diverged."""
+    div = _diverged(ds, **sel)
+    if div is None:
+        return
+    any_seed = np.asarray(div.any("seed") if "seed" in div.dims else div, bool)
+    if any_seed.any():
+        ax.plot(pref[any_seed], np.full(int(any_seed.sum()), y), "x", color=color, ms=6, mew=1.5, zorder=6,
+                clip_on=False)
+
+
+def _diverged_note(ds) -> str:
+    n = _n_diverged(ds)
+    if not n:
+        return ""
+    return (f"\n{n} of {ds.diverged.size} networks diverged (non-finite loss or parameters): left out of means "
+            "and fits, × marks their prefactors")
 
 
 def plot_fig8(ds, out_dir: Path, name: str) -> Path:
@@ -78,6 +122,7 @@ def plot_fig8(ds, out_dir: Path, name: str) -> Path:
             ax.fill_between(pref, mean - std, mean + std, color=color, alpha=0.2, lw=0)
             train_mean, _ = _mean_std(ds.train_accuracy.sel(activation=act, modulus=m), "seed")
             ax.plot(pref, train_mean, ":", color=color, lw=1, alpha=0.8)
+            _mark_diverged(ax, ds, pref, 0.32 + 0.02 * k, color, activation=act, modulus=m)
             fit = quadratic_peak(test, n_boot=300)
             if np.isfinite(fit.peak):
                 # one row per modulus above the curves; a peak outside the prefactors tried sits at the
@@ -94,14 +139,14 @@ def plot_fig8(ds, out_dir: Path, name: str) -> Path:
         _log2_axis(ax, pref)
         ax.set_xlim(pref.min() / 1.5, pref.max() * 1.5)
         ax.set_ylim(0.3, 1.07)
-        ax.set_title(act)
+        ax.set_title(_title(ds, act))
         ax.set_ylabel("accuracy")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7, loc="lower left")
     n_seeds = ds.sizes.get("seed", 1)
     fig.suptitle(f"{name}: modular sum, test accuracy (solid, mean ± std over {n_seeds} seeds), train accuracy "
                  "(dotted)\n▼ fitted peak (quadratic in log2 prefactor) with 95% bootstrap interval over seeds, open "
-                 "▼ = outside the range tried", fontsize=9)
+                 "▼ = outside the range tried" + _diverged_note(ds), fontsize=9)
     return _save(fig, out_dir, f"fig8_{name}")
 
 
@@ -110,8 +155,9 @@ def plot_complexity(ds, out_dir: Path, name: str) -> Path:
     fig, axes = _figure(len(pairs), ncols=2, size=(5.0, 4.4))
     markers = ["o", "s", "^", "D", "v", "P"]
     for ax, (measure, a, b) in zip(axes, pairs):
-        lo = float(min(ds[a].min(), ds[b].min()))
-        hi = float(max(ds[a].max(), ds[b].max()))
+        both = np.concatenate([ds[a].values.ravel(), ds[b].values.ravel()])
+        both = both[np.isfinite(both)]  # diverged networks have NaN final complexities: not drawn
+        lo, hi = (float(both.min()), float(both.max())) if both.size else (0.0, 1.0)
         for act in ds.activation.values:
             for k, m in enumerate(ds.modulus.values if "modulus" in ds.dims else [None]):
                 sel = {"activation": act} | ({"modulus": m} if m is not None else {})
@@ -124,10 +170,14 @@ def plot_complexity(ds, out_dir: Path, name: str) -> Path:
         ax.grid(alpha=0.3)
         ax.set_title({"fourier": "Fourier complexity (nrs)", "lz": "LZ78 complexity (normalized)"}[measure])
     axes[0].legend(fontsize=7, markerscale=2)
+    n_div = _n_diverged(ds)
+    diverged = f"; {n_div} diverged networks not shown" if n_div else ""
     if "modulus" in ds.dims:
         key = ", ".join(f"{markers[k % len(markers)]}: M={int(m)}" for k, m in enumerate(ds.modulus.values))
         fig.suptitle(f"{name}: complexity of each network's function on the lattice, after training vs at init\n"
-                     f"(markers {key})", fontsize=10)
+                     f"(markers {key}{diverged})", fontsize=10)
+    elif diverged:
+        fig.suptitle(f"{name}: complexity after training vs at init ({diverged[2:]})", fontsize=10)
     return _save(fig, out_dir, f"complexity_{name}")
 
 
@@ -141,11 +191,12 @@ def plot_fig9(ds, out_dir: Path, name: str) -> Path:
             mean, std = _mean_std(ds[var].sel(activation=act), "seed")
             ax.plot(pref, mean, "o-", color=color, ms=3, label=label)
             ax.fill_between(pref, mean - std, mean + std, color=color, alpha=0.2, lw=0)
+        _mark_diverged(ax, ds, pref, 0.03, "tab:red", activation=act)
         ax.axhline(0.1, color="gray", lw=0.6, ls="--")
         ax.set_ylim(0, 1.02)
         ax.set_ylabel("accuracy")
         _log2_axis(ax, pref)
-        ax.set_title(act)
+        ax.set_title(_title(ds, act))
         ax.grid(alpha=0.3)
         if "lz_init" in ds:
             ax2 = ax.twinx()
@@ -167,7 +218,7 @@ def plot_fig9(ds, out_dir: Path, name: str) -> Path:
             ax.legend(fontsize=7)
     n_seeds = ds.sizes.get("seed", 1)
     fig.suptitle(f"{name}: Colored-MNIST test accuracy (mean ± std over {n_seeds} seeds) and LZ complexity at "
-                 "init (right axis)\nagainst the prefactor; chance 0.1", fontsize=10)
+                 "init (right axis)\nagainst the prefactor; chance 0.1" + _diverged_note(ds), fontsize=10)
     return _save(fig, out_dir, f"fig9_{name}")
 
 

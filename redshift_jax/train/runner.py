@@ -10,8 +10,9 @@ training; the steps are the same as one long scan. With several local devices th
 most one per chunk of networks), each device running the same single-device program on its share of whole
 chunks (see ``train_grid``), so results are bitwise the same for any device count.
 
-Finished activations are written as pieces (``redshift_jax._io.PartStore``) beside ``out``; ``resume=True``
-reads them back and trains only the missing activations, and the final store only appears, whole, at the end.
+Finished activations are written as checked pieces of the run's store (``redshift_jax.store.RunStore``)
+beside ``out``; ``resume=True`` reads them back (a damaged piece is retrained) and trains only the missing
+activations, and the final store only appears, whole and checked, at the end.
 """
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._io import PartStore, now_iso, provenance_attrs
+from .._io import now_iso, provenance_attrs
 from ..devices import local_devices
-from ..nets import ConfigError
+from ..errors import ConfigError
+from ..store import RunStore, describe_difference, is_result, load_dataset, result_fingerprint
 
 __all__ = ["run", "COMPILE_COUNT", "train_grid", "train_single"]
 
@@ -185,8 +188,11 @@ def _piece(exp, activation: str, outputs: dict, extra: dict):
     coords = exp.coords()
     dims = tuple(coords)
     shape = tuple(len(v) for v in coords.values())
-    data_vars = {name: (("activation",) + dims, np.asarray(v, np.float32).reshape((1,) + shape))
-                 for name, v in outputs.items()}
+    data_vars = {}
+    for name, v in outputs.items():  # numbers as float32; boolean outputs (``diverged``) stay boolean
+        v = np.asarray(v)
+        v = v if v.dtype == np.bool_ else v.astype(np.float32)
+        data_vars[name] = (("activation",) + dims, v.reshape((1,) + shape))
     for name, (vdims, arr, vcoords) in extra.items():
         data_vars[name] = (("activation",) + vdims, np.asarray(arr)[None])
         coords = {**coords, **vcoords}
@@ -194,19 +200,21 @@ def _piece(exp, activation: str, outputs: dict, extra: dict):
 
 
 def run(exp, out: str | os.PathLike | None = None, resume: bool = False, progress: bool = True,
-        segment_steps: int | None = 250, num_devices: int | None = None):
+        segment_steps: int | None = 250, num_devices: int | None = None, overwrite: bool = False):
     """Train an experiment's whole grid and return its labelled results.
 
     Args:
       exp: a ``ModularSum`` or ``ColoredMNIST`` spec (validated before anything is compiled).
       out: zarr path; finished activations are kept beside it (``<out>.partial``) until the end, then the
-        whole Dataset is written atomically under ``out``. ``None`` keeps everything in memory.
+        whole Dataset is written, checked, under ``out``. ``None`` keeps everything in memory. Never replaces
+        anything but a finished result of the same spec (see ``overwrite``).
       resume: reuse the finished activations of a killed run with the same spec (a finished ``out`` with
-        the same spec is simply loaded); a different spec is refused.
+        the same spec is simply loaded); a different spec is refused, saying what differs.
       progress: a tqdm bar counting network-steps (steps/s, ETA) with the trainings done as a postfix.
       segment_steps: steps per compiled scan call (only affects how often progress updates).
       num_devices: train on at most this many local devices (default: all; on CPU the CLI exposes one device
         per core). Results are bitwise the same for any count.
+      overwrite: discard an unfinished run at ``out`` and replace a finished result of another spec there.
 
     Returns:
       ``xarray.Dataset`` with ``attrs["kind"]`` = ``exp.kind`` (``"train_modsum"``/``"train_cmnist"``), the
@@ -216,23 +224,36 @@ def run(exp, out: str | os.PathLike | None = None, resume: bool = False, progres
     import xarray as xr
     from tqdm.auto import tqdm
 
+    from .. import __version__
+
     if not hasattr(exp, "program") or not hasattr(exp, "validate"):
         raise ConfigError(f"run: exp={type(exp).__name__} is not allowed; allowed: ModularSum, ColoredMNIST")
     exp.validate()
-    fingerprint = exp.to_json()
-    if out is not None and resume and os.path.exists(out):
-        ds = xr.open_zarr(out, consolidated=True).load()
-        if ds.attrs.get("spec") and json.loads(ds.attrs["spec"]) == json.loads(fingerprint):
-            return ds
-        raise ValueError(f"resume: {out} already holds a different experiment; choose another out or delete it")
+    fingerprint = {"spec": json.loads(exp.to_json()), "package": f"redshift_jax {__version__}"}
+    if out is not None and resume and not overwrite and is_result(Path(out)):
+        recorded = result_fingerprint(Path(out))
+        if recorded is not None and describe_difference(recorded, fingerprint) is None:
+            return load_dataset(out)
 
     start_time = now_iso()
-    store = PartStore(out, fingerprint, resume) if out is not None else None
+    store = RunStore(out, fingerprint, exp.kind, resume=resume, overwrite=overwrite) if out is not None else None
+    try:
+        ds = _train_all(exp, store, progress, segment_steps, num_devices, start_time, tqdm, xr)
+        if store is not None:
+            store.finish(ds)
+    finally:
+        if store is not None:
+            store.close()
+    return ds
+
+
+def _train_all(exp, store, progress, segment_steps, num_devices, start_time, tqdm, xr):
     grid = exp.flat_grid()
     n_nets = len(next(iter(grid.values())))
     acts = list(exp.activations)
     total_trainings = n_nets * len(acts)
-    done_acts = [a for a in acts if store is not None and store.has(a)]
+    stored = {a: store.read_piece(a) for a in acts} if store is not None else {}
+    done_acts = [a for a in acts if stored.get(a) is not None]
     bar = tqdm(total=total_trainings * exp.steps, initial=len(done_acts) * n_nets * exp.steps,
                unit="step", unit_scale=True, disable=not progress, dynamic_ncols=True,
                desc=f"{exp.name} ({exp.kind})", smoothing=0.1)
@@ -244,8 +265,8 @@ def run(exp, out: str | os.PathLike | None = None, resume: bool = False, progres
     trained_steps = 0
     try:
         for act in acts:
-            if store is not None and store.has(act):
-                pieces.append(store.read(act))
+            if stored.get(act) is not None:
+                pieces.append(stored[act])
                 continue
             program = exp.program(act)
             program.compile_seconds = 0.0
@@ -263,7 +284,7 @@ def run(exp, out: str | os.PathLike | None = None, resume: bool = False, progres
             trained_steps += n_nets * exp.steps
             piece = _piece(exp, act, outputs, extra)
             if store is not None:
-                store.write(act, piece)
+                store.write_piece(act, piece)
             pieces.append(piece)
             trainings_done += n_nets
             bar.set_postfix_str(f"trainings {trainings_done}/{total_trainings}")
@@ -285,6 +306,4 @@ def run(exp, out: str | os.PathLike | None = None, resume: bool = False, progres
     if len(done_acts):
         attrs["resumed_activations"] = ", ".join(done_acts)
     ds.attrs.update(attrs)
-    if store is not None:
-        store.finish(ds)
     return ds
