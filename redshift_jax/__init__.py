@@ -8,8 +8,13 @@ Public surface (see README and DESIGN.md section 3)::
     y = spec.apply(params, rj.grid(64, 2))
 """
 
-from .errors import ConfigError, StoreError
-from .nets import ACTIVATIONS, PRIORS, MLP, Unbiased
+from .devices import use_all_cpu_cores as _use_all_cpu_cores
+
+_use_all_cpu_cores(warn_if_late=True)  # one CPU device per core, before JAX starts (DESIGN.md section 11)
+
+from .errors import ConfigError, StoreError  # noqa: E402
+from . import models
+from .models import ACTIVATIONS, MLP, PRIORS, Unbiased
 from .grids import grid, lattice
 from . import measures
 from .sweep import Sweep, run_sweep

@@ -1,4 +1,4 @@
-"""Let a CPU-only run use every core.
+"""Let a CPU-only run use every core (``import redshift_jax`` does it), and pick the local devices.
 
 XLA:CPU runs one program on one device, and a sweep's chunk on one device keeps about one core busy. The
 engine already shards every chunk over all local devices (``shard_map``), so exposing one CPU device per core
@@ -23,23 +23,40 @@ def _backends_initialized() -> bool:
     return bool(getattr(xla_bridge, "_backends", {}))
 
 
-def use_all_cpu_cores() -> int | None:
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def use_all_cpu_cores(warn_if_late: bool = False) -> int | None:
     """Expose one CPU device per available core, if JAX has not started its backends yet.
 
-    Call it before the first JAX computation (the CLI and ``make bench`` do). Does nothing when the user set
-    the device count already, when there is one core, or when JAX is already initialized.
+    ``import redshift_jax`` calls it, so the Python API, the CLI and ``make bench`` all use every core. It does
+    nothing when the user set the device count already or when there is one core. When JAX has already
+    started (it ran a computation before ``redshift_jax`` was imported) the count can no longer change; with
+    ``warn_if_late`` a CPU-only process then gets a warning that says how to use every core.
 
     Returns:
       The device count it set, or None when it changed nothing.
     """
     flags = os.environ.get("XLA_FLAGS", "")
-    if _FLAG in flags or _backends_initialized():
+    cores = _cores()
+    if _FLAG in flags or cores <= 1:
         return None
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    if cores <= 1:
+    if _backends_initialized():
+        if warn_if_late:
+            import warnings
+
+            import jax
+
+            if jax.default_backend() == "cpu" and jax.local_device_count() < cores:
+                warnings.warn(
+                    f"redshift_jax was imported after JAX started, so sweeps run on {jax.local_device_count()} CPU "
+                    f"device(s) of this machine's {cores} cores (same results, slower); import redshift_jax "
+                    f"before running anything in JAX, or set XLA_FLAGS={_FLAG}={cores} before starting Python",
+                    stacklevel=3)
         return None
     os.environ["XLA_FLAGS"] = f"{flags} {_FLAG}={cores}".strip()
     return cores

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .nets import ConfigError
+from .errors import ConfigError
 
 __all__ = ["grid", "lattice"]
 

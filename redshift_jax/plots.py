@@ -1,5 +1,6 @@
 """Figures from sweep results: heatmaps with example functions, mean +- std curves, correlation scatters,
-and the Table 1 Markdown. Matplotlib with the Agg backend (no display needed)."""
+and the Table 1 Markdown. Matplotlib; importing this module leaves the session's backend alone (a notebook keeps
+its inline plots), and without a display matplotlib itself falls back to Agg. Every figure is saved and closed."""
 
 from __future__ import annotations
 
@@ -7,11 +8,8 @@ import json
 from pathlib import Path
 from typing import Mapping
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 __all__ = ["plot_heatmaps", "plot_curves", "plot_correlations", "table1_rows", "table1_markdown", "spearman",
            "example_images", "plot_result"]
@@ -31,6 +29,7 @@ def _sweep_of(ds):
 def _measure_names(ds) -> list[str]:
     """The measures of a result, in the order the sweep listed them (stores list variables alphabetically)."""
     listed = json.loads(ds.attrs["sweep"])["measures"] if "sweep" in ds.attrs else []
+    listed = [m if isinstance(m, str) else m[1].get("label", m[0]) for m in listed]  # [name, {args}] entries
     present = [m for m in ds.data_vars if m not in ("finite", "values")]
     return [m for m in listed if m in present] + [m for m in present if m not in listed]
 
@@ -41,22 +40,10 @@ def _mean_over_seeds(da):
 
 def example_images(ds, selections: list[dict], seed: int = 0) -> list[np.ndarray]:
     """Re-create example functions of a finished sweep (networks are pure functions of their key)."""
-    import jax
-
-    from .sweep.engine import network_images  # the sweep's own sampling, so the examples are its networks
+    from .sweep.engine import sample_network  # the sweep's own sampling, so the examples are its networks
 
     sweep = _sweep_of(ds)
-    images = []
-    for sel in selections:
-        changes = {k: v for k, v in sel.items() if k in sweep.model.structural_axes}
-        model = sweep.model.replace(**changes) if changes else sweep.model
-        weight_scale = float(sel.get("weight_scale", 1.0))
-        bias_scale = weight_scale if sweep.tie_bias_to_weight else float(sel.get("bias_scale", 1.0))
-        img = network_images(model, sweep.replace(axes={}, independent_depths=False), None,
-                             jax.random.key(sweep.base_seed), weight_scale, bias_scale,
-                             float(sel.get("prefactor", 1.0)), np.uint32(sel.get("seed", seed)))
-        images.append(np.asarray(img[0]))
-    return images
+    return [sample_network(sweep, {"seed": seed, **sel})[0] for sel in selections]
 
 
 def plot_heatmaps(ds, out_dir: str | Path, examples: bool = True) -> list[Path]:

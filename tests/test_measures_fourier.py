@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from redshift_jax.measures import MEASURES, fourier
-from redshift_jax.nets import ConfigError
+from redshift_jax.errors import ConfigError
 
 
 # ------------------------------------------------------------------------------------------------------

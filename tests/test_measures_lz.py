@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from redshift_jax.measures import MEASURES, lz, quantize
-from redshift_jax.nets import ConfigError
+from redshift_jax.errors import ConfigError
 
 # ``redshift_jax.measures.lz`` is the function; the module of the same name is reached through importlib.
 lz_module = importlib.import_module("redshift_jax.measures.lz")

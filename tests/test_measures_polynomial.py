@@ -10,7 +10,7 @@ from numpy.polynomial import chebyshev as npcheb
 from numpy.polynomial import legendre as npleg
 
 from redshift_jax.measures import MEASURES, chebyshev, legendre, validate_degree
-from redshift_jax.nets import ConfigError
+from redshift_jax.errors import ConfigError
 
 VANDER = {"chebyshev": npcheb.chebvander, "legendre": npleg.legvander}
 FIT = {"chebyshev": npcheb.chebfit, "legendre": npleg.legfit}

@@ -168,7 +168,7 @@ def test_unfinished_run_is_kept_without_resume(tmp_path, monkeypatch, reference)
 
 def test_second_writer_is_refused_naming_the_holder(tmp_path, reference):
     out = tmp_path / "a.zarr"
-    layout = engine._layout(SWEEP, 2, 10, 1)
+    layout = engine._layout(engine.plan_sweep(SWEEP.replace(chunk_size=CHUNK), 4))
     holder = RunStore(out, SWEEP.fingerprint(), "sweep", layout=layout, chunk=CHUNK)
     try:
         with pytest.raises(rj.StoreError, match=f"another process \\(pid {os.getpid()} on ") as err:

@@ -14,7 +14,7 @@ import pytest
 import xarray as xr
 
 import redshift_jax as rj
-from redshift_jax.nets import ConfigError
+from redshift_jax.errors import ConfigError
 from redshift_jax.train import ColoredMNIST, ModularSum, quadratic_peak, run
 from redshift_jax.train import cmnist, data, modsum, runner
 
@@ -394,7 +394,7 @@ def test_training_is_bitwise_the_same_on_any_device_count(chunk, num_devices, ca
 
 def test_device_mesh_picks_the_first_devices():
     from redshift_jax.devices import device_mesh
-    from redshift_jax.nets import ConfigError
+    from redshift_jax.errors import ConfigError
 
     assert device_mesh().size == 4
     assert [d.id for d in device_mesh(2).devices.flat] == [d.id for d in jax.local_devices()[:2]]

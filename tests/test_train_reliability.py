@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from redshift_jax.nets import ConfigError
+from redshift_jax.errors import ConfigError
 from redshift_jax.train import ColoredMNIST, ModularSum, modsum, plots, quadratic_peak, run, runner
 
 HUGE = 1e30

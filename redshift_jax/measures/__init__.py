@@ -18,15 +18,21 @@ for an input with NaN or inf::
     "lz"             lz(img, "lz78", levels=2, normalize=True)
     "lz76"           lz(img, "lz76", levels=2, normalize=True)
     "lzw"            lz(img, "lzw", levels=2, normalize=True)
+
+Each is a registered measure (``measures/base.py``) that reads ``values``; a sweep may set its arguments,
+e.g. ``("lz", {"levels": 4, "label": "lz4"})`` or ``("chebyshev", {"degree": 16})``. Measures of other things
+(tokens, a network's parameters) register the same way with ``register_measure``.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+import functools
+from typing import Iterable
 
 import numpy as np
 
-from ..nets import ConfigError
+from ..errors import ConfigError
+from .base import READS, Measure, measure_names, register_measure, resolve_measure
 from .fourier import FOURIER_METHODS, fourier
 from .lz import LZ_VARIANTS, lz, quantize
 from .polynomial import chebyshev, default_degree, legendre, validate_degree
@@ -35,83 +41,66 @@ __all__ = [
     "FOURIER_METHODS",
     "LZ_VARIANTS",
     "MEASURES",
+    "Measure",
+    "READS",
     "chebyshev",
     "default_degree",
     "fourier",
     "legendre",
     "lz",
+    "measure_names",
     "quantize",
+    "register_measure",
+    "resolve_measure",
     "validate_degree",
     "validate_measure_names",
 ]
 
 
-def _fourier_nrs(img):
-    return fourier(img, method="nrs")
+def _check_degree(sweep, degree=None):
+    validate_degree(default_degree(int(sweep.resolution)) if degree is None else degree, int(sweep.resolution))
 
 
-def _fourier_noise(img):
-    return fourier(img, method="noise")
+register_measure("fourier", "values", fourier, {"method": "nrs"})
+register_measure("fourier_noise", "values", fourier, {"method": "noise"})
+register_measure("chebyshev", "values", chebyshev, {"degree": None}, check=_check_degree)
+register_measure("legendre", "values", legendre, {"degree": None}, check=_check_degree)
+for _name, _variant in (("lz", "lz78"), ("lz76", "lz76"), ("lzw", "lzw")):
+    register_measure(_name, "values", functools.partial(lz, variant=_variant), {"levels": 2, "normalize": True})
+
+# The seven names of DESIGN.md section 3, each a callable on one image (or 1-D curve).
+MEASURES: dict[str, Measure] = {name: Measure(name) for name in measure_names()}
 
 
-def _chebyshev(img):
-    return chebyshev(img)
-
-
-def _legendre(img):
-    return legendre(img)
-
-
-def _lz78(img):
-    return lz(img, variant="lz78", levels=2, normalize=True)
-
-
-def _lz76(img):
-    return lz(img, variant="lz76", levels=2, normalize=True)
-
-
-def _lzw(img):
-    return lz(img, variant="lzw", levels=2, normalize=True)
-
-
-MEASURES: dict[str, Callable] = {
-    "fourier": _fourier_nrs,
-    "fourier_noise": _fourier_noise,
-    "chebyshev": _chebyshev,
-    "legendre": _legendre,
-    "lz": _lz78,
-    "lz76": _lz76,
-    "lzw": _lzw,
-}
-
-def validate_measure_names(names: Iterable[str], resolution: int) -> tuple[str, ...]:
-    """Check measure names (and that they make sense at ``resolution``) before anything is compiled.
+def validate_measure_names(names: Iterable, resolution: int) -> tuple:
+    """Check measures (and that they make sense at ``resolution``) before anything is compiled.
 
     Args:
-      names: measure names, each a key of ``MEASURES`` (a single string is one name).
+      names: measure entries (names, ``(name, {arguments})`` pairs or ``Measure`` objects); a single string is
+        one name.
       resolution: grid points per axis of the functions the measures will read.
 
     Returns:
-      The names as a tuple.
+      The entries as a tuple.
 
     Raises:
-      ConfigError: for an unknown name (naming it and the allowed ones), a duplicated name, or a resolution
-        that is not an integer >= 2.
+      ConfigError: for an unknown name (naming it and the allowed ones), a duplicated result label, or a
+        resolution that is not an integer >= 2.
     """
     if isinstance(names, str):
         names = (names,)
     names = tuple(names)
-    allowed = ", ".join(MEASURES)
     seen = set()
-    for name in names:
-        if not isinstance(name, str) or name not in MEASURES:
-            raise ConfigError(f"measure {name!r} is unknown; allowed: {allowed}")
-        if name in seen:
-            raise ConfigError(f"measure {name!r} is listed twice; list each measure once (allowed: {allowed})")
-        seen.add(name)
+    for entry in names:
+        measure = resolve_measure(entry)
+        if measure.label in seen:
+            raise ConfigError(f"measure {measure.label!r} is listed twice; list each measure once (give one a "
+                              f"\"label\" to keep both; allowed names: {', '.join(measure_names())})")
+        seen.add(measure.label)
     if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or resolution < 2:
         raise ConfigError(f"resolution={resolution!r} is not allowed for the measures; allowed: an integer >= 2")
-    for name in names:
-        if name in ("chebyshev", "legendre"):  # the default degree min(32, resolution - 1) must be valid
-            validate_degree(default_degree(int(resolution)), int(resolution))
+    for entry in names:
+        measure = resolve_measure(entry)
+        if measure.name in ("chebyshev", "legendre"):
+            _check_degree(type("_Grid", (), {"resolution": resolution}), **dict(measure.args))
     return names

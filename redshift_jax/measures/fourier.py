@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..nets import ConfigError
+from ..errors import ConfigError
 
 __all__ = ["fourier", "FOURIER_METHODS"]
 
@@ -46,15 +46,18 @@ def _prepare(x):
     """Cast to float32 and scale by an exact power of two so that max|x| lies in [0.5, 1).
 
     Returns ``(scaled, finite, constant)``: ``finite`` is False when any entry is NaN or +-inf, ``constant``
-    is True when every entry is equal (a constant function; also true for a single entry). Both come from one
-    min and one max reduction (NaN propagates through both). The scaling is exact (powers of two) and done
-    in two factors so subnormal inputs are handled too.
+    is True when every entry is equal (a constant function; also true for a single entry). ``constant``
+    comes from one min and one max reduction; ``finite`` from its own ``all(isfinite(x))`` pass, because
+    XLA:CPU's min/max reductions do not propagate NaN (a single NaN can vanish from both, which made
+    ``hi == lo`` and the measure 0.0). For finite input ``finite`` is True either way, so values are
+    unchanged. The scaling is exact (powers of two) and done in two factors so subnormal inputs are handled
+    too.
     """
     x = jnp.asarray(x)
     if x.dtype != jnp.float32:
         x = x.astype(jnp.float32)
     hi, lo = jnp.max(x), jnp.min(x)
-    finite = jnp.isfinite(hi) & jnp.isfinite(lo)
+    finite = jnp.all(jnp.isfinite(x))
     constant = hi == lo
     amax = jnp.maximum(jnp.abs(hi), jnp.abs(lo))
     _, e = jnp.frexp(jnp.where(finite & (amax > 0), amax, 1.0))

@@ -8,10 +8,14 @@ counts the phrases of a Lempel–Ziv parse:
   (linear-interpolation) ``j / levels`` quantile of the values; for ``levels=2`` this is ``v > median``.
   Because no value lies strictly between two consecutive order statistics, ``v > q_j`` is exactly
   ``v > x_(floor((n-1) j / levels))`` (sorted values ``x_(0) <= ... <= x_(n-1)``, integer arithmetic), which is
-  what is computed: per threshold, an exact cut between x_(k) and x_(k+1) found by a few vectorized counting
-  passes (interpolation search with a bisection fallback on the float bit patterns; far cheaper than a sort
-  on CPU). Integer (and bool) arrays are used as symbols directly (token ids, any int32 value including
-  ``2**31 - 1``).
+  what is computed. Up to ``SEARCH_MAX_LEVELS`` (16) levels: per threshold, an exact cut between x_(k) and
+  x_(k+1) found by a few vectorized counting passes (interpolation search with a bisection fallback on the
+  float bit patterns; far cheaper than a sort on CPU), all thresholds in one while loop vmapped over them
+  (levels=2: the single search). Above that, one sort gives every order statistic at once and
+  ``searchsorted`` the symbols. Either way the compiled program does not grow with ``levels`` and the
+  symbols are the same integers. ``levels`` is at most ``MAX_LEVELS`` (65,536); larger values are refused
+  with a ConfigError. Integer (and bool) arrays are used as symbols directly (token ids, any int32 value
+  including ``2**31 - 1``).
 - ``lz76``: the Kaspar–Schuster (1987) component count of the LZ76 complexity (``1001111011000010 -> 6``).
   Computed with word-packed bitsets: each step extends the longest match of the current component against
   every earlier start at once, so one step per symbol with ``O(n / 32)`` work.
@@ -34,6 +38,9 @@ table (one gather and one scatter per symbol for the whole batch), in chunks tha
 alphabets (integer input) use an open-addressing hash table ``(node, symbol) -> child`` of ``2n`` slots
 (linear probing). Memory is ``O(n)`` per sequence either way.
 
+The LZ76 bitsets ``(alphabet, ~n / 16)`` words are used while they stay below 1 MiB per sequence; above
+(many levels on a long sequence) each step compares the symbols directly (``O(n)`` per step, same count).
+
 Degenerate sequences: a sequence with fewer than two distinct symbols — empty, one symbol, a constant
 function, or real values more than half of which equal the maximum (every symbol 0) — scores 0.0 in every
 variant, normalized or not (the floor of the scale, consistent with the other measures' "constant -> 0").
@@ -50,11 +57,22 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from ..nets import ConfigError
+from ..errors import ConfigError
 
-__all__ = ["lz", "LZ_VARIANTS", "quantize", "max_new_phrases"]
+__all__ = ["lz", "LZ_VARIANTS", "MAX_LEVELS", "SEARCH_MAX_LEVELS", "quantize", "max_new_phrases"]
 
 LZ_VARIANTS = ("lz76", "lz78", "lzw")
+
+# The largest ``levels`` accepted: a bound on the per-sequence tables that scale with the alphabet (the
+# threshold indices, the distinct-symbol count) so no value can exhaust memory; far beyond any useful
+# quantization (and a power of two, so the ``j / levels`` quantile positions are exact in float64).
+MAX_LEVELS = 1 << 16
+# Up to this many levels the thresholds come from the counting search (fast on CPU for few thresholds, and
+# levels=2, the sweeps' setting, is the single search); above it from one sort (whose cost does not depend
+# on the number of thresholds).
+SEARCH_MAX_LEVELS = 16
+# The LZ76 per-symbol bitsets are used up to this many uint32 words per sequence (1 MiB).
+_BITSET_MAX_WORDS = 1 << 18
 
 # A children table of (rows x alphabet) entries per sequence is used up to this many entries; above it, the
 # hash table (2n slots) is smaller.
@@ -144,23 +162,33 @@ def quantize(values, levels: int = 2):
 
     Args:
       values: a real array (any shape; flattened row-major).
-      levels: number of bins (>= 2).
+      levels: number of bins, an integer in ``2 .. MAX_LEVELS`` (65,536).
 
     Returns:
       int32 symbols in ``0 .. levels-1`` of shape ``(n,)``: ``s(v) = #{j : v > q_j}``, ``q_j`` the ``j/levels``
       quantile (numpy's linear method), computed exactly as ``v > x_(floor((n-1) j / levels))``. For
       ``levels=2``: 1 iff the value is above the median. Subnormal values (below 1.2e-38 in magnitude)
-      count as 0.
+      count as 0. Up to ``SEARCH_MAX_LEVELS`` levels the thresholds come from the counting search (one while
+      loop, vmapped over the thresholds), above from one sort; the compile cost does not grow with
+      ``levels``. Symbols stay in ``0 .. levels-1`` on any input (NaN included).
+
+    Raises:
+      ConfigError: when ``levels`` is not an integer in ``2 .. MAX_LEVELS``.
     """
+    _validate_levels(levels)
+    levels = int(levels)
     x = _flush(jnp.asarray(values).reshape(-1).astype(jnp.float32))
     n = x.shape[0]
-    sym = jnp.zeros((n,), jnp.int32)
     if n == 0:
-        return sym
-    for j in range(1, levels):
-        t = _threshold(x, ((n - 1) * j) // levels)
-        sym = sym + (x > t).astype(jnp.int32)
-    return sym
+        return jnp.zeros((n,), jnp.int32)
+    ks = np.array([((n - 1) * j) // levels for j in range(1, levels)], np.int32)
+    if levels == 2:  # the sweeps' setting: one search
+        return (x > _threshold(x, int(ks[0]))).astype(jnp.int32)
+    if levels <= SEARCH_MAX_LEVELS:
+        t = jax.vmap(lambda k: _threshold(x, k))(jnp.asarray(ks))
+        return jnp.sum((x[:, None] > t[None, :]).astype(jnp.int32), axis=1)
+    t = jnp.sort(x)[ks]  # nondecreasing (NaN sorts last): #{j : v > t_j} is a left searchsorted
+    return jnp.searchsorted(t, x, side="left").astype(jnp.int32)
 
 
 def _dense_ranks(v):
@@ -405,11 +433,15 @@ def _lz76_count(sym, k_static):
 
 # --------------------------------------------------------------------------------------------------------
 
+def _validate_levels(levels):
+    if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or not 2 <= levels <= MAX_LEVELS:
+        raise ConfigError(f"lz levels={levels!r} is not allowed; allowed: an integer 2 .. {MAX_LEVELS}")
+
+
 def _validate(variant, levels):
     if variant not in LZ_VARIANTS:
         raise ConfigError(f"lz variant={variant!r} is unknown; allowed: {', '.join(LZ_VARIANTS)}")
-    if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 2:
-        raise ConfigError(f"lz levels={levels!r} is not allowed; allowed: an integer >= 2")
+    _validate_levels(levels)
 
 
 @functools.partial(jax.jit, static_argnames=("variant", "levels", "normalize"))
@@ -424,8 +456,9 @@ def lz(values, variant: str = "lz78", levels: int = 2, normalize: bool = True):
         binarized outputs, and its Colored-MNIST experiment uses the unnormalized LZ78 phrase count),
         ``"lz76"`` (Kaspar–Schuster component count; ``O(n^2 / 32)`` work: 0.5 ms for 4,096 symbols, 0.14 s
         for 90,000 on one CPU core) or ``"lzw"`` (LZW dictionary size).
-      levels: quantization levels for real input (default 2: above the median or not). Ignored for integer
-        input.
+      levels: quantization levels for real input, an integer in ``2 .. MAX_LEVELS`` (65,536; default 2: above
+        the median or not). Ignored for integer input (but still checked). The compile cost does not grow
+        with ``levels`` (see :func:`quantize`).
       normalize: divide the count by ``n / log_k(n)``, ``k = max(2, alphabet size)`` (alphabet size =
         ``levels`` for real input, the number of distinct symbols for integer input).
 
@@ -435,6 +468,9 @@ def lz(values, variant: str = "lz78", levels: int = 2, normalize: bool = True):
       scores 1.04 (lz76), 1.62 (lz78), 1.82 (lzw). Sequences with fewer than two distinct symbols (empty, length
       1, constant) give 0.0; real input with NaN or inf gives NaN. jit- and vmap-safe; the function is itself
       jitted (``variant``, ``levels``, ``normalize`` static), so eager calls compile once per shape.
+
+    Raises:
+      ConfigError: for an unknown ``variant`` or ``levels`` outside ``2 .. MAX_LEVELS``.
     """
     _validate(variant, levels)
     return _lz_in_chunks(variant, int(levels), bool(normalize))(jnp.asarray(values))
@@ -496,13 +532,17 @@ def _lz_one(values, variant: str, levels: int, normalize: bool):
         k_static = int(levels)
         if n >= 2:
             sym = quantize(x, k_static)
-            distinct = sum(jnp.any(sym == j).astype(jnp.int32) for j in range(k_static))
+            if k_static <= SEARCH_MAX_LEVELS:
+                distinct = sum(jnp.any(sym == j).astype(jnp.int32) for j in range(k_static))
+            else:  # one scatter instead of a pass per level (symbols are in 0 .. k-1 on any input)
+                distinct = jnp.sum(jnp.zeros((k_static,), jnp.int32).at[sym].set(1, mode="promise_in_bounds"))
             alphabet = k_static
     if n < 2:
         return jnp.where(finite, jnp.float32(0.0), jnp.float32(jnp.nan))
 
     if variant == "lz76":
-        count = _lz76_count(sym, k_static)
+        bitsets = k_static is not None and k_static * (2 * -(-n // 32) + 1) <= _BITSET_MAX_WORDS
+        count = _lz76_count(sym, k_static if bitsets else None)
     else:
         lzw = variant == "lzw"
         use_table = False

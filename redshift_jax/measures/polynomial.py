@@ -35,7 +35,7 @@ import numpy as np
 from numpy.polynomial import chebyshev as _cheb
 from numpy.polynomial import legendre as _leg
 
-from ..nets import ConfigError
+from ..errors import ConfigError
 from .fourier import _as_image, _finish, _prepare
 
 __all__ = ["chebyshev", "legendre", "validate_degree", "default_degree", "MAX_DEFAULT_DEGREE"]

@@ -1,4 +1,8 @@
-"""The ``Sweep`` spec: a model, named axes, a grid resolution and measures; validated before compiling."""
+"""The ``Sweep`` spec: a model, named axes, a grid resolution and measures; validated before compiling.
+
+The axes a sweep may use are the model's own declarations (``models/base.py``): its ``structural_axes``, its
+``numeric_axes`` and ``seed``. Nothing here names a concrete model.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,23 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import ConfigError
-from ..nets import FLOAT32_MAX, MLP, Unbiased, check_scale
+from ..models import MLP, Unbiased
+from ..validate import check_bool, check_int, check_number, is_int
 
-__all__ = ["Sweep", "NUMERIC_AXES", "STRUCTURAL_AXES", "NUMERIC_DEFAULTS"]
+__all__ = ["Sweep", "NUMERIC_AXES", "STRUCTURAL_AXES", "MODELS", "register_model"]
 
-STRUCTURAL_AXES = ("activation", "depth", "width", "prior", "layernorm", "residual", "gating")
-NUMERIC_AXES = ("weight_scale", "bias_scale", "prefactor", "seed")
-NUMERIC_DEFAULTS = {"weight_scale": 1.0, "bias_scale": 1.0, "prefactor": 1.0, "seed": 0}
-MODELS = {"MLP": MLP, "Unbiased": Unbiased}
+# The MLP's axes, for reference (a sweep reads the axes of its own model).
+STRUCTURAL_AXES = MLP.structural_axes
+NUMERIC_AXES = tuple(MLP.numeric_axes) + ("seed",)
+# Model classes a sweep's JSON spec can name (``Sweep.from_dict``); a new model registers itself here.
+MODELS: dict[str, type] = {"MLP": MLP, "Unbiased": Unbiased}
+_MODEL_PROTOCOL = ("structural_axes", "numeric_axes", "init", "apply", "replace")
+
+
+def register_model(cls: type) -> type:
+    """Let ``Sweep.from_dict`` rebuild specs of ``cls`` (usable as a class decorator)."""
+    MODELS[cls.__name__] = cls
+    return cls
 
 
 def _as_tuple(name: str, values) -> tuple:
@@ -77,92 +90,117 @@ class Sweep:
     name: str = ""
 
     def __post_init__(self):
-        if not isinstance(self.model, (MLP, Unbiased)):
-            raise ConfigError(f"Sweep.model={self.model!r} is not allowed; use redshift_jax.MLP or Unbiased")
+        missing = [attr for attr in _MODEL_PROTOCOL if not hasattr(self.model, attr)]
+        if missing or not dataclasses.is_dataclass(self.model):
+            raise ConfigError(f"Sweep.model={self.model!r} is not allowed; allowed: a model dataclass with "
+                              f"{', '.join(_MODEL_PROTOCOL)} (e.g. redshift_jax.MLP, Unbiased)")
         if not isinstance(self.axes, Mapping):
             raise ConfigError(f"Sweep.axes={self.axes!r} is not allowed; axes must be a mapping name -> values")
         axes = {str(k): _as_tuple(str(k), v) for k, v in self.axes.items()}
         object.__setattr__(self, "axes", axes)
-        measures = (self.measures,) if isinstance(self.measures, str) else tuple(self.measures)
-        object.__setattr__(self, "measures", measures)
+        from ..measures import resolve_measure
+
+        entries = (self.measures,) if isinstance(self.measures, str) else tuple(self.measures)
+        measures = tuple(resolve_measure(m).to_spec() for m in entries)
+        object.__setattr__(self, "measures", tuple(tuple(_freeze(m)) if isinstance(m, list) else m
+                                                   for m in measures))
         self.validate()
 
     # ------------------------------------------------------------------------------------------------
+    @property
+    def measure_objects(self) -> tuple:
+        """The measures as ``redshift_jax.measures.Measure`` objects (name, arguments, result label)."""
+        from ..measures import resolve_measure
+
+        return tuple(resolve_measure(_thaw(m)) for m in self.measures)
+
+    @property
+    def measure_labels(self) -> tuple[str, ...]:
+        """The result variables' names, one per measure."""
+        return tuple(m.label for m in self.measure_objects)
+
+    @property
+    def numeric_axes(self) -> dict:
+        """The model's numeric axes (``NumericAxis`` each); ``seed`` is the engine's own."""
+        return dict(self.model.numeric_axes)
+
+    @property
+    def shared_axis(self) -> str | None:
+        """The structural axis read out of one pass (MLP: depth), when it is an axis of this sweep and shared."""
+        axis = getattr(self.model, "shared_axis", None)
+        return axis if axis in self.axes and not self.independent_depths else None
+
     def validate(self) -> None:
         """Check the whole sweep; raise ConfigError naming the field, value and what is allowed."""
         from .. import measures as measures_mod
 
-        allowed = tuple(self.model.structural_axes) + tuple(self.model.numeric_axes)
-        model_name = type(self.model).__name__
+        model = self.model
+        allowed = tuple(model.structural_axes) + tuple(model.numeric_axes) + ("seed",)
+        model_name = type(model).__name__
         for name in self.axes:
             if name not in allowed:
                 raise ConfigError(
                     f"Sweep.axes has {name!r}, which is not an axis of {model_name}; allowed: {', '.join(allowed)}")
-        if isinstance(self.resolution, bool) or not isinstance(self.resolution, (int, np.integer)) \
-                or self.resolution < 2:
+        if is_int(self.resolution):
+            check_int("Sweep.resolution", self.resolution, minimum=2)
+        else:
             raise ConfigError(f"Sweep.resolution={self.resolution!r} is not allowed; resolution must be an "
                               "integer >= 2")
-        if isinstance(self.model, Unbiased) and self.model.resolution != self.resolution:
-            raise ConfigError(f"Unbiased.resolution={self.model.resolution} differs from "
-                              f"Sweep.resolution={self.resolution}; allowed: the same value")
-        in_dim = self.model.in_dim
-        if in_dim not in (1, 2):
-            raise ConfigError(f"{model_name}.in_dim={in_dim} is not allowed in a sweep; the measures read 1-D "
-                              "curves or 2-D images, so in_dim must be 1 or 2")
+        if self.resolution < 2:
+            raise ConfigError(f"Sweep.resolution={self.resolution!r} is not allowed; resolution must be an "
+                              "integer >= 2")
+        if hasattr(model, "check_sweep"):
+            model.check_sweep(self)
+        if getattr(model, "inputs", "grid") == "grid" and getattr(model, "output", "field") == "field":
+            if model.in_dim not in (1, 2):
+                raise ConfigError(f"{model_name}.in_dim={model.in_dim} is not allowed in a sweep; the measures "
+                                  "read 1-D curves or 2-D images, so in_dim must be 1 or 2")
         if len(self.measures) == 0:
-            raise ConfigError("Sweep.measures is empty; allowed: any of " + ", ".join(measures_mod.MEASURES))
-        measures_mod.validate_measure_names(self.measures, self.resolution)
-        if self.resolution < 64 and {"chebyshev", "legendre"} & set(self.measures):
+            raise ConfigError("Sweep.measures is empty; allowed: any of " + ", ".join(measures_mod.measure_names()))
+        measures_mod.validate_measure_names([_thaw(m) for m in self.measures], self.resolution)
+        for measure in self.measure_objects:
+            measure.check(self)
+        if self.resolution < 64 and {"chebyshev", "legendre"} & {m.name for m in self.measure_objects}:
             warnings.warn(
                 f"Sweep.resolution={self.resolution}: the polynomial measures use degree min(32, resolution - 1), "
                 "and an equispaced least-squares fit of that degree is ill-conditioned below 2 x degree points, "
                 "so chebyshev/legendre saturate near their white-noise value; use resolution >= 64 for them",
                 stacklevel=3)
         for field in ("lo", "hi"):
-            if not np.isfinite(getattr(self, field)):
-                raise ConfigError(f"Sweep.{field}={getattr(self, field)!r} is not allowed; it must be finite")
+            check_number(f"Sweep.{field}", getattr(self, field))
         if not self.lo < self.hi:
             raise ConfigError(f"Sweep.lo={self.lo!r}, hi={self.hi!r} is not allowed; need lo < hi")
-        if self.chunk_size is not None and (isinstance(self.chunk_size, bool)
-                                            or not isinstance(self.chunk_size, (int, np.integer))
-                                            or self.chunk_size < 1):
-            raise ConfigError(f"Sweep.chunk_size={self.chunk_size!r} is not allowed; use None or an integer >= 1")
-        if not (isinstance(self.memory_budget_gb, (int, float)) and self.memory_budget_gb > 0):
-            raise ConfigError(f"Sweep.memory_budget_gb={self.memory_budget_gb!r} is not allowed; it must be > 0")
+        if self.chunk_size is not None:
+            check_int("Sweep.chunk_size", self.chunk_size, minimum=1)
+        check_number("Sweep.memory_budget_gb", self.memory_budget_gb, minimum=0, exclusive_minimum=True)
         if self.precision not in (None, "default", "high", "highest"):
             raise ConfigError(f"Sweep.precision={self.precision!r} is not allowed; "
                               "allowed: None, 'default', 'high', 'highest'")
-        if isinstance(self.base_seed, bool) or not isinstance(self.base_seed, (int, np.integer)) \
-                or not 0 <= self.base_seed < 2 ** 32:
-            raise ConfigError(f"Sweep.base_seed={self.base_seed!r} is not allowed; use an integer in [0, 2**32)")
-        if self.tie_bias_to_weight and "bias_scale" in self.axes:
-            raise ConfigError("Sweep.axes has 'bias_scale' while tie_bias_to_weight=True; allowed: drop the "
-                              "bias_scale axis (it follows weight_scale) or set tie_bias_to_weight=False")
+        check_int("Sweep.base_seed", self.base_seed, minimum=0, maximum=2 ** 32 - 1)
+        for flag in ("keep_values", "independent_depths", "tie_bias_to_weight"):
+            check_bool(f"Sweep.{flag}", getattr(self, flag))
+        if self.tie_bias_to_weight:
+            if not {"weight_scale", "bias_scale"} <= set(model.numeric_axes):
+                raise ConfigError(f"Sweep.tie_bias_to_weight=True is not allowed for {model_name}; it needs the "
+                                  "numeric axes weight_scale and bias_scale")
+            if "bias_scale" in self.axes:
+                raise ConfigError("Sweep.axes has 'bias_scale' while tie_bias_to_weight=True; allowed: drop the "
+                                  "bias_scale axis (it follows weight_scale) or set tie_bias_to_weight=False")
         for name, values in self.axes.items():
-            if name in ("weight_scale", "bias_scale"):
+            if name in model.numeric_axes:
+                axis = model.numeric_axes[name]
                 for v in values:
-                    if isinstance(v, bool) or not isinstance(v, (int, float)):
-                        raise ConfigError(f"axes[{name!r}] has {v!r}; allowed: finite numbers >= 0")
-                    try:
-                        check_scale(name, v)
-                    except ConfigError as err:
-                        raise ConfigError(f"axes[{name!r}]: {err}") from None
-            elif name == "prefactor":
-                for v in values:
-                    if isinstance(v, bool) or not isinstance(v, (int, float)) or not abs(v) <= FLOAT32_MAX:
-                        raise ConfigError(f"axes['prefactor'] has {v!r}; allowed: finite numbers of magnitude at most "
-                                          f"{FLOAT32_MAX:.7g} (float32)")
+                    check_number(f"axes[{name!r}] value", v, minimum=axis.minimum, float32=True)
             elif name == "seed":
                 for v in values:
-                    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= v < 2 ** 31:
-                        raise ConfigError(f"axes['seed'] has {v!r}; allowed: integers in [0, 2**31)")
+                    check_int("axes['seed'] value", v, minimum=0, maximum=2 ** 31 - 1)
         # Structural values: building a model with each value runs the model's own field validation
-        # (depth too, although shared-trunk variants are built only at the largest depth).
+        # (the shared axis too, although shared variants are built only at its largest value).
         for name, values in self.axes.items():
-            if name in STRUCTURAL_AXES:
+            if name in model.structural_axes:
                 for v in values:
                     try:
-                        self.model.replace(**{name: v})
+                        model.replace(**{name: v})
                     except (ConfigError, TypeError) as err:
                         raise ConfigError(f"Sweep.axes: {err}") from None
         for variant in self.structural_variants():
@@ -183,26 +221,27 @@ class Sweep:
 
     @property
     def numeric_dims(self) -> tuple[str, ...]:
-        return tuple(a for a in self.axes if a in NUMERIC_AXES)
+        return tuple(a for a in self.axes if a in self.model.numeric_axes or a == "seed")
 
     @property
     def depth_shared(self) -> bool:
-        """Depth is an axis and is read out of one trunk pass."""
-        return "depth" in self.axes and not self.independent_depths
+        """The model's shared axis (MLP: depth) is an axis and is read out of one pass."""
+        return self.shared_axis is not None
 
     @property
     def variant_dims(self) -> tuple[str, ...]:
-        """Structural axes that each compile their own function (depth excluded when shared)."""
-        return tuple(a for a in self.axes if a in STRUCTURAL_AXES and not (a == "depth" and self.depth_shared))
+        """Structural axes that each compile their own function (the shared axis excluded)."""
+        return tuple(a for a in self.axes if a in self.model.structural_axes and a != self.shared_axis)
 
     def structural_variants(self):
         """Yield (index tuple over variant_dims, model) for every compiled variant."""
         dims = self.variant_dims
         ranges = [range(len(self.axes[d])) for d in dims]
+        shared = self.shared_axis
         for idx in itertools.product(*ranges):
             changes = {d: self.axes[d][i] for d, i in zip(dims, idx)}
-            if self.depth_shared:
-                changes["depth"] = max(self.axes["depth"])
+            if shared is not None:
+                changes[shared] = max(self.axes[shared])
             try:
                 model = self.model.replace(**changes)
             except ConfigError as err:
@@ -217,7 +256,8 @@ class Sweep:
         return int(np.prod([len(self.axes[d]) for d in self.numeric_dims], dtype=np.int64))
 
     def numeric_grid(self, start: int = 0, stop: int | None = None) -> dict[str, np.ndarray]:
-        """Flattened numeric grid (row-major over numeric axes in sweep order), one array per numeric axis.
+        """Flattened numeric grid (row-major over numeric axes in sweep order): one float32 array per numeric
+        axis of the model (its default where the sweep leaves it out) and the uint32 ``seed``.
 
         ``start``/``stop`` select networks ``start .. stop-1`` of the flat grid without building the rest, so a
         sweep of any size is planned and run chunk by chunk in bounded memory.
@@ -230,17 +270,12 @@ class Sweep:
         positions = np.unravel_index(index, tuple(len(v) for v in values)) if dims else ()
         flat = {d: v[p] for d, v, p in zip(dims, values, positions)}
         out = {}
-        for d in NUMERIC_AXES:
-            if d in flat:
-                out[d] = flat[d]
-            else:
-                out[d] = np.full(len(index), NUMERIC_DEFAULTS[d])
+        for d, axis in self.model.numeric_axes.items():
+            out[d] = flat[d] if d in flat else np.full(len(index), axis.default)
         if self.tie_bias_to_weight:
             out["bias_scale"] = out["weight_scale"]
-        out["weight_scale"] = out["weight_scale"].astype(np.float32)
-        out["bias_scale"] = out["bias_scale"].astype(np.float32)
-        out["prefactor"] = out["prefactor"].astype(np.float32)
-        out["seed"] = out["seed"].astype(np.uint32)
+        out = {d: v.astype(np.float32) for d, v in out.items()}
+        out["seed"] = (flat["seed"] if "seed" in flat else np.zeros(len(index), np.int64)).astype(np.uint32)
         return out
 
     def to_dict(self) -> dict:
@@ -249,7 +284,7 @@ class Sweep:
             "model": {"type": type(self.model).__name__, **model},
             "axes": {k: list(v) for k, v in self.axes.items()},
             "resolution": self.resolution,
-            "measures": list(self.measures),
+            "measures": [_thaw(m) for m in self.measures],
             "keep_values": self.keep_values,
             "independent_depths": self.independent_depths,
             "base_seed": self.base_seed,
@@ -281,8 +316,32 @@ class Sweep:
     def replace(self, **changes) -> "Sweep":
         return dataclasses.replace(self, **changes)
 
+    def compile_key(self) -> str:
+        """Everything about this sweep that shapes its compiled functions, derived from the spec: every field
+        except the numeric axes (traced: the compiled function takes every numeric axis of the model, whichever
+        the sweep varies), the fields that act on them before they are traced, and the name."""
+        spec = self.to_dict()
+        spec["axes"] = {k: v for k, v in spec["axes"].items() if k not in self.numeric_dims}
+        for field in ("name", "tie_bias_to_weight"):
+            spec.pop(field, None)
+        return json.dumps(spec)
+
     def with_axis(self, name: str, values) -> "Sweep":
         """A copy with axis ``name`` set to ``values`` (appended at the end if new)."""
         axes = dict(self.axes)
         axes[name] = values
         return self.replace(axes=axes)
+
+
+def _freeze(measure_spec: list) -> tuple:
+    """``[name, {args}]`` as a hashable ``(name, ((key, value), ...))`` (Sweep is frozen and hashable)."""
+    name, args = measure_spec
+    return (name, tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in args.items())))
+
+
+def _thaw(measure):
+    """A stored measure entry in its JSON form: a name, or ``[name, {args}]``."""
+    if isinstance(measure, tuple):
+        name, args = measure
+        return [name, {k: (list(v) if isinstance(v, tuple) else v) for k, v in args}]
+    return measure

@@ -31,7 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from ..nets import MLP, ConfigError
+from ..errors import ConfigError
+from ..models import MLP
 from .modsum import (BATCH_TAG, ExperimentSpec, INIT_TAG, _check_activations, _check_int, _check_ints, _check_positive,
                      _check_prefactors, _check_prior, nan_where, tree_finite)
 

@@ -29,8 +29,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ..errors import ConfigError
 from ..grids import lattice
-from ..nets import ACTIVATIONS, PRIORS, MLP, ConfigError
+from ..models import ACTIVATIONS, MLP, PRIORS
 
 __all__ = ["ModularSum", "QuadraticPeak", "quadratic_peak", "modsum_inputs", "modsum_labels", "modsum_split",
            "seed_key", "tree_finite", "nan_where", "INIT_TAG", "SPLIT_TAG", "BATCH_TAG"]

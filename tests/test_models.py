@@ -1,7 +1,7 @@
-"""Tests of the random-network zoo (redshift_jax.nets) and the input grids (redshift_jax.grids).
+"""Tests of the random-network zoo (redshift_jax.models) and the input grids (redshift_jax.grids).
 
-Every expectation is derived from DESIGN.md section 4 (or, where it is silent, from the choices nets.py
-documents), never from nets.py's code: the priors against their closed-form laws, ``apply`` against a float64
+Every expectation is derived from DESIGN.md section 4 (or, where it is silent, from the choices the models
+document), never from the models' code: the priors against their closed-form laws, ``apply`` against a float64
 numpy implementation written here, the Unbiased model against its spectrum.
 
 Statistical checks use fixed seeds, so they are deterministic; their tolerances are set at about 6 standard
@@ -250,7 +250,7 @@ def np_sigmoid(z):
 
 
 def np_mlp(params, x, *, activation, layernorm, residual, gating, prefactor):
-    """The network of DESIGN.md section 4 in float64 numpy, plus nets.py's documented choices where the
+    """The network of DESIGN.md section 4 in float64 numpy, plus the models' documented choices where the
     design is silent: layer norm also normalizes the gate's pre-activation, and residual=True adds the
     post-layernorm ``pre``."""
     p = jax.tree.map(lambda v: np.asarray(v, np.float64), params)
@@ -275,7 +275,7 @@ def np_mlp(params, x, *, activation, layernorm, residual, gating, prefactor):
     return (h @ p["readout"]["W"] + p["readout"]["b"])[:, 0]
 
 
-# width 24 > 16: the hidden layers go through a matmul, the 2-input first layer through nets.py's explicit
+# width 24 > 16: the hidden layers go through a matmul, the 2-input first layer through the MLP's explicit
 # small-fan-in sum, so both code paths are compared.
 APPLY_WIDTH, APPLY_WS, APPLY_BS, APPLY_PREFACTOR = 24, 1.5, 0.5, 1.7
 
@@ -349,27 +349,27 @@ def _float32_samples(lo, hi, n, seed):
 
 @pytest.mark.parametrize("lo, hi", [(1e-6, 2.0), (2.0, 1e3), (1e3, 1e5), (1e5, 5e7)])
 def test_sin_matches_float64_sin(lo, hi):
-    # The sine activation is nets.sin (cheap float32 arithmetic, not XLA:CPU's scalar libm call). Measured
+    # The sine activation is models.activations.sin (cheap float32 arithmetic, not XLA:CPU's scalar libm call). Measured
     # worst absolute error against float64 np.sin of the same float32 inputs: 1.2e-7 below 4e6, 2.6e-7 up to
     # 5e7 (jnp.sin: 3.3e-8). 3e-7 is 2.5 float32 ulps at 1; dropping the pi_C reduction term or the r^11
     # Taylor term moves the error above 3e-6.
     x = _float32_samples(lo, hi, 400_000, seed=int(math.log10(hi)))
-    y = np.asarray(jax.jit(rj.nets.sin)(x))
+    y = np.asarray(jax.jit(rj.models.activations.sin)(x))
     assert y.dtype == np.float32
     np.testing.assert_allclose(y, np.sin(x.astype(np.float64)), rtol=0, atol=3e-7)
 
 
 def test_sin_edges_and_gradient():
-    f = jax.jit(rj.nets.sin)
+    f = jax.jit(rj.models.activations.sin)
     huge = np.float32(10.0) ** np.arange(8, 39, dtype=np.float32)
     y = np.asarray(f(np.concatenate([huge, -huge])))
     assert np.isfinite(y).all() and np.abs(y).max() <= 1.0  # phase not representable: bounded, documented
     assert np.isnan(np.asarray(f(np.array([np.inf, -np.inf, np.nan], np.float32)))).all()
     x = _float32_samples(1e-3, 1e4, 50_000, seed=7)
-    grad = np.asarray(jax.jit(jax.vmap(jax.grad(rj.nets.sin)))(x))
+    grad = np.asarray(jax.jit(jax.vmap(jax.grad(rj.models.activations.sin)))(x))
     np.testing.assert_allclose(grad, np.cos(x.astype(np.float64)), rtol=0, atol=3e-7)
     x64 = np.linspace(-30, 30, 101)  # other dtypes go to jnp.sin unchanged
-    np.testing.assert_array_equal(np.asarray(rj.nets.sin(jnp.asarray(x64, jnp.float16))),
+    np.testing.assert_array_equal(np.asarray(rj.models.activations.sin(jnp.asarray(x64, jnp.float16))),
                                   np.asarray(jnp.sin(jnp.asarray(x64, jnp.float16))))
 
 

@@ -1,0 +1,133 @@
+"""The measure protocol (DESIGN.md section 11): what a measure reads, its arguments, and how a sweep names it.
+
+A measure declares what it reads:
+
+- ``"values"``: one function's values on the grid (an image or a curve) -> one number; the engine vmaps it over
+  fixed blocks of images (fourier, chebyshev, legendre, lz...).
+- ``"tokens"``: an integer sequence -> one number.
+- ``"network"``: ``fn(model, params, inputs, numeric, **args)`` -> one number, with the network's model,
+  parameters, evaluation inputs and numeric values (``{"weight_scale": ..., ...}``); for measures of the
+  parameters or of the exact function (volume, exact kinks).
+
+A sweep lists measures as names (``"lz"``), ``(name, {arguments})`` pairs (``("lz", {"levels": 4})``; a
+``"label"`` entry names the result variable, by default the name) or ``Measure`` objects. Arguments are part of
+the sweep's JSON spec and of its resume fingerprint. A new measure is one ``register_measure`` call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Callable, Mapping
+
+from ..errors import ConfigError
+
+__all__ = ["Measure", "register_measure", "resolve_measure", "measure_names", "READS"]
+
+READS = ("values", "tokens", "network")
+# what each kind of measure needs the model to output
+_OUTPUT_FOR = {"values": "field", "tokens": "tokens"}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Kind:
+    reads: str
+    fn: Callable
+    defaults: tuple  # ((argument, default), ...)
+    check: Callable | None  # check(sweep, **args) -> None, raises ConfigError
+
+
+_REGISTRY: dict[str, _Kind] = {}
+
+
+def register_measure(name: str, reads: str, fn: Callable, defaults: Mapping[str, Any] | None = None,
+                     check: Callable | None = None) -> None:
+    """Make ``name`` usable in a Sweep's ``measures``.
+
+    Args:
+      name: the measure's name (the result variable unless a label is given).
+      reads: ``"values"``, ``"tokens"`` or ``"network"`` (see the module docstring).
+      fn: the implementation: ``fn(x, **args)`` for values/tokens, ``fn(model, params, inputs, numeric, **args)``
+        for network measures. Must be jit- and vmap-safe and return one float32 number.
+      defaults: the arguments a sweep may set, with their defaults (others are refused).
+      check: ``check(sweep, **args)`` raising ConfigError when the arguments do not fit the sweep.
+    """
+    if reads not in READS:
+        raise ConfigError(f"register_measure: reads={reads!r} is not allowed; allowed: {', '.join(READS)}")
+    _REGISTRY[name] = _Kind(reads, fn, tuple(sorted((defaults or {}).items())), check)
+
+
+def measure_names() -> tuple[str, ...]:
+    return tuple(_REGISTRY)
+
+
+@dataclasses.dataclass(frozen=True)
+class Measure:
+    """One measure as a sweep uses it: a registered name, its arguments and the result variable's label."""
+
+    name: str
+    args: tuple = ()  # ((argument, value), ...), sorted by argument
+    label: str = ""
+
+    def __post_init__(self):
+        if self.name not in _REGISTRY:
+            raise ConfigError(f"measure {self.name!r} is unknown; allowed: {', '.join(_REGISTRY)}")
+        args = dict(self.args)
+        allowed = dict(_REGISTRY[self.name].defaults)
+        for key in args:
+            if key not in allowed:
+                raise ConfigError(f"measure {self.name!r} has no argument {key!r}; allowed: "
+                                  + (", ".join(allowed) or "none"))
+        try:
+            json.dumps(args)
+        except TypeError:
+            raise ConfigError(f"measure {self.name!r} arguments {args!r} are not allowed; allowed: JSON values "
+                              "(numbers, strings, booleans, lists)") from None
+        object.__setattr__(self, "args", tuple(sorted(args.items())))
+        object.__setattr__(self, "label", self.label or self.name)
+
+    @property
+    def reads(self) -> str:
+        return _REGISTRY[self.name].reads
+
+    @property
+    def kwargs(self) -> dict:
+        return {**dict(_REGISTRY[self.name].defaults), **dict(self.args)}
+
+    def __call__(self, *inputs):
+        return _REGISTRY[self.name].fn(*inputs, **self.kwargs)
+
+    def check(self, sweep) -> None:
+        """ConfigError when this measure cannot read what the sweep's model outputs, or its arguments are bad."""
+        output = getattr(sweep.model, "output", "field")
+        needs = _OUTPUT_FOR.get(self.reads)
+        if needs is not None and output != needs:
+            raise ConfigError(f"measure {self.label!r} reads {self.reads}, but {type(sweep.model).__name__} "
+                              f"outputs {output}; allowed here: measures of {output}")
+        kind = _REGISTRY[self.name]
+        if kind.check is not None:
+            kind.check(sweep, **self.kwargs)
+
+    def to_spec(self):
+        """The JSON form: the name alone, or ``[name, {arguments, "label": ...}]``."""
+        if not self.args and self.label == self.name:
+            return self.name
+        extra = {"label": self.label} if self.label != self.name else {}
+        return [self.name, {**dict(self.args), **extra}]
+
+
+def resolve_measure(entry) -> Measure:
+    """A ``Measure`` from a name, a ``(name, {arguments})`` pair, its JSON list form, or a ``Measure``."""
+    if isinstance(entry, Measure):
+        return entry
+    if isinstance(entry, str):
+        return Measure(entry)
+    if isinstance(entry, (tuple, list)) and len(entry) == 2 and isinstance(entry[0], str) \
+            and isinstance(entry[1], Mapping):
+        args = dict(entry[1])
+        label = args.pop("label", "")
+        if not isinstance(label, str):
+            raise ConfigError(f"measure {entry[0]!r}: label={label!r} is not allowed; allowed: a string")
+        return Measure(entry[0], tuple(args.items()), label)
+    raise ConfigError(f"measure {entry!r} is not allowed; allowed: a name ({', '.join(_REGISTRY)}), a "
+                      "(name, {arguments}) pair, or a redshift_jax.measures.Measure")

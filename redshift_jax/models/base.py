@@ -1,0 +1,59 @@
+"""What a model declares so that the sweep engine can run it without knowing it (DESIGN.md section 11).
+
+A model is a frozen, hashable dataclass. The engine reads only these declarations:
+
+- ``structural_axes``: the fields a ``Sweep`` may vary; each value is its own compiled variant unless it is
+  the ``shared_axis`` or the ``switch_axis``.
+- ``numeric_axes``: ``{name: NumericAxis}``, the traced, vmapped axes besides ``seed`` (which every model has:
+  a network's key is ``fold_in(key(base_seed), seed)``). ``NumericAxis.stage`` says whether the value goes to
+  ``init`` or to ``apply`` as a keyword argument.
+- ``inputs``: what the model is evaluated on; ``"grid"``: ``resolution`` points per input axis on
+  ``[lo, hi]^in_dim`` (so the model has ``in_dim``).
+- ``output``: ``"field"`` (one value per grid point, read by ``values`` measures) or ``"tokens"``.
+- ``init(key, **init_numeric) -> params`` and ``apply(params, inputs, precision=..., **apply_numeric)``.
+- Optionally ``shared_axis`` (e.g. MLP ``"depth"``): its values come out of one pass,
+  ``apply_shared(params, inputs, ...) -> (max value, N)``, row ``v - 1`` being the model with that value, and
+  ``at_shared(params, value) -> (model, params)`` gives that model and its parameters (for network measures).
+- Optionally ``switch_axis`` (e.g. MLP ``"activation"``): one compiled function serves all of a sweep's values,
+  ``switched(values) -> (model, branch)`` where ``branch(index)`` gives extra ``apply`` keyword arguments for
+  the value at a traced ``index``.
+- Optionally ``check_sweep(sweep)``: extra consistency checks against the sweep (raise ``ConfigError``).
+
+Adding a model is one file that declares these; the engine never names a concrete model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+__all__ = ["NumericAxis", "FIELD", "TOKENS", "numeric_defaults", "split_numeric"]
+
+FIELD = "field"
+TOKENS = "tokens"
+
+
+@dataclasses.dataclass(frozen=True)
+class NumericAxis:
+    """A numeric axis of a model: traced and vmapped, never a recompile.
+
+    Attributes:
+      default: the value when a sweep leaves the axis out.
+      minimum: values below are refused (``None``: any finite float32 value).
+      stage: ``"init"`` (a keyword argument of ``init``) or ``"apply"`` (of ``apply``).
+    """
+
+    default: float
+    minimum: float | None = None
+    stage: str = "init"
+
+
+def numeric_defaults(model) -> dict[str, float]:
+    return {name: axis.default for name, axis in model.numeric_axes.items()}
+
+
+def split_numeric(model, values: dict) -> tuple[dict, dict]:
+    """``values`` (one entry per numeric axis) split into ``init`` and ``apply`` keyword arguments."""
+    init, apply = {}, {}
+    for name, axis in model.numeric_axes.items():
+        (init if axis.stage == "init" else apply)[name] = values[name]
+    return init, apply

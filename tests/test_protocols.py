@@ -1,0 +1,189 @@
+"""The model and measure protocols (DESIGN.md section 11): the engine runs a model it has never heard of.
+
+A toy model written here in a few lines (a random plane wave, not an MLP) goes through ``run_sweep`` with a
+``values`` measure and a ``network`` measure that reads its parameters; its numeric axis is its own
+(``frequency``), unknown to the engine. The expectations are computed independently with numpy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import redshift_jax as rj
+from redshift_jax.measures import Measure, register_measure
+from redshift_jax.models import FIELD, NumericAxis
+from redshift_jax.sweep import engine
+
+
+@dataclasses.dataclass(frozen=True)
+class PlaneWave:
+    """f(x) = amplitude * cos(frequency * (u . x) + phase), u a random unit direction."""
+
+    in_dim: int = 2
+    squash: bool = False  # structural: one compiled variant per value
+
+    structural_axes = ("squash",)
+    numeric_axes = {"amplitude": NumericAxis(1.0, minimum=0.0, stage="init"),
+                    "frequency": NumericAxis(1.0, stage="apply")}
+    inputs = "grid"
+    output = FIELD
+
+    def init(self, key, amplitude=1.0):
+        direction = jax.random.normal(jax.random.fold_in(key, 0), (self.in_dim,))
+        phase = jax.random.uniform(jax.random.fold_in(key, 1), (), minval=-jnp.pi, maxval=jnp.pi)
+        return {"u": direction / jnp.linalg.norm(direction), "phase": phase, "amplitude": jnp.float32(amplitude)}
+
+    def apply(self, params, x, frequency=1.0, precision=None):
+        y = params["amplitude"] * jnp.cos(frequency * (x @ params["u"]) + params["phase"])
+        return jnp.tanh(y) if self.squash else y
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+def _amplitude_norm(model, params, inputs, numeric, power=2.0):
+    """A network measure: |amplitude|^power, read from the parameters (not from the image)."""
+    del model, inputs, numeric
+    return jnp.abs(params["amplitude"]) ** power
+
+
+register_measure("amplitude_norm", "network", _amplitude_norm, {"power": 2.0})
+
+
+def _numpy_wave(key_seed, amplitude, frequency, squash, resolution):
+    key = jax.random.fold_in(jax.random.key(0), key_seed)
+    params = jax.tree.map(np.asarray, PlaneWave().init(key, amplitude))
+    x = np.asarray(rj.grid(resolution, 2), np.float64)
+    y = params["amplitude"] * np.cos(frequency * (x @ params["u"].astype(np.float64)) + params["phase"])
+    return (np.tanh(y) if squash else y).reshape(resolution, resolution)
+
+
+def test_toy_model_runs_through_the_engine_with_both_kinds_of_measure():
+    sweep = rj.Sweep(model=PlaneWave(), resolution=16,
+                     axes={"squash": [False, True], "frequency": [1.0, 9.0], "amplitude": [0.5, 2.0],
+                           "seed": [0, 1, 2]},
+                     measures=("fourier", ("amplitude_norm", {"power": 3.0, "label": "cube"})), keep_values=True)
+    ds = rj.run_sweep(sweep, progress=False, num_devices=2)
+    assert ds.fourier.dims == ("squash", "frequency", "amplitude", "seed")
+    assert set(ds.data_vars) == {"fourier", "cube", "finite", "values"}
+    for squash in (False, True):
+        for frequency in (1.0, 9.0):
+            for amplitude in (0.5, 2.0):
+                for seed in (0, 1, 2):
+                    cell = dict(squash=squash, frequency=frequency, amplitude=amplitude, seed=seed)
+                    want = _numpy_wave(seed, amplitude, frequency, squash, 16)
+                    np.testing.assert_allclose(ds["values"].sel(cell).values, want, atol=2e-5)
+                    np.testing.assert_allclose(float(ds.cube.sel(cell)), amplitude ** 3, rtol=1e-6)
+    # a higher frequency is a more complex function
+    assert float(ds.fourier.sel(frequency=9.0).mean()) > float(ds.fourier.sel(frequency=1.0).mean())
+    # the measure's arguments are part of the spec and of the resume fingerprint
+    spec = json.loads(ds.attrs["sweep"])
+    assert spec["measures"] == ["fourier", ["amplitude_norm", {"power": 3.0, "label": "cube"}]]
+    other = sweep.replace(measures=("fourier", ("amplitude_norm", {"power": 2.0, "label": "cube"})))
+    assert sweep.fingerprint() != other.fingerprint()
+
+
+def test_toy_model_new_numeric_values_do_not_recompile():
+    sweep = rj.Sweep(model=PlaneWave(), resolution=8, axes={"frequency": [1.0, 2.0], "seed": [0, 1]},
+                     measures=("fourier", "amplitude_norm"))
+    rj.run_sweep(sweep, progress=False, chunk_size=4)
+    before = engine.trace_count()
+    rj.run_sweep(sweep.with_axis("frequency", [5.0, 6.0]).with_axis("amplitude", [3.0]), progress=False,
+                 chunk_size=4)
+    assert engine.trace_count() == before
+
+
+def test_toy_model_axes_and_measures_are_checked_before_compiling():
+    before = engine.trace_count()
+    with pytest.raises(rj.ConfigError, match="'depth', which is not an axis of PlaneWave; allowed: squash, "
+                                             "amplitude, frequency, seed"):
+        rj.Sweep(model=PlaneWave(), axes={"depth": [1, 2]}, resolution=8, measures=("fourier",))
+    with pytest.raises(rj.ConfigError, match="amplitude"):
+        rj.Sweep(model=PlaneWave(), axes={"amplitude": [-1.0]}, resolution=8, measures=("fourier",))
+    with pytest.raises(rj.ConfigError, match="has no argument 'epsilon'; allowed: power"):
+        rj.Sweep(model=PlaneWave(), resolution=8, measures=(("amplitude_norm", {"epsilon": 1}),))
+    with pytest.raises(rj.ConfigError, match="listed twice"):
+        rj.Sweep(model=PlaneWave(), resolution=8, measures=("lz", ("lz", {"levels": 4})))
+    with pytest.raises(rj.ConfigError, match="is not allowed; allowed: a model dataclass"):
+        rj.Sweep(model=object(), resolution=8)
+    assert engine.trace_count() == before
+
+
+def test_a_values_measure_on_a_token_model_is_refused():
+    @dataclasses.dataclass(frozen=True)
+    class Tokens(PlaneWave):
+        output = "tokens"
+
+    with pytest.raises(rj.ConfigError, match="reads values, but Tokens outputs tokens"):
+        rj.Sweep(model=Tokens(), resolution=8, measures=("fourier",))
+
+
+def test_measure_arguments_change_the_numbers_and_keep_defaults():
+    img = np.asarray(_numpy_wave(3, 1.0, 7.0, False, 32), np.float32)
+    assert float(Measure("lz")(img)) == float(rj.measures.lz(img))
+    four = Measure("lz", (("levels", 4),))
+    assert float(four(img)) == float(rj.measures.lz(img, levels=4))
+    sweep = rj.Sweep(model=rj.MLP(width=8), axes={"seed": [0, 1]}, resolution=32,
+                     measures=("lz", ("lz", {"levels": 4, "label": "lz4"})))
+    ds = rj.run_sweep(sweep, progress=False)
+    assert not np.array_equal(ds.lz.values, ds.lz4.values)
+
+
+def _weight_count(model, params, inputs, numeric):
+    del model, inputs, numeric
+    return jnp.float32(sum(leaf.size for leaf in jax.tree.leaves(params)))
+
+
+register_measure("weight_count", "network", _weight_count)
+
+
+def test_network_measures_see_each_depth_of_a_shared_trunk():
+    sweep = rj.Sweep(model=rj.MLP(width=8), axes={"depth": [1, 3, 4], "seed": [0, 1]}, resolution=8,
+                     measures=("weight_count", "fourier"))
+    ds = rj.run_sweep(sweep, progress=False)
+    for depth in (1, 3, 4):
+        want = 2 * 8 + 8 + (depth - 1) * (8 * 8 + 8) + 8 + 1
+        assert np.all(ds.weight_count.sel(depth=depth).values == want)
+    independent = rj.run_sweep(sweep.replace(independent_depths=True), progress=False)
+    np.testing.assert_array_equal(independent.weight_count.values, ds.weight_count.values)
+
+
+def test_importing_plots_keeps_the_sessions_backend():
+    import subprocess
+    import sys
+
+    code = "import matplotlib; import redshift_jax.plots, redshift_jax.train.plots; print(matplotlib.get_backend())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "MPLBACKEND": "svg"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "svg"
+
+
+def _python(code: str, **env):
+    import os
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    return subprocess.run([sys.executable, "-W", "always", "-c", code], capture_output=True, text=True,
+                          timeout=120, env={**clean, "JAX_PLATFORMS": "cpu", **env})
+
+
+def test_python_api_uses_every_core_by_default():
+    import os
+
+    cores = len(os.sched_getaffinity(0))
+    out = _python("import redshift_jax, jax; print(jax.local_device_count())")
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) == cores
+    late = _python("import jax; jax.numpy.zeros(1).block_until_ready(); import redshift_jax; "
+                   "print(jax.local_device_count())")
+    assert late.returncode == 0 and int(late.stdout) == 1
+    if cores > 1:
+        assert "imported after JAX started" in late.stderr and f"device_count={cores}" in late.stderr
