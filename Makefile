@@ -7,7 +7,7 @@ SWEEP  ?= sweeps/fig4_heatmaps.py sweeps/table1.py
 SIZE   ?= laptop
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test sweep bench plot clean
+.PHONY: install test lint sweep bench plot clean
 
 install: $(STAMP)
 
@@ -21,7 +21,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: install
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
 
 # --resume: an interrupted `make sweep` continues where it stopped.
 sweep: install

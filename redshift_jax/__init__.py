@@ -22,7 +22,7 @@ from .sweep import Sweep, run_sweep
 __version__ = "0.2.0"
 
 __all__ = ["ACTIVATIONS", "PRIORS", "ConfigError", "StoreError", "MLP", "Unbiased", "Sweep", "grid", "lattice",
-           "measures", "run_sweep", "__version__"]
+           "measures", "models", "run_sweep", "__version__"]
 
 
 def __getattr__(name):

@@ -69,15 +69,14 @@ def local_devices(num_devices: int | None = None) -> list:
       ConfigError: naming the value and the allowed range, when ``num_devices`` is not 1 .. local devices.
     """
     import jax
-    import numpy as np
 
     from .errors import ConfigError
+    from .validate import is_int
 
     devices = jax.local_devices()
     if num_devices is None:
         return devices
-    if isinstance(num_devices, bool) or not isinstance(num_devices, (int, np.integer)) or \
-            not 1 <= num_devices <= len(devices):
+    if not is_int(num_devices) or not 1 <= num_devices <= len(devices):
         raise ConfigError(f"num_devices={num_devices!r} is not allowed; this process has {len(devices)} "
                           f"local devices (allowed: 1 .. {len(devices)})")
     return devices[:num_devices]

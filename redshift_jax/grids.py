@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import ConfigError
+from .validate import check_int
 
 __all__ = ["grid", "lattice"]
 
@@ -24,12 +25,12 @@ def grid(resolution: int = 64, dim: int = 2, lo: float = -1.0, hi: float = 1.0,
     ``values.reshape(resolution, resolution)[i, j]`` is the point with 2nd coordinate ``i`` and 1st ``j``.
 
     Example:
-      >>> grid(3, 2)[:4]
-      array([[-1., -1.], [ 0., -1.], [ 1., -1.], [-1.,  0.]], dtype=float32)
+      >>> from redshift_jax import grid
+      >>> grid(3, 2)[:4].tolist()
+      [[-1.0, -1.0], [0.0, -1.0], [1.0, -1.0], [-1.0, 0.0]]
     """
     for name, value in (("resolution", resolution), ("dim", dim)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ConfigError(f"grid {name}={value!r} is not allowed; {name} must be an integer >= 1")
+        check_int(f"grid {name}", value, minimum=1)
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
         raise ConfigError(f"grid lo={lo!r}, hi={hi!r} is not allowed; need finite lo < hi")
     if resolution == 1:
@@ -40,8 +41,13 @@ def grid(resolution: int = 64, dim: int = 2, lo: float = -1.0, hi: float = 1.0,
 
 
 def lattice(n: int, dim: int) -> np.ndarray:
-    """Every integer point of ``{0..n-1}^dim``, shape ``(n**dim, dim)``, coordinate 0 fastest (int32)."""
+    """Every integer point of ``{0..n-1}^dim``, shape ``(n**dim, dim)``, coordinate 0 fastest (int32).
+
+    Example:
+      >>> from redshift_jax import lattice
+      >>> lattice(2, 2).tolist()
+      [[0, 0], [1, 0], [0, 1], [1, 1]]
+    """
     for name, value in (("n", n), ("dim", dim)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ConfigError(f"lattice {name}={value!r} is not allowed; {name} must be an integer >= 1")
+        check_int(f"lattice {name}", value, minimum=1)
     return _mesh(np.arange(n), dim).astype(np.int32)

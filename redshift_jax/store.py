@@ -100,7 +100,14 @@ def _short(value: Any, limit: int = 80) -> str:
 
 
 def describe_difference(stored: Any, now: Any, path: str = "") -> str | None:
-    """The first difference between two fingerprints, in words (None when equal, key order included)."""
+    """The first difference between two fingerprints, in words (None when equal, key order included).
+
+    Example:
+      >>> describe_difference({"axes": {"seed": [0, 1], "depth": [1]}}, {"axes": {"depth": [1], "seed": [0, 1]}})
+      'axes order: stored (seed, depth), this run (depth, seed)'
+      >>> describe_difference({"resolution": 64}, {"resolution": 32})
+      'resolution: stored 64, this run 32'
+    """
     if isinstance(stored, dict) and isinstance(now, dict):
         if list(stored) != list(now):
             if set(stored) == set(now):

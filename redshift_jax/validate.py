@@ -40,7 +40,16 @@ def _range_text(minimum, maximum) -> str:
 
 
 def check_int(what: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
-    """``value`` as an int, or ConfigError (``what`` names the field, e.g. ``"MLP.depth"``)."""
+    """``value`` as an int, or ConfigError (``what`` names the field, e.g. ``"MLP.depth"``).
+
+    Example:
+      >>> check_int("MLP.depth", 3, minimum=1)
+      3
+      >>> check_int("MLP.depth", 0, minimum=1)
+      Traceback (most recent call last):
+      ...
+      redshift_jax.errors.ConfigError: MLP.depth=0 is not allowed; allowed: an integer >= 1
+    """
     ok = is_int(value) and (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
     if not ok:
         bounds = _range_text(minimum, maximum)

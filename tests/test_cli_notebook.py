@@ -89,3 +89,21 @@ def test_notebook_runs_at_smoke_size(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "functions.png").exists() and (tmp_path / "heatmap_fourier.png").exists()
+
+
+@pytest.mark.parametrize("name,kind,accuracy", [("fig8_modsum", "train_modsum", "test_accuracy"),
+                                                ("fig9_cmnist", "train_cmnist", "digit_accuracy")])
+def test_training_sweep_files_run_quick_through_the_cli(tmp_path, capsys, name, kind, accuracy):
+    out = tmp_path / f"{name}.zarr"
+    code = cli.main(["sweep", str(ROOT / f"sweeps/{name}.py"), "--quick", "--out", str(out), "--no-progress",
+                     "--figures", str(tmp_path / "figs")])
+    assert code == 0, capsys.readouterr().err
+    ds = rj.store.load_dataset(out)
+    assert ds.attrs["kind"] == kind and ds.diverged.dtype == bool and not bool(ds.diverged.any())
+    assert np.all((ds[accuracy].values >= 0) & (ds[accuracy].values <= 1))
+    assert sorted(p.suffix for p in (tmp_path / "figs").iterdir()) and all(
+        p.stat().st_size > 0 for p in (tmp_path / "figs").glob("*.png"))
+    # the same command with --resume loads the finished result instead of training again
+    code = cli.main(["sweep", str(ROOT / f"sweeps/{name}.py"), "--quick", "--out", str(out), "--no-progress",
+                     "--resume"])
+    assert code == 0

@@ -7,9 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from redshift_jax.measures import MEASURES, fourier
 from redshift_jax.errors import ConfigError
-
+from redshift_jax.measures import MEASURES, fourier
 
 # ------------------------------------------------------------------------------------------------------
 # numpy port of the published definition (float64, np.bincount over np.round bins).

@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from redshift_jax.measures import MEASURES, lz, quantize
 from redshift_jax.errors import ConfigError
+from redshift_jax.measures import MEASURES, lz, quantize
 
 # ``redshift_jax.measures.lz`` is the function; the module of the same name is reached through importlib.
 lz_module = importlib.import_module("redshift_jax.measures.lz")
@@ -30,21 +30,21 @@ VARIANTS = ("lz76", "lz78", "lzw")
 def ref_lz76(s) -> int:
     """Kaspar & Schuster (1987), the standard i / k / l / k_max loop (n >= 2)."""
     n = len(s)
-    i, k, l = 0, 1, 1
+    i, k, start = 0, 1, 1
     c, k_max = 1, 1
     while True:
-        if s[i + k - 1] == s[l + k - 1]:
+        if s[i + k - 1] == s[start + k - 1]:
             k += 1
-            if l + k > n:
+            if start + k > n:
                 c += 1
                 break
         else:
             k_max = max(k_max, k)
             i += 1
-            if i == l:
+            if i == start:
                 c += 1
-                l += k_max
-                if l + 1 > n:
+                start += k_max
+                if start + 1 > n:
                     break
                 i, k, k_max = 0, 1, 1
             else:
@@ -136,8 +136,10 @@ def ref_lz(values, variant: str, levels: int = 2, normalize: bool = True) -> flo
         s = [int(x) for x in ref_symbols(arr, levels)] if arr.size else []
         alphabet = levels
     n = len(s)
-    if len(set(s)) < 2:
+    if n == 0:  # DESIGN section 5: only an empty sequence scores 0; constant sequences are parsed
         return 0.0
+    if n == 1:  # one phrase; n / log_k(n) normalizes it to 0
+        return 0.0 if normalize else 1.0
     count = REF_COUNT[variant](s)
     if normalize:
         return count / (n / (math.log(n) / math.log(max(2, alphabet))))
@@ -268,12 +270,31 @@ def test_quantize_median_with_ties_and_signs():
 
 
 def test_degenerate_sequences():
-    """Lengths 0 and 1 score 0.0 (NaN when the value is NaN); longer degenerate rows are in the random batches."""
-    for values in (np.zeros(0, np.float32), np.zeros(1, np.float32), np.zeros(0, np.int32), np.array([7], np.int32)):
+    """Length 0 scores 0.0; length 1 counts one phrase (0.0 normalized); NaN stays NaN."""
+    for values in (np.zeros(0, np.float32), np.zeros(0, np.int32)):
         for variant in VARIANTS:
             assert float(lz(values, variant)) == 0.0
             assert float(lz(values, variant, normalize=False)) == 0.0
+    for values in (np.zeros(1, np.float32), np.array([7], np.int32)):
+        for variant in VARIANTS:
+            assert float(lz(values, variant)) == 0.0
+            assert float(lz(values, variant, normalize=False)) == 1.0
     assert np.isnan(float(lz(np.full(1, np.nan, np.float32), "lz78")))
+
+
+def test_constant_sequences_are_counted_like_any_other():
+    """DESIGN section 5: 101 equal tokens give lz76 2, lz78 13, lzw 14 (the co-author's and the literature's)."""
+    for tokens in (np.zeros(101, np.int32), np.full(101, 50256, np.int32)):
+        got = [float(lz(tokens, v, normalize=False)) for v in VARIANTS]
+        assert got == [2.0, 13.0, 14.0]
+        assert got == [ref_lz(tokens, v, normalize=False) for v in VARIANTS]
+    # a constant real function is one symbol too: counted, not 0 (normalized with k = levels = 2)
+    img = np.full((64, 64), 3.0, np.float32)
+    n = img.size
+    for v in VARIANTS:
+        want = ref_lz(np.zeros(n, np.int32), v, normalize=False) * math.log2(n) / n
+        np.testing.assert_allclose(float(lz(img, v)), want, rtol=1e-6)
+        assert float(lz(img, v)) > 0
 
 
 def test_bad_arguments():
@@ -378,7 +399,8 @@ def test_vmap_equals_one_by_one_and_nested_vmap():
     np.testing.assert_array_equal(batched, single)
     nested = np.asarray(jax.jit(jax.vmap(jax.vmap(three)))(imgs.reshape(2, 3, 16, 16)))
     np.testing.assert_array_equal(nested.reshape(6, 3), single)
-    np.testing.assert_array_equal(single[1], 0.0)
+    constant = [ref_lz(np.zeros(256, np.int32), v) for v in ("lz78", "lz76", "lzw")]  # counted, not 0
+    np.testing.assert_allclose(single[1], constant, rtol=1e-6)
     assert np.isnan(single[2]).all()
 
 

@@ -9,8 +9,8 @@ import pytest
 from numpy.polynomial import chebyshev as npcheb
 from numpy.polynomial import legendre as npleg
 
-from redshift_jax.measures import MEASURES, chebyshev, legendre, validate_degree
 from redshift_jax.errors import ConfigError
+from redshift_jax.measures import MEASURES, chebyshev, legendre, validate_degree
 
 VANDER = {"chebyshev": npcheb.chebvander, "legendre": npleg.legvander}
 FIT = {"chebyshev": npcheb.chebfit, "legendre": npleg.legfit}
@@ -45,7 +45,8 @@ def ref_order(kind, img, degree=None):
 def _test_images(rng, shape):
     y, x = np.meshgrid(np.linspace(-1, 1, shape[0]), np.linspace(-1, 1, shape[1]), indexing="ij")
     return np.stack([rng.normal(size=shape), np.tanh(4 * x * y - x), np.sin(9 * x) * np.cos(5 * y) + 2,
-                     x ** 3 - 2 * y ** 5 + 0.3 * x * y, 1e3 * (np.exp(-(x ** 2 + y ** 2) * 8) + 1e-3 * rng.normal(size=shape))
+                     x ** 3 - 2 * y ** 5 + 0.3 * x * y,
+                     1e3 * (np.exp(-(x ** 2 + y ** 2) * 8) + 1e-3 * rng.normal(size=shape))
                      ]).astype(np.float32)
 
 

@@ -15,8 +15,7 @@ import xarray as xr
 
 import redshift_jax as rj
 from redshift_jax.errors import ConfigError
-from redshift_jax.train import ColoredMNIST, ModularSum, quadratic_peak, run
-from redshift_jax.train import cmnist, data, modsum, runner
+from redshift_jax.train import ColoredMNIST, ModularSum, cmnist, data, modsum, quadratic_peak, run, runner
 
 # ------------------------------------------------------------------------------------------------------
 # Modular sum: inputs, labels and splits against plain numpy

@@ -41,10 +41,11 @@ alphabets (integer input) use an open-addressing hash table ``(node, symbol) -> 
 The LZ76 bitsets ``(alphabet, ~n / 16)`` words are used while they stay below 1 MiB per sequence; above
 (many levels on a long sequence) each step compares the symbols directly (``O(n)`` per step, same count).
 
-Degenerate sequences: a sequence with fewer than two distinct symbols — empty, one symbol, a constant
-function, or real values more than half of which equal the maximum (every symbol 0) — scores 0.0 in every
-variant, normalized or not (the floor of the scale, consistent with the other measures' "constant -> 0").
-Real input with any NaN or inf scores NaN.
+Constant sequences are parsed like any other (DESIGN.md section 5): 101 equal tokens give lz76 2, lz78 13,
+lzw 14, the values of the co-author's code and the LZ literature (untrained GPT-2s often repeat one token, and
+a 0 there would be wrong). A constant real function quantizes to one symbol and is counted the same way. Only
+an empty sequence scores 0; a single symbol counts 1 (0 normalized, since log 1 = 0). Real input with any NaN
+or inf scores NaN.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ import numpy as np
 from jax import lax
 
 from ..errors import ConfigError
+from ..validate import check_int
 
 __all__ = ["lz", "LZ_VARIANTS", "MAX_LEVELS", "SEARCH_MAX_LEVELS", "quantize", "max_new_phrases"]
 
@@ -405,24 +407,24 @@ def _lz76_count(sym, k_static):
 
     word_idx = jnp.arange(words, dtype=jnp.int32)
 
-    def prefix(l):  # bits i < l
-        part = (jnp.uint32(1) << (l & 31).astype(jnp.uint32)) - jnp.uint32(1)
-        return jnp.where(word_idx < (l >> 5), jnp.uint32(0xFFFFFFFF),
-                         jnp.where(word_idx == (l >> 5), part, jnp.uint32(0)))
+    def prefix(length):  # bits i < length
+        part = (jnp.uint32(1) << (length & 31).astype(jnp.uint32)) - jnp.uint32(1)
+        return jnp.where(word_idx < (length >> 5), jnp.uint32(0xFFFFFFFF),
+                         jnp.where(word_idx == (length >> 5), part, jnp.uint32(0)))
 
     def cond(state):
         return ~state[4]
 
     def body(state):
-        l, m, alive, c, _ = state
-        s = sym[l + m]
+        start, m, alive, c, _ = state
+        s = sym[start + m]
         match = alive & match_bits(m, s)
         extend = jnp.any(match != 0)
-        ended_at_end = extend & (l + m + 1 >= n)
-        new_l = l + m + 1
+        ended_at_end = extend & (start + m + 1 >= n)
+        new_l = start + m + 1
         c = c + jnp.where(extend, ended_at_end, True).astype(jnp.int32)
         done = jnp.where(extend, ended_at_end, new_l >= n)
-        l2 = jnp.where(extend, l, new_l)
+        l2 = jnp.where(extend, start, new_l)
         m2 = jnp.where(extend, m + 1, 0)
         alive2 = jnp.where(extend, match, prefix(new_l))
         return l2, m2, alive2, c, done
@@ -434,8 +436,7 @@ def _lz76_count(sym, k_static):
 # --------------------------------------------------------------------------------------------------------
 
 def _validate_levels(levels):
-    if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or not 2 <= levels <= MAX_LEVELS:
-        raise ConfigError(f"lz levels={levels!r} is not allowed; allowed: an integer 2 .. {MAX_LEVELS}")
+    check_int("lz levels", levels, 2, MAX_LEVELS)
 
 
 def _validate(variant, levels):
@@ -465,8 +466,9 @@ def lz(values, variant: str = "lz78", levels: int = 2, normalize: bool = True):
     Returns:
       A float32 scalar. Unnormalized: the count itself (>= 1 for a non-degenerate sequence). Normalized:
       ``c log_k(n) / n``, near 0 for highly compressible (smooth) functions; binarized 64 x 64 white noise
-      scores 1.04 (lz76), 1.62 (lz78), 1.82 (lzw). Sequences with fewer than two distinct symbols (empty, length
-      1, constant) give 0.0; real input with NaN or inf gives NaN. jit- and vmap-safe; the function is itself
+      scores 1.04 (lz76), 1.62 (lz78), 1.82 (lzw). Constant sequences are counted like any other (101 equal
+      tokens: 2, 13, 14 unnormalized); only an empty sequence gives 0.0; real input with NaN or inf gives NaN.
+      jit- and vmap-safe; the function is itself
       jitted (``variant``, ``levels``, ``normalize`` static), so eager calls compile once per shape.
 
     Raises:
@@ -537,8 +539,10 @@ def _lz_one(values, variant: str, levels: int, normalize: bool):
             else:  # one scatter instead of a pass per level (symbols are in 0 .. k-1 on any input)
                 distinct = jnp.sum(jnp.zeros((k_static,), jnp.int32).at[sym].set(1, mode="promise_in_bounds"))
             alphabet = k_static
-    if n < 2:
-        return jnp.where(finite, jnp.float32(0.0), jnp.float32(jnp.nan))
+    if n == 0:
+        return jnp.float32(0.0)
+    if n == 1:  # one phrase (lz76, lz78) or one dictionary entry (lzw); n / log_k(n) normalizes it to 0
+        return jnp.where(finite, jnp.float32(0.0 if normalize else 1.0), jnp.float32(jnp.nan))
 
     if variant == "lz76":
         bitsets = k_static is not None and k_static * (2 * -(-n // 32) + 1) <= _BITSET_MAX_WORDS
@@ -563,5 +567,4 @@ def _lz_one(values, variant: str, levels: int, normalize: bool):
         else:
             k_eff = jnp.maximum(2, alphabet).astype(jnp.float32)
             value = value * jnp.float32(math.log(n) / n) / jnp.log(k_eff)
-    value = jnp.where(distinct < 2, jnp.float32(0.0), value)
     return jnp.where(finite, value, jnp.float32(jnp.nan))

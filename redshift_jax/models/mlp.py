@@ -60,9 +60,10 @@ class MLP:
       prior: weight prior, one of ``PRIORS`` (see README).
 
     Example:
-      >>> spec = MLP(activation="tanh", depth=3)
+      >>> import jax, redshift_jax as rj
+      >>> spec = rj.MLP(activation="tanh", depth=3)
       >>> params = spec.init(jax.random.key(0), weight_scale=2.0)
-      >>> spec.apply(params, grid(64, 2)).shape
+      >>> spec.apply(params, rj.grid(64, 2)).shape
       (4096,)
     """
 

@@ -34,8 +34,9 @@ from ..store import MemoryStore, RunStore, describe_difference, is_result, load_
 from .plan import Plan, check_size, chunk_values, estimate_cost, plan_chunk, plan_sweep
 from .spec import Sweep
 
-__all__ = ["run_sweep", "sample_network", "kept_whole", "compile_variant", "plan_chunk", "plan_sweep", "trace_count", "network_images",
-           "measure_images", "estimate_cost", "execute", "assemble", "Plan", "MEASURE_BLOCK"]
+__all__ = ["run_sweep", "sample_network", "kept_whole", "compile_variant", "plan_chunk", "plan_sweep",
+           "trace_count", "network_images", "measure_images", "estimate_cost", "execute", "assemble", "Plan",
+           "MEASURE_BLOCK"]
 
 _TRACES = {"count": 0}
 _COMPILED: dict[Any, Any] = {}

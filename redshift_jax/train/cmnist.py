@@ -33,8 +33,19 @@ import optax
 
 from ..errors import ConfigError
 from ..models import MLP
-from .modsum import (BATCH_TAG, ExperimentSpec, INIT_TAG, _check_activations, _check_int, _check_ints, _check_positive,
-                     _check_prefactors, _check_prior, nan_where, tree_finite)
+from .modsum import (
+    BATCH_TAG,
+    INIT_TAG,
+    ExperimentSpec,
+    _check_activations,
+    _check_int,
+    _check_ints,
+    _check_positive,
+    _check_prefactors,
+    _check_prior,
+    nan_where,
+    tree_finite,
+)
 
 __all__ = ["ColoredMNIST", "colorize", "level_accuracy", "nn_tour", "colored_mnist_arrays", "N_TRAIN_MNIST",
            "N_TEST_MNIST"]
@@ -103,10 +114,7 @@ class ColoredMNIST(ExperimentSpec):
         s(self, "init_seeds", _check_ints(o, "init_seeds", self.init_seeds, 0))
         _check_int(o, "n_train", self.n_train, 1, N_TRAIN_MNIST)
         _check_int(o, "n_test", self.n_test, 2, N_TEST_MNIST)
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or not (
-                1 <= self.batch_size <= self.n_train):
-            raise ConfigError(f"{o}.batch_size={self.batch_size!r} is not allowed; allowed: an integer from 1 to "
-                              f"the number of training images (n_train={self.n_train})")
+        _check_int(o, "batch_size", self.batch_size, 1, self.n_train)  # at most the training images
         _check_int(o, "steps", self.steps, 1)
         s(self, "learning_rate", _check_positive(o, "learning_rate", self.learning_rate))
         _check_int(o, "depth", self.depth, 1)
@@ -237,9 +245,7 @@ class CMNISTProgram:
             "digit_test": jnp.asarray(arrays["digit_test"]),
             "color_test": jnp.asarray(arrays["color_test"]),
         }
-        self.cache_key = ("cmnist", activation, spec.n_train, spec.n_test, spec.test_color_seed, spec.batch_size,
-                          spec.depth, spec.width, spec.prior, spec.weight_scale, spec.bias_scale,
-                          spec.learning_rate)
+        self.cache_key = spec.compile_key(activation)  # what the compiled code depends on besides shapes
 
     def net_inputs(self, grid: dict) -> dict:
         base = jax.random.key(self.spec.base_seed)

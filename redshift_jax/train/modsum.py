@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from typing import Sequence
 
 import jax
@@ -32,6 +31,7 @@ import optax
 from ..errors import ConfigError
 from ..grids import lattice
 from ..models import ACTIVATIONS, MLP, PRIORS
+from ..validate import check_int, check_number
 
 __all__ = ["ModularSum", "QuadraticPeak", "quadratic_peak", "modsum_inputs", "modsum_labels", "modsum_split",
            "seed_key", "tree_finite", "nan_where", "INIT_TAG", "SPLIT_TAG", "BATCH_TAG"]
@@ -67,39 +67,21 @@ def _check_activations(owner: str, values) -> tuple:
 
 def _check_prefactors(owner: str, values) -> tuple:
     values = _tuple(owner, "prefactors", values)
-    out = []
-    for p in values:
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p) or p <= 0:
-            raise ConfigError(f"{owner}.prefactors contains {p!r}; allowed: finite numbers > 0")
-        out.append(float(p))
-    return tuple(out)
+    return tuple(check_number(f"{owner}.prefactors value", p, minimum=0, exclusive_minimum=True, float32=True)
+                 for p in values)
 
 
 def _check_ints(owner: str, name: str, values, minimum: int) -> tuple:
     values = _tuple(owner, name, values)
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-            raise ConfigError(f"{owner}.{name} contains {v!r}; allowed: integers >= {minimum}")
-        if v >= 2 ** 31:
-            raise ConfigError(f"{owner}.{name} contains {v!r}; allowed: integers < 2**31")
-    return tuple(int(v) for v in values)
+    return tuple(check_int(f"{owner}.{name} value", v, minimum, 2 ** 31 - 1) for v in values)
 
 
 def _check_int(owner: str, name: str, value, minimum: int, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum or (
-            maximum is not None and value > maximum):
-        allowed = f"an integer >= {minimum}" + (f" and <= {maximum}" if maximum is not None else "")
-        raise ConfigError(f"{owner}.{name}={value!r} is not allowed; allowed: {allowed}")
-    return int(value)
+    return check_int(f"{owner}.{name}", value, minimum, maximum)
 
 
 def _check_positive(owner: str, name: str, value, allow_zero: bool = False) -> float:
-    ok = (not isinstance(value, bool) and isinstance(value, (int, float, np.floating, np.integer))
-          and math.isfinite(value) and (value >= 0 if allow_zero else value > 0))
-    if not ok:
-        raise ConfigError(f"{owner}.{name}={value!r} is not allowed; allowed: a finite number "
-                          f"{'>= 0' if allow_zero else '> 0'}")
-    return float(value)
+    return check_number(f"{owner}.{name}", value, minimum=0, exclusive_minimum=not allow_zero, float32=True)
 
 
 def _check_prior(owner: str, value) -> str:
@@ -131,6 +113,15 @@ class ExperimentSpec:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
+
+    # Fields whose values reach the compiled programs only as traced per-network inputs (or not at all).
+    traced_fields = ("activations", "moduli", "prefactors", "seeds", "name")
+
+    def compile_key(self, activation: str) -> tuple:
+        """What one activation's compiled programs depend on besides array shapes, derived from the spec:
+        every field except ``traced_fields`` (a new field is part of the key unless listed there)."""
+        spec = {k: v for k, v in self.to_dict().items() if k not in self.traced_fields}
+        return (type(self).__name__, activation, json.dumps(spec, sort_keys=True))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,9 +183,7 @@ class ModularSum(ExperimentSpec):
         s(self, "seeds", _check_ints(o, "seeds", self.seeds, 0))
         _check_int(o, "n", self.n, 2)
         _check_int(o, "dim", self.dim, 1, 2)
-        if isinstance(self.train_fraction, bool) or not isinstance(self.train_fraction, (int, float)) or not (
-                0 < self.train_fraction < 1):
-            raise ConfigError(f"{o}.train_fraction={self.train_fraction!r} is not allowed; allowed: 0 < value < 1")
+        check_number(f"{o}.train_fraction", self.train_fraction, minimum=0, maximum=1, exclusive_minimum=True)
         if not 1 <= self.n_train < self.n_points:
             raise ConfigError(f"{o}.train_fraction={self.train_fraction!r} gives {self.n_train} training points of "
                               f"{self.n_points}; allowed: at least one training and one test point")
@@ -297,7 +286,6 @@ class ModsumProgram:
     ``diverged``.
     """
 
-    net_args = ("seed", "modulus", "prefactor")
     network_chunk = 36  # networks vmapped together inside one lax.map step (see runner._batched_fns)
 
     def __init__(self, spec: ModularSum, activation: str):
@@ -307,9 +295,7 @@ class ModsumProgram:
         self.optimizer = optax.adam(spec.learning_rate)
         pts, x = modsum_inputs(spec.n, spec.dim)
         self.shared = {"points": jnp.asarray(pts), "x": jnp.asarray(x)}
-        # what the compiled code depends on (besides array shapes): used as the compile-cache key
-        self.cache_key = ("modsum", activation, spec.n, spec.dim, spec.n_train, spec.depth, spec.width,
-                          spec.prior, spec.weight_scale, spec.bias_scale, spec.learning_rate)
+        self.cache_key = spec.compile_key(activation)  # what the compiled code depends on besides shapes
 
     def net_inputs(self, grid: dict) -> dict:
         base = jax.random.key(self.spec.base_seed)
@@ -355,8 +341,6 @@ class ModsumProgram:
                "fourier_final": final["fourier"], "lz_final": final["lz"]}
         return {**{k: nan_where(diverged, v) for k, v in out.items()}, "diverged": diverged}
 
-    output_dims = {"train_accuracy": (), "test_accuracy": (), "fourier_init": (), "fourier_final": (),
-                   "lz_init": (), "lz_final": (), "diverged": ()}
 
 
 # ----------------------------------------------------------------------------------------------------------
