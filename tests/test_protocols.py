@@ -187,3 +187,26 @@ def test_python_api_uses_every_core_by_default():
     assert late.returncode == 0 and int(late.stdout) == 1
     if cores > 1:
         assert "imported after JAX started" in late.stderr and f"device_count={cores}" in late.stderr
+
+
+def test_compile_keys_are_derived_from_the_spec():
+    """Every field that shapes the compiled code is in the key, without listing fields by hand: a new field
+    is in it by default; values of traced axes are not."""
+    from redshift_jax.train import ColoredMNIST, ModularSum
+
+    base = rj.Sweep(model=rj.MLP(width=8), axes={"depth": [1, 2], "seed": [0, 1]}, resolution=8,
+                    measures=("fourier",))
+    assert base.with_axis("seed", [5]).compile_key() == base.compile_key()
+    assert base.with_axis("weight_scale", [2.0]).compile_key() == base.compile_key()
+    for changed in (base.replace(resolution=16), base.replace(precision=None), base.replace(lo=-2.0),
+                    base.with_axis("depth", [1, 3]), base.replace(measures=("fourier", "lz")),
+                    base.replace(keep_values=True), base.replace(independent_depths=True)):
+        assert changed.compile_key() != base.compile_key()
+    exp = ModularSum(activations=("relu",), moduli=(4,), prefactors=(1.0,), seeds=(0,), steps=2)
+    assert exp.replace(prefactors=(2.0, 4.0), seeds=(3,), moduli=(7,)).compile_key("relu") == \
+        exp.compile_key("relu")
+    for field, value in (("learning_rate", 0.1), ("width", 16), ("train_fraction", 0.5), ("prior", "normal")):
+        assert exp.replace(**{field: value}).compile_key("relu") != exp.compile_key("relu"), field
+    assert exp.compile_key("relu") != exp.compile_key("sin")
+    cm = ColoredMNIST(activations=("relu",), steps=2)
+    assert cm.replace(batch_size=128).compile_key("relu") != cm.compile_key("relu")
