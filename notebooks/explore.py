@@ -18,10 +18,7 @@
 import os
 
 import jax
-import matplotlib
-
-matplotlib.use(os.environ.get("MPLBACKEND", "Agg"))
-import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt  # inline in Jupyter; headless, matplotlib falls back to Agg by itself
 import numpy as np
 
 import redshift_jax as rj
