@@ -1,0 +1,1 @@
+"""`make bench`: the redshift_jax performance table (DESIGN.md section 8). Entry point: benchmarks/run.py."""
