@@ -242,6 +242,15 @@ def plot_correlations(ds, out_dir: str | Path) -> list[Path]:
     return [path, table]
 
 
+# ---- Table 1 ---------------------------------------------------------------------------------------------
+# A Table-1 result is a dict of parts, one per component. A part's first sweep axis is the component: its last
+# value is the high setting and every earlier value a low setting. Its other dimensions except ``seed`` are the
+# panel: each (low value, panel cell) is one base, and the first value of every axis is the reference base (an
+# older single-base result is a panel of one base). See sweeps/table1.py.
+
+VERDICTS = ("lower", "no impact", "higher")
+
+
 def _bootstrap_effect(low: np.ndarray, high: np.ndarray, n_boot: int = 2000, seed: int = 0):
     """Paired effect mean(high - low) over seeds with a 95% percentile bootstrap interval."""
     diff = np.asarray(high, float) - np.asarray(low, float)
@@ -253,37 +262,186 @@ def _bootstrap_effect(low: np.ndarray, high: np.ndarray, n_boot: int = 2000, see
     return float(diff.mean()), float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))
 
 
+def _verdict(effect: float, ci_low: float, ci_high: float, base: float, relative_threshold: float) -> str:
+    """The verdict: "higher"/"lower" when the interval excludes 0 and |effect| >= relative_threshold * |base|."""
+    excludes_zero = np.isfinite(ci_low) and (ci_low > 0 or ci_high < 0)
+    significant = excludes_zero and abs(effect) >= relative_threshold * abs(base)
+    return ("higher" if effect > 0 else "lower") if significant else "no impact"
+
+
+def _component_axis(ds) -> str:
+    """A part's component axis: the first axis of its sweep (else its first dimension other than seed)."""
+    if "sweep" in ds.attrs:
+        axes = list(json.loads(ds.attrs["sweep"])["axes"])
+        if axes and axes[0] != "seed":
+            return axes[0]
+    return [d for d in ds.dims if d != "seed"][0]
+
+
+def _item(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _component_pairs(name: str, ds, measure: str) -> dict:
+    """One part as paired arrays: ``low``, ``high`` of shape (bases, seeds), one row per base.
+
+    Bases are ordered low value first, then the panel dimensions in the part's order (C order), so base 0 is
+    the reference base. ``bases[i]`` holds the panel coordinates of base ``i``, ``settings[i]`` its
+    (low, high) setting of the component.
+    """
+    label = json.loads(ds.attrs["sweep"]).get("name", name) if "sweep" in ds.attrs else name
+    label = label or name
+    axis = _component_axis(ds)
+    da = ds[measure]
+    panel = [d for d in da.dims if d not in (axis, "seed")]
+    da = da.transpose(axis, *panel, *(["seed"] if "seed" in da.dims else []))
+    values = np.ascontiguousarray(da.values)  # the stored dtype: per-base means are those of the stored values
+    if "seed" not in da.dims:
+        values = values[..., None]
+    if values.shape[0] < 2:
+        raise ValueError(f"Table 1 part {name!r}: its component axis {axis!r} has {values.shape[0]} value(s); "
+                         "it needs a low and a high setting")
+    n_seeds = values.shape[-1]
+    lows = values[:-1].reshape(-1, n_seeds)
+    highs = np.broadcast_to(values[-1:], values[:-1].shape).reshape(-1, n_seeds)
+    axis_values = [_item(v) for v in da[axis].values]
+    cells = [()]
+    for d in panel:
+        cells = [c + ((d, _item(v)),) for c in cells for v in da[d].values]
+    bases = [dict(c) for _ in axis_values[:-1] for c in cells]
+    settings = [(v, axis_values[-1]) for v in axis_values[:-1] for _ in cells]
+    return {"component": label, "axis": axis, "panel": panel, "bases": bases, "settings": settings,
+            "low": lows, "high": highs, "seeds": n_seeds}
+
+
+def _find_base(pairs: dict, base: Mapping | None) -> int:
+    """Index of the base matching ``base``: panel coordinates, and for the component's own axis its low setting
+    (e.g. ``{"activation": "sin"}`` in the activation part). Keys a part does not vary are ignored."""
+    if not base:
+        return 0
+    for i, (cell, (low, _)) in enumerate(zip(pairs["bases"], pairs["settings"])):
+        coords = {**cell, pairs["axis"]: low} if len(set(pairs["settings"])) > 1 else cell
+        if all(coords[k] == v for k, v in base.items() if k in coords):
+            return i
+    raise KeyError(f"Table 1 part {pairs['component']!r} has no base {dict(base)!r}")
+
+
 def table1_rows(parts: Mapping[str, object], claims: Mapping[str, str], measure: str = "fourier",
-                relative_threshold: float = 0.1) -> list[dict]:
-    """Classify each component from the data.
+                relative_threshold: float = 0.1, base: Mapping | None = None) -> list[dict]:
+    """Classify each component at one base (default: the reference base, the first value of every panel axis).
 
     For each part (one component varied between a low and a high setting, same seeds for both) the effect is
     the paired mean of (high - low) over seeds with a 95% bootstrap interval. The component is "higher" or
     "lower" when the interval excludes 0 AND the effect is at least ``relative_threshold`` of the low
-    setting's mean; otherwise "no impact".
+    setting's mean; otherwise "no impact". ``base`` picks another base of a panel by its coordinates, e.g.
+    ``{"activation": "sin", "depth": 2, "weight_scale": 5.0}`` (keys a part does not vary are ignored; a
+    part without that base raises ``KeyError``).
     """
     rows = []
     for name, ds in parts.items():
-        label = json.loads(ds.attrs["sweep"]).get("name", name)
-        axis = [d for d in ds.dims if d not in ("seed", "weight_scale")] or ["weight_scale"]
-        axis = axis[0]
-        da = ds[measure]
-        for d in da.dims:
-            if d not in (axis, "seed"):
-                da = da.isel({d: 0})
-        low, high = da.isel({axis: 0}).values, da.isel({axis: 1}).values
+        pairs = _component_pairs(name, ds, measure)
+        i = _find_base(pairs, base)
+        low, high = pairs["low"][i], pairs["high"][i]
         effect, lo, hi = _bootstrap_effect(low, high)
-        base = float(np.nanmean(low))
-        significant = np.isfinite(lo) and (lo > 0 or hi < 0) and abs(effect) >= relative_threshold * abs(base)
-        ours = ("higher" if effect > 0 else "lower") if significant else "no impact"
-        claim = claims.get(label, "")
-        rows.append({"component": label, "axis": axis, "low": float(np.nanmean(low)), "high": float(np.nanmean(high)),
-                     "effect": effect, "ci_low": lo, "ci_high": hi, "ours": ours, "paper": claim,
-                     "agrees": ours == claim, "seeds": int(ds.sizes.get("seed", 1))})
+        ours = _verdict(effect, lo, hi, float(np.nanmean(low)), relative_threshold)
+        claim = claims.get(pairs["component"], "")
+        rows.append({"component": pairs["component"], "axis": pairs["axis"], "low": float(np.nanmean(low)),
+                     "high": float(np.nanmean(high)), "effect": effect, "ci_low": lo, "ci_high": hi, "ours": ours,
+                     "paper": claim, "agrees": ours == claim, "seeds": pairs["seeds"], "base": pairs["bases"][i],
+                     "setting": pairs["settings"][i]})
+    return rows
+
+
+def _pooled_effect(low: np.ndarray, high: np.ndarray, n_boot: int = 2000, seed: int = 0) -> dict:
+    """The paired effect pooled over bases, with a 95% bootstrap interval.
+
+    ``low``, ``high``: (bases, seeds), the same seeds in every base. Per base: effect = mean over seeds of
+    (high - low) and low = mean of the low setting (pairs with a non-finite value left out). Pooled: ``effect``
+    = mean over bases of the effects, ``low``/``high`` = mean over bases of the means, ``relative`` = effect /
+    |low| (the share of the low setting that the single-base rule compares with its threshold), and
+    ``relative_mean`` = mean over bases of each base's effect / |low| (weighs a base near zero heavily).
+    The bootstrap resamples seeds with one draw shared by every base: a seed is the same network key in every
+    base (the same weights up to scale, a shared depth trunk), so bases are not independent samples and a joint
+    draw keeps their correlation. The interval is over seeds, for this panel of bases.
+    """
+    low, high = np.asarray(low, float), np.asarray(high, float)
+    valid = np.isfinite(low) & np.isfinite(high)
+    weight = valid.astype(float)
+    diff, base, treated = (np.where(valid, x, 0.0) for x in (high - low, low, high))
+
+    def pooled(counts):  # counts (draws, seeds) -> per draw: mean over bases of (effect, low, high, effect/|low|)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            n = counts @ weight.T  # (draws, bases)
+            effect, mean_low, mean_high = ((counts @ x.T) / n for x in (diff, base, treated))
+            per_base = np.where(mean_low != 0, effect / np.abs(mean_low), np.nan)
+        return tuple(_nanmean(x) for x in (effect, mean_low, mean_high, per_base))
+
+    effect, mean_low, mean_high, relative_mean = (float(x[0]) for x in pooled(np.ones((1, low.shape[1]))))
+    rng = np.random.default_rng(seed)
+    counts = np.zeros((n_boot, low.shape[1]))
+    np.add.at(counts, (np.arange(n_boot)[:, None], rng.integers(0, low.shape[1], size=counts.shape)), 1.0)
+    effect_boot, low_boot, _, _ = pooled(counts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        relative_boot = effect_boot / np.abs(low_boot)
+
+    def interval(x):
+        x = x[np.isfinite(x)]
+        return (float(np.percentile(x, 2.5)), float(np.percentile(x, 97.5))) if x.size else (np.nan, np.nan)
+
+    (lo, hi), (rel_lo, rel_hi) = interval(effect_boot), interval(relative_boot)
+    relative = effect / abs(mean_low) if mean_low else float("nan")
+    return {"effect": effect, "ci_low": lo, "ci_high": hi, "low": mean_low, "high": mean_high,
+            "relative": relative, "relative_ci_low": rel_lo, "relative_ci_high": rel_hi,
+            "relative_mean": relative_mean}
+
+
+def _nanmean(a: np.ndarray) -> np.ndarray:
+    """Mean over the last axis of the finite entries (NaN where there is none), without warnings."""
+    finite = np.isfinite(a)
+    n = finite.sum(axis=-1)
+    total = np.where(finite, a, 0.0).sum(axis=-1)
+    return np.where(n > 0, total / np.maximum(n, 1), np.nan)
+
+
+def table1_panel_rows(parts: Mapping[str, object], claims: Mapping[str, str], measure: str = "fourier",
+                      relative_threshold: float = 0.1, n_boot: int = 2000, seed: int = 0) -> list[dict]:
+    """Classify each component over the panel of bases.
+
+    Per component (``_pooled_effect``): ``effect`` = mean over bases of the paired effect, with a 95% bootstrap
+    interval resampling seeds; ``low``/``high`` = mean over bases of each setting's mean; ``relative`` = effect /
+    |low|. ``ours`` applies the single-base rule to the pooled numbers: "higher"/"lower" when the interval
+    excludes 0 and |effect| >= ``relative_threshold`` * |low|, else "no impact" (a panel of one base gives
+    that base's verdict). Every base is also classified alone (``table1_rows``' rule); ``shares`` counts the
+    bases per verdict (a base without a finite effect is left out), ``reference`` is the verdict at the
+    reference base (base 0), and ``base_rows`` lists every base's row.
+    """
+    rows = []
+    for name, ds in parts.items():
+        pairs = _component_pairs(name, ds, measure)
+        base_rows = []
+        for cell, setting, low, high in zip(pairs["bases"], pairs["settings"], pairs["low"], pairs["high"]):
+            effect, lo, hi = _bootstrap_effect(low, high)
+            mean_low = float(np.nanmean(low)) if np.isfinite(low).any() else float("nan")
+            base_rows.append({"base": cell, "setting": setting, "low": mean_low,
+                              "high": float(np.nanmean(high)) if np.isfinite(high).any() else float("nan"),
+                              "effect": effect, "ci_low": lo, "ci_high": hi,
+                              "relative": effect / abs(mean_low) if mean_low else float("nan"),
+                              "ours": _verdict(effect, lo, hi, mean_low, relative_threshold) if np.isfinite(effect)
+                              else "no data"})
+        pooled = _pooled_effect(pairs["low"], pairs["high"], n_boot=n_boot, seed=seed)
+        ours = _verdict(pooled["effect"], pooled["ci_low"], pooled["ci_high"], pooled["low"], relative_threshold)
+        shares = {v: sum(r["ours"] == v for r in base_rows) for v in VERDICTS}
+        claim = claims.get(pairs["component"], "")
+        rows.append({"component": pairs["component"], "axis": pairs["axis"], "paper": claim, "ours": ours,
+                     "agrees": ours == claim, **pooled, "shares": shares, "bases": sum(shares.values()),
+                     "seeds": pairs["seeds"], "reference": base_rows[0]["ours"], "base_rows": base_rows})
     return rows
 
 
 def table1_markdown(rows: list[dict], measure: str = "fourier") -> str:
+    """Rows of ``table1_rows`` (one base) or of ``table1_panel_rows`` (pooled over the panel) as Markdown."""
+    if rows and "shares" in rows[0]:
+        return _panel_markdown(rows)
     lines = [f"| Component | Paper (Table 1) | Ours | {MEASURE_LABELS.get(measure, measure)}: low -> high | "
              "Effect [95% CI] | Agrees |",
              "|---|---|---|---|---|---|"]
@@ -294,30 +452,101 @@ def table1_markdown(rows: list[dict], measure: str = "fourier") -> str:
     return "\n".join(lines) + "\n"
 
 
+def _panel_markdown(rows: list[dict]) -> str:
+    lines = ["| Component | Paper (Table 1) | Ours (pooled) | Pooled effect [95% CI] | % of low | "
+             "Bases lower / none / higher | Reference base | Agrees |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        s = r["shares"]
+        lines.append(f"| {r['component']} | {r['paper']} | **{r['ours']}** | {r['effect']:+.4f} "
+                     f"[{r['ci_low']:+.4f}, {r['ci_high']:+.4f}] | {100 * r['relative']:+.0f}% | {s['lower']} / "
+                     f"{s['no impact']} / {s['higher']} of {r['bases']} | {r['reference']} | "
+                     f"{'yes' if r['agrees'] else 'NO'} |")
+    return "\n".join(lines) + "\n"
+
+
+def _format_base(cell: Mapping) -> str:
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in cell.items())
+
+
+def _panel_of(parts: Mapping[str, object]) -> dict:
+    """Every panel axis with its values in order (the union over parts; axes in the order of the part with the
+    most panel axes)."""
+    panels = [[d for d in ds.dims if d not in (_component_axis(ds), "seed")] for ds in parts.values()]
+    order = sorted(range(len(panels)), key=lambda i: -len(panels[i]))
+    panel: dict[str, list] = {}
+    for i in order:
+        ds = list(parts.values())[i]
+        for d in panels[i]:
+            seen = panel.setdefault(d, [])
+            seen += [v for v in (_item(x) for x in ds[d].values) if v not in seen]
+    return panel
+
+
 def plot_table1(parts: Mapping[str, object], out_dir: str | Path, claims: Mapping[str, str]) -> list[Path]:
+    """``table1.md`` (the panel pooled, then the reference base alone), ``table1_bases.csv`` (every base's
+    effect) and ``table1.png`` (pooled effects with every base's, first measure)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
     measures = _measure_names(next(iter(parts.values())))
-    text = ["# Table 1, reproduced from the data\n",
-            "Each component is varied alone around the base network; effect = paired mean over seeds of "
-            "(high - low), 95% bootstrap interval. 'no impact' = interval covers 0 or |effect| < 10% of the "
-            "low setting.\n"]
+    panel = _panel_of(parts)
+    reference = {k: v[0] for k, v in panel.items()}
+    panel_rows = {m: table1_panel_rows(parts, claims, m) for m in measures}
+    is_panel = any(r["bases"] > 1 for r in panel_rows[measures[0]])
+    text = ["# Table 1, reproduced from the data\n"]
+    if is_panel:
+        text.append(
+            "\nEach component is varied alone, with the same seeds for both settings, around every base of the panel "
+            + " x ".join(f"{k} {{{', '.join(f'{x:g}' if isinstance(x, float) else str(x) for x in v)}}}"
+                         for k, v in panel.items())
+            + ". Per base: effect = paired mean over seeds of (high - low). Pooled effect = mean over bases of "
+            "the effects, 95% bootstrap interval resampling seeds (one draw shared by all bases, whose networks "
+            "share keys); % of low = pooled effect / mean over bases of the low setting. Pooled verdict "
+            "'higher'/'lower' when the interval excludes 0 and |pooled effect| >= 10% of that low mean (the "
+            "single-base rule on the pooled numbers). Bases lower / none / higher: every base classified alone by "
+            "the single-base rule. Activation = ReLU instead of the base's activation (ReLU bases skipped); "
+            "depth and weight magnitude set their own axis, so their bases are the cells of the other panel axes. "
+            "Reference base: the single base of the table below.\n")
+        for m in measures:
+            text.append(f"\n## Panel: {MEASURE_LABELS.get(m, m)}\n\n" + table1_markdown(panel_rows[m], m))
+        text.append(f"\n## Reference base alone ({_format_base(reference)})\n")
+    text.append(("\n" if is_panel else "") + "Each component is varied alone around the base network; effect = "
+                "paired mean over seeds of (high - low), 95% bootstrap interval. 'no impact' = interval covers 0 "
+                "or |effect| < 10% of the low setting.\n")
+    head = "###" if is_panel else "##"
     for m in measures:
-        text.append(f"\n## {MEASURE_LABELS.get(m, m)}\n\n" + table1_markdown(table1_rows(parts, claims, m), m))
+        text.append(f"\n{head} {MEASURE_LABELS.get(m, m)}\n\n" + table1_markdown(table1_rows(parts, claims, m), m))
     path = out_dir / "table1.md"
     path.write_text("".join(text))
+    paths = [path]
+
+    csv = ["measure,component,low_setting,high_setting,base,low,high,effect,ci_low,ci_high,relative,ours"]
+    for m in measures:
+        for r in panel_rows[m]:
+            for b in r["base_rows"]:
+                csv.append(",".join([m, f'"{r["component"]}"', str(b["setting"][0]), str(b["setting"][1]),
+                                     f'"{_format_base(b["base"])}"'] +
+                                    [f"{b[k]:.6g}" for k in ("low", "high", "effect", "ci_low", "ci_high", "relative")]
+                                    + [b["ours"]]))
+    path = out_dir / "table1_bases.csv"
+    path.write_text("\n".join(csv) + "\n")
     paths.append(path)
-    rows = table1_rows(parts, claims, measures[0])
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.0), constrained_layout=True)
+
+    rows = panel_rows[measures[0]]
+    fig, ax = plt.subplots(figsize=(9, 0.5 * len(rows) + 1.2), constrained_layout=True)
     y = np.arange(len(rows))[::-1]
     eff = np.array([r["effect"] for r in rows])
     err = np.array([[r["effect"] - r["ci_low"], r["ci_high"] - r["effect"]] for r in rows]).T
     colors = ["tab:red" if r["ours"] == "higher" else "tab:blue" if r["ours"] == "lower" else "0.5" for r in rows]
-    ax.barh(y, eff, xerr=err, color=colors)
+    ax.barh(y, eff, xerr=np.abs(err), color=colors, alpha=0.6)
+    for yi, r in zip(y, rows):
+        per_base = np.array([b["effect"] for b in r["base_rows"]])
+        ax.plot(per_base, np.full(per_base.shape, yi), "k.", ms=3)
+        ax.plot(r["base_rows"][0]["effect"], yi, "kx", ms=7)
     ax.axvline(0, color="k", lw=0.8)
     ax.set_yticks(y, [f"{r['component']} (paper: {r['paper']})" for r in rows], fontsize=8)
-    ax.set_xlabel(f"change in {MEASURE_LABELS.get(measures[0], measures[0])} (high - low)")
+    ax.set_xlabel(f"change in {MEASURE_LABELS.get(measures[0], measures[0])} (high - low)\n"
+                  "bar: pooled (95% CI), dots: bases, x: reference base")
     path = out_dir / "table1.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
