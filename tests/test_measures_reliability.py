@@ -25,6 +25,7 @@ import pytest
 from redshift_jax import measures
 from redshift_jax.errors import ConfigError
 from redshift_jax.measures import MEASURES, lz, quantize
+from test_measures_lz import ref_lz76, ref_lz78, ref_lzw  # the LZ tests' independent plain-Python parses
 
 lz_module = importlib.import_module("redshift_jax.measures.lz")
 
@@ -154,50 +155,6 @@ def ref_symbols(values, levels):
     v = np.asarray(values, np.float64).ravel()
     q = np.quantile(v, np.arange(1, levels) / levels)
     return np.searchsorted(q, v, side="left")  # q is sorted: the count of quantiles below v
-
-
-def ref_lz76(s):
-    """Kaspar & Schuster (1987): the i / k / start (their l) / k_max loop (n >= 2)."""
-    n = len(s)
-    i, k, start, c, k_max = 0, 1, 1, 1, 1
-    while True:
-        if s[i + k - 1] == s[start + k - 1]:
-            k += 1
-            if start + k > n:
-                return c + 1
-        else:
-            k_max = max(k_max, k)
-            i += 1
-            if i == start:
-                c += 1
-                start += k_max
-                if start + 1 > n:
-                    return c
-                i, k, k_max = 0, 1, 1
-            else:
-                k = 1
-
-
-def ref_lz78(s):
-    phrases, w = set(), ()
-    for x in s:
-        w = w + (x,)
-        if w not in phrases:
-            phrases.add(w)
-            w = ()
-    return len(phrases)
-
-
-def ref_lzw(s):
-    words = {(x,) for x in s}
-    w = (s[0],)
-    for x in s[1:]:
-        if w + (x,) in words:
-            w = w + (x,)
-        else:
-            words.add(w + (x,))
-            w = (x,)
-    return len(words)
 
 
 REFS = {"lz76": ref_lz76, "lz78": ref_lz78, "lzw": ref_lzw}
