@@ -21,11 +21,11 @@ import textwrap
 import jax
 import numpy as np
 import pytest
+from test_measures_lz import ref_lz76, ref_lz78, ref_lzw  # the LZ tests' independent plain-Python parses
 
 from redshift_jax import measures
 from redshift_jax.errors import ConfigError
 from redshift_jax.measures import MEASURES, lz, quantize
-from test_measures_lz import ref_lz76, ref_lz78, ref_lzw  # the LZ tests' independent plain-Python parses
 
 lz_module = importlib.import_module("redshift_jax.measures.lz")
 
