@@ -48,10 +48,14 @@ __all__ = [
     "fourier",
     "legendre",
     "lz",
+    "lz76_tokens",
+    "lz_per_token",
+    "lzw_size",
     "measure_names",
     "quantize",
     "register_measure",
     "resolve_measure",
+    "tokens",
     "validate_degree",
     "validate_measure_names",
 ]
@@ -70,6 +74,9 @@ for _name, _variant in (("lz", "lz78"), ("lz76", "lz76"), ("lzw", "lzw")):
 
 # The seven names of DESIGN.md section 3, each a callable on one image (or 1-D curve).
 MEASURES: dict[str, Measure] = {name: Measure(name) for name in measure_names()}
+
+from . import tokens  # noqa: E402  (measures of token sequences: lz_per_token, lzw_size, lz76_tokens)
+from .tokens import lz76_tokens, lz_per_token, lzw_size  # noqa: E402
 
 
 def validate_measure_names(names: Iterable, resolution: int) -> tuple:

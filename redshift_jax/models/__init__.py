@@ -10,4 +10,14 @@ from .mlp import MLP
 from .priors import PRIORS
 from .unbiased import Unbiased
 
-__all__ = ["ACTIVATIONS", "FIELD", "MLP", "NumericAxis", "PRIORS", "TOKENS", "Unbiased"]
+__all__ = ["ACTIVATIONS", "FIELD", "GPT2", "MLP", "NumericAxis", "PRIORS", "TOKENS", "Unbiased", "gpt2"]
+
+
+def __getattr__(name):
+    # GPT-2 imports flax (about a second): loaded when first used.
+    if name in ("GPT2", "gpt2", "GPT2_ACTIVATIONS"):
+        import importlib
+
+        module = importlib.import_module(".gpt2", __name__)
+        return module if name == "gpt2" else getattr(module, name)
+    raise AttributeError(f"module 'redshift_jax.models' has no attribute {name!r}")
