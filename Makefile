@@ -37,6 +37,7 @@ sweep: install
 
 bench: install
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/kinks_bench.py --out benchmarks/kinks_results.json
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -18,17 +18,20 @@ from .models import ACTIVATIONS, MLP, PRIORS, Unbiased
 from .grids import grid, lattice
 from . import measures
 from .sweep import Sweep, run_sweep
+from . import kinks  # noqa: E402
 
 __version__ = "0.2.0"
 
 __all__ = ["ACTIVATIONS", "PRIORS", "ConfigError", "StoreError", "MLP", "Unbiased", "Sweep", "grid", "lattice",
-           "measures", "models", "run_sweep", "__version__"]
+           "kinks", "measures", "models", "run_sweep", "GPT2", "gpt2", "__version__"]
 
 
 def __getattr__(name):
-    # ``rj.train`` imports optax and the data loaders only when it is used.
-    if name == "train":
-        import importlib
+    # ``rj.train`` (optax, the data loaders) and GPT-2 (flax) are imported when first used.
+    import importlib
 
+    if name == "train":
         return importlib.import_module(".train", __name__)
+    if name in ("GPT2", "gpt2"):
+        return getattr(models, name)
     raise AttributeError(f"module 'redshift_jax' has no attribute {name!r}")

@@ -11,6 +11,8 @@ from typing import Mapping
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .errors import ConfigError
+
 __all__ = ["plot_heatmaps", "plot_curves", "plot_correlations", "table1_rows", "table1_markdown", "spearman",
            "example_images", "plot_result"]
 
@@ -555,7 +557,8 @@ def plot_table1(parts: Mapping[str, object], out_dir: str | Path, claims: Mappin
 
 
 def plot_result(result, figure: str, out_dir: str | Path, claims: Mapping[str, str] | None = None) -> list[Path]:
-    """Draw ``figure`` ("heatmaps", "curves", "correlations", "table1") for a Dataset or a dict of parts."""
+    """Draw ``figure`` ("heatmaps", "curves", "correlations", "table1", "kinks") for a Dataset or a dict of
+    parts."""
     parts = result if isinstance(result, dict) else {"main": result}  # (a Dataset is a Mapping too)
     if figure == "heatmaps":
         paths = []
@@ -573,4 +576,8 @@ def plot_result(result, figure: str, out_dir: str | Path, claims: Mapping[str, s
         return paths
     if figure == "table1":
         return plot_table1(parts, out_dir, claims or {})
-    raise ValueError(f"figure={figure!r} is unknown; allowed: heatmaps, curves, correlations, table1")
+    if figure == "kinks":
+        from .kinks import plot_kinks
+
+        return plot_kinks(parts, out_dir)
+    raise ConfigError(f"figure={figure!r} is unknown; allowed: heatmaps, curves, correlations, table1, kinks")
