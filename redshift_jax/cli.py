@@ -178,7 +178,7 @@ def default_out(file: Path, size: str, suite: bool) -> Path:
     return Path("results") / (stem if suite else stem + ".zarr")
 
 
-def _suite_dir(out: Path, parts: list[str]) -> None:
+def _suite_dir(out: Path) -> None:
     """Check (or create) a suite's folder: empty, new, or a suite this tool wrote; never anything else."""
     manifest = out / "suite.json"
     if out.exists() and not out.is_dir():
@@ -205,7 +205,7 @@ def run_target(target, out: Path, resume: bool, progress: bool, figure: str, cla
 
         return train.run(target, out=str(out), resume=resume, progress=progress, overwrite=overwrite)
     if isinstance(target, dict):
-        _suite_dir(out, list(target))
+        _suite_dir(out)
         manifest = {"figure": figure, "parts": list(target), "claims": claims}
         results = {}
         for name, sweep in target.items():

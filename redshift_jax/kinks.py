@@ -780,37 +780,29 @@ def density_ball(x, n: int, radius_over_bias: float = 1.0) -> np.ndarray:
     return np.where(ax <= c, ball_mean_abs(n) / (2 * c), tail)
 
 
+def _closed_form(prior: str):
+    """``(expected_kinks, pmf, density)`` of ``prior`` (the three closed forms of section 15)."""
+    forms = {"uniform": (expected_kinks_uniform, pmf_uniform, lambda x, n: density_uniform(x)),
+             "normal": (expected_kinks_normal, pmf_normal, lambda x, n: density_normal(x)),
+             "ball": (expected_kinks_ball, pmf_ball, density_ball)}
+    if prior not in forms:
+        raise ConfigError(f"prior={prior!r} has no closed form here; allowed: {', '.join(HOLMES_PRIORS)}")
+    return forms[prior]
+
+
 def expected_kinks(prior: str, n: int, R: float = 1.0) -> float:
     """E[K] under ``holmes_settings(prior, n)`` (any weight scale: only ratios matter)."""
-    if prior == "uniform":
-        return expected_kinks_uniform(n, R)
-    if prior == "normal":
-        return expected_kinks_normal(n, R)
-    if prior == "ball":
-        return expected_kinks_ball(n, R)
-    raise ConfigError(f"prior={prior!r} has no closed form here; allowed: {', '.join(HOLMES_PRIORS)}")
+    return _closed_form(prior)[0](n, R)
 
 
 def kink_pmf(prior: str, n: int, R: float = 1.0) -> np.ndarray:
     """P(K = k), k = 0..n, under ``holmes_settings(prior, n)``."""
-    if prior == "uniform":
-        return pmf_uniform(n, R)
-    if prior == "normal":
-        return pmf_normal(n, R)
-    if prior == "ball":
-        return pmf_ball(n, R)
-    raise ConfigError(f"prior={prior!r} has no closed form here; allowed: {', '.join(HOLMES_PRIORS)}")
+    return _closed_form(prior)[1](n, R)
 
 
 def kink_density(prior: str, x, n: int) -> np.ndarray:
     """Density of one unit's kink position under ``holmes_settings(prior, n)`` (integrates to 1 over the line)."""
-    if prior == "uniform":
-        return density_uniform(x)
-    if prior == "normal":
-        return density_normal(x)
-    if prior == "ball":
-        return density_ball(x, n)
-    raise ConfigError(f"prior={prior!r} has no closed form here; allowed: {', '.join(HOLMES_PRIORS)}")
+    return _closed_form(prior)[2](x, n)
 
 
 # ------------------------------------------------------------------------------------------------------------

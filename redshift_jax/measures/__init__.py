@@ -61,8 +61,12 @@ __all__ = [
 ]
 
 
+def _check_degree_at(resolution: int, degree=None):
+    validate_degree(default_degree(int(resolution)) if degree is None else degree, int(resolution))
+
+
 def _check_degree(sweep, degree=None):
-    validate_degree(default_degree(int(sweep.resolution)) if degree is None else degree, int(sweep.resolution))
+    _check_degree_at(sweep.resolution, degree)
 
 
 register_measure("fourier", "values", fourier, {"method": "nrs"})
@@ -109,5 +113,5 @@ def validate_measure_names(names: Iterable, resolution: int) -> tuple:
     for entry in names:
         measure = resolve_measure(entry)
         if measure.name in ("chebyshev", "legendre"):
-            _check_degree(type("_Grid", (), {"resolution": resolution}), **dict(measure.args))
+            _check_degree_at(resolution, **dict(measure.args))
     return names

@@ -438,27 +438,28 @@ def execute(plan: Plan, store, mesh: Mesh, progress: bool = False, stats: dict |
             compile_jobs[shared] = pool.submit(compile_variant, model, sweep, plan.chunk, mesh)
         futures[v] = compile_jobs[shared]
     pool.shutdown(wait=False)
-    names = None
+    prepared: dict = {}  # variant -> (compiled, tag, switch index), once per variant
     try:
         for unit in todo_units:
             v, start, stop = plan.units[unit]
             model = plan.variants[v][1]
-            t1 = time.perf_counter()
-            compiled = futures[v].result()
-            stats["compile"] += time.perf_counter() - t1
-            peak = _peak_bytes(compiled)
-            if peak is not None:
-                stats["peak"] = max(stats["peak"] or 0, peak)
-            # independent_depths: the depth-d network uses fold_in(fold_in(base, seed), d)
-            shared_axis = getattr(model, "shared_axis", None)
-            independent = sweep.independent_depths and shared_axis in sweep.axes
-            tag = np.uint32(getattr(model, shared_axis) if independent else 0)
+            if v not in prepared:
+                t1 = time.perf_counter()
+                compiled = futures[v].result()
+                stats["compile"] += time.perf_counter() - t1
+                peak = _peak_bytes(compiled)
+                if peak is not None:
+                    stats["peak"] = max(stats["peak"] or 0, peak)
+                # independent_depths: the depth-d network uses fold_in(fold_in(base, seed), d)
+                shared_axis = getattr(model, "shared_axis", None)
+                independent = sweep.independent_depths and shared_axis in sweep.axes
+                tag = np.uint32(getattr(model, shared_axis) if independent else 0)
+                prepared[v] = (compiled, tag, _switch_index(model, sweep))
+            compiled, tag, switch_index = prepared[v]
             t0 = time.perf_counter()
             values = chunk_values(sweep, start, plan.chunk)
-            names = names or tuple(model.numeric_axes)
-            numeric = {k: jax.device_put(values[k], sharded) for k in names}
-            result = compiled(base_key, numeric, jax.device_put(values["seed"], sharded), tag,
-                              _switch_index(model, sweep))
+            numeric = {k: jax.device_put(values[k], sharded) for k in model.numeric_axes}
+            result = compiled(base_key, numeric, jax.device_put(values["seed"], sharded), tag, switch_index)
             outputs = {k: np.asarray(val)[:stop - start] for k, val in result.items()}
             stats["run"] += time.perf_counter() - t0
             store.write_region(unit, v, start, outputs)

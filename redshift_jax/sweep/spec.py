@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..models import MLP, Unbiased
-from ..validate import check_bool, check_int, check_number, is_int
+from ..validate import check_bool, check_int, check_number
 
 __all__ = ["Sweep", "NUMERIC_AXES", "STRUCTURAL_AXES", "MODELS", "register_model"]
 
@@ -141,14 +141,7 @@ class Sweep:
             if name not in allowed:
                 raise ConfigError(
                     f"Sweep.axes has {name!r}, which is not an axis of {model_name}; allowed: {', '.join(allowed)}")
-        if is_int(self.resolution):
-            check_int("Sweep.resolution", self.resolution, minimum=2)
-        else:
-            raise ConfigError(f"Sweep.resolution={self.resolution!r} is not allowed; resolution must be an "
-                              "integer >= 2")
-        if self.resolution < 2:
-            raise ConfigError(f"Sweep.resolution={self.resolution!r} is not allowed; resolution must be an "
-                              "integer >= 2")
+        check_int("Sweep.resolution", self.resolution, minimum=2)
         if hasattr(model, "check_sweep"):
             model.check_sweep(self)
         if getattr(model, "inputs", "grid") == "grid" and getattr(model, "output", "field") == "field":
