@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import runpy
 import shlex
 import sys
@@ -205,8 +206,19 @@ def run_target(target, out: Path, resume: bool, progress: bool, figure: str, cla
 
         return train.run(target, out=str(out), resume=resume, progress=progress, overwrite=overwrite)
     if isinstance(target, dict):
-        _suite_dir(out)
+        from . import multihost
+
         manifest = {"figure": figure, "parts": list(target), "claims": claims}
+        first = multihost.process_index() == 0
+        if first:  # process 0 checks the folder (the others would see its parts appear)
+            try:
+                _suite_dir(out)
+            except BaseException as err:
+                multihost.publish("suite folder", str(err))
+                raise
+            multihost.publish("suite folder")
+        else:
+            multihost.wait_for("suite folder")
         results = {}
         for name, sweep in target.items():
             if progress:
@@ -214,9 +226,10 @@ def run_target(target, out: Path, resume: bool, progress: bool, figure: str, cla
             results[name] = run_sweep(sweep, out=out / f"{name}.zarr", resume=resume, progress=progress,
                                       chunk_size=chunk_size, attrs={"figure": figure}, overwrite=overwrite,
                                       confirm=confirm)
-            if not (out / "suite.json").exists():  # marks the folder as ours once it holds a part
+            if first and not (out / "suite.json").exists():  # marks the folder as ours once it holds a part
                 (out / "suite.json").write_text(json.dumps(manifest, indent=1))
-        (out / "suite.json").write_text(json.dumps(manifest, indent=1))
+        if first:
+            (out / "suite.json").write_text(json.dumps(manifest, indent=1))
         return results
     return run_sweep(target, out=out, resume=resume, progress=progress, chunk_size=chunk_size,
                      attrs={"figure": figure}, overwrite=overwrite, confirm=confirm)
@@ -255,7 +268,88 @@ def plot_path(path: str | Path, out_dir: str | Path | None = None) -> list[Path]
     return plots.plot_result(result, figure, out_dir, claims)
 
 
+def _launch_local(args) -> int:
+    """``--processes N``: run this same command as N local processes under jax.distributed (one host's
+    stand-in for a pod), each with ``cores // N`` CPU devices; wait for all; stop the rest when one fails."""
+    import re
+    import signal
+    import socket
+    import subprocess
+    import time
+
+    from .devices import device_count_set_here
+    from .multihost import HEARTBEAT_SECONDS
+
+    n = args.processes
+    argv, skip = [], False
+    for a in args.argv:
+        if skip:
+            skip = False
+        elif a == "--processes":
+            skip = True
+        elif not a.startswith("--processes="):
+            argv.append(a)
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        port = sock.getsockname()[1]
+    flag = "--xla_force_host_platform_device_count"
+    children = []
+    for i in range(n):
+        env = dict(os.environ, REDSHIFT_COORDINATOR=f"localhost:{port}", REDSHIFT_NUM_PROCESSES=str(n),
+                   REDSHIFT_PROCESS_ID=str(i))
+        if device_count_set_here() or flag not in env.get("XLA_FLAGS", ""):  # the user's own count is kept
+            per = max(1, (os.cpu_count() or 1) // n)
+            flags = re.sub(rf"{flag}=\S*", "", env.get("XLA_FLAGS", "")).strip()
+            env["XLA_FLAGS"] = f"{flags} {flag}={per}".strip()
+        extra = ["--distributed"] + (["--no-progress"] if i else [])
+        children.append(subprocess.Popen([sys.executable, "-m", "redshift_jax.cli", *argv, *extra], env=env))
+
+    def forward(signum, frame):
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    failed = None
+    try:
+        deadline = None
+        while any(c.poll() is None for c in children):
+            for i, child in enumerate(children):
+                if failed is None and child.poll() not in (None, 0):
+                    failed = (i, child.returncode)
+                    deadline = time.monotonic() + HEARTBEAT_SECONDS + 20  # the others notice the dead peer
+            if deadline is not None and time.monotonic() > deadline:
+                for child in children:
+                    if child.poll() is None:
+                        child.kill()
+            time.sleep(0.2)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if failed is None:
+        failed = next(((i, c.returncode) for i, c in enumerate(children) if c.returncode), None)
+    if failed is None:
+        return 0
+    i, code = failed
+    how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+    again = "redshift-jax " + " ".join(shlex.quote(a) for a in args.argv)
+    if "--resume" not in args.argv:
+        again += " --resume"
+    print(f"redshift-jax: error: process {i} of {n} {how}; the others were stopped. Finished chunks are kept; "
+          f"continue (with any --processes) with: {again}", file=sys.stderr)
+    return code if 0 < code < 128 else 1
+
+
 def cmd_sweep(args) -> int:
+    from . import multihost
+
+    if args.processes is not None and args.processes < 1:
+        raise ConfigError(f"--processes {args.processes} is not allowed; allowed: 1 or more")
+    if args.processes and args.processes > 1:
+        if args.distributed:
+            raise ConfigError("--processes and --distributed together are not allowed; --processes starts the "
+                              "local processes itself")
+        return _launch_local(args)
     size = "quick" if args.quick else "laptop" if args.laptop else "full"
     file = Path(args.file)
     target, figure, claims = load_sweep_file(file, size)
@@ -263,17 +357,22 @@ def cmd_sweep(args) -> int:
     out = Path(args.out) if args.out else default_out(file, size, isinstance(target, dict))
     if args.resume and args.overwrite:
         raise ConfigError("--resume and --overwrite together are not allowed; pick one")
+    multihost.install_sigterm_handler()  # a preemption notice: finish the current chunk, keep it, stop
     try:
         run_target(target, out, args.resume, not args.no_progress, figure, claims, args.chunk_size,
                    overwrite=args.overwrite, confirm=args.yes)
-    except KeyboardInterrupt:
-        argv = [a for a in sys.argv[1:] if a != "--overwrite"]
+    except KeyboardInterrupt as err:
+        argv = [a for a in args.argv if a not in ("--overwrite", "--distributed")]
         again = "redshift-jax " + " ".join(shlex.quote(a) for a in argv)
         if "--resume" not in argv:
             again += " --resume"
-        print(f"\nredshift-jax: interrupted; finished chunks are kept beside {out}. Continue with:\n  {again}",
+        what = "stopped on SIGTERM after writing its current chunk" if isinstance(err, multihost.Preempted) \
+            else "interrupted"
+        print(f"\nredshift-jax: {what}; finished chunks are kept beside {out}. Continue with:\n  {again}",
               file=sys.stderr)
-        return 130
+        return 143 if isinstance(err, multihost.Preempted) else 130
+    if multihost.process_index() != 0:
+        return 0
     print(f"results: {out}")
     if args.figures:
         for p in plot_path(out, args.figures):
@@ -341,6 +440,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-size", type=int, default=None, help="networks per jitted call (default: automatic)")
     p.add_argument("--figures", help="also draw the figures into this directory")
     p.add_argument("--no-progress", action="store_true")
+    many = p.add_argument_group("many processes (jax.distributed)")
+    many.add_argument("--processes", type=int, default=None, metavar="N",
+                      help="run as N local processes under jax.distributed, each with cores/N CPU devices")
+    many.add_argument("--distributed", action="store_true",
+                      help="this is one process of a distributed run (every host of a pod or cluster runs it)")
+    many.add_argument("--coordinator", help="host:port of process 0 (else REDSHIFT_COORDINATOR, else JAX's "
+                                            "detection on TPU pods and SLURM)")
+    many.add_argument("--num-processes", type=int, help="processes in the run (else REDSHIFT_NUM_PROCESSES)")
+    many.add_argument("--process-id", type=int, help="this process's index (else REDSHIFT_PROCESS_ID)")
     p.set_defaults(func=cmd_sweep)
     p = sub.add_parser("plot", help="draw the figures of a result")
     p.add_argument("path")
@@ -356,8 +464,39 @@ def main(argv: list[str] | None = None) -> int:
     from .devices import use_all_cpu_cores
 
     use_all_cpu_cores()  # a CPU-only sweep then runs on every core (same results, bitwise)
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
+    from . import multihost
+
     try:
+        code = _main(args)
+    except Exception:
+        if multihost.process_count() == 1:
+            raise
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    if multihost.process_count() > 1 and code != 0:
+        # a failed process of a distributed run exits at once: its peers notice the missing heartbeat and stop,
+        # instead of everyone waiting at JAX's shutdown barrier
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _main(args) -> int:
+    try:
+        if getattr(args, "distributed", False):
+            from . import multihost
+
+            if args.processes:
+                raise ConfigError("--processes and --distributed together are not allowed; --processes starts the "
+                                  "local processes itself")
+
+            multihost.initialize(args.coordinator, args.num_processes, args.process_id)
         return args.func(args)
     except (ConfigError, StoreError) as err:
         print(f"redshift-jax: error: {_one_line(err)}", file=sys.stderr)

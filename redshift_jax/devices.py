@@ -59,7 +59,16 @@ def use_all_cpu_cores(warn_if_late: bool = False) -> int | None:
                     stacklevel=3)
         return None
     os.environ["XLA_FLAGS"] = f"{flags} {_FLAG}={cores}".strip()
+    _SET["count"] = cores
     return cores
+
+
+_SET: dict = {"count": None}
+
+
+def device_count_set_here() -> bool:
+    """Whether ``use_all_cpu_cores`` set this process's CPU device count (rather than the user's XLA_FLAGS)."""
+    return _SET["count"] is not None
 
 
 def local_devices(num_devices: int | None = None) -> list:

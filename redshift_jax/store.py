@@ -255,6 +255,28 @@ class RunStore:
                 _remove_tree(self.root)
             raise
 
+    @classmethod
+    def attach(cls, out: str | os.PathLike, fingerprint: dict, layout: dict | None = None) -> "RunStore":
+        """The store another process (process 0 of a distributed run) created and holds the lock of: this
+        process only writes its own chunks or pieces into it. Refused when its spec differs."""
+        self = cls.__new__(cls)
+        self.out = Path(out)
+        self.root = self.out.with_name(self.out.name + PARTIAL_SUFFIX)
+        self.fingerprint = json.loads(json.dumps(fingerprint))
+        self.kind, self.overwrite, self._lock_fd = None, False, None
+        self.hint = f"finished parts are kept in {self.root}; rerun with --resume"
+        meta = self._read_meta()
+        diff = None if meta is None else describe_difference(meta["fingerprint"], self.fingerprint)
+        if meta is None or diff:
+            raise StoreError(f"{self.root} does not hold this run ({diff or 'no meta.json'}); every process of a "
+                             "distributed run must run the same spec")
+        self.kind, self.chunk = meta.get("kind"), meta.get("chunk")
+        if layout is not None:
+            import zarr
+
+            self.group = zarr.open_group(str(self.root / "arrays"), mode="a")
+        return self
+
     # -- ownership and locking ------------------------------------------------------------------------
     def _check_partial_is_ours(self) -> None:
         if self.root.exists() and not self.root.is_dir():

@@ -19,6 +19,12 @@ A model is a frozen, hashable dataclass. The engine reads only these declaration
   the value at a traced ``index``.
 - Optionally ``check_sweep(sweep)``: extra consistency checks against the sweep (raise ``ConfigError``).
 
+A model with ``inputs = "prompt"`` and ``output = "tokens"`` (GPT-2) instead provides ``prompt(key)`` (the
+seed's prompt, from the same key as ``init``) and ``generate(params, prompt, n_new=..., precision=...,
+return_finite=True, **apply_numeric, **branch_kwargs) -> (tokens, finite)``; its numeric axes act at apply time,
+and its ``shared_axis`` values are cut out of one sample (``at_shared``) rather than read out of one pass. The
+engine then decodes every cell of a seed's weight sample in one batch (``redshift_jax/sweep/tokens.py``).
+
 Adding a model is one file that declares these; the engine never names a concrete model.
 """
 

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from .. import multihost
 from .._io import now_iso, provenance_attrs
 from ..devices import device_mesh
 from ..errors import ConfigError, StoreError
@@ -33,6 +34,7 @@ from ..models.base import split_numeric
 from ..store import MemoryStore, RunStore, describe_difference, is_result, load_dataset, result_fingerprint
 from .plan import Plan, check_size, chunk_values, estimate_cost, plan_chunk, plan_sweep
 from .spec import Sweep
+from .tokens import cell_table, compile_tokens, sample_sequence, seed_values
 
 __all__ = ["run_sweep", "sample_network", "kept_whole", "compile_variant", "plan_chunk", "plan_sweep",
            "trace_count", "network_images", "measure_images", "estimate_cost", "execute", "assemble", "Plan",
@@ -69,7 +71,7 @@ MEASURE_BLOCK = 128
 
 
 def network_images(model, sweep: Sweep, shared_rows, base_key, numeric: dict, seed, tag=None,
-                   branch_kwargs: dict | None = None):
+                   branch_kwargs: dict | None = None, state=None):
     """Sample one network and evaluate it on the grid.
 
     Args:
@@ -81,6 +83,7 @@ def network_images(model, sweep: Sweep, shared_rows, base_key, numeric: dict, se
       seed: the network's seed (its key is ``fold_in(base_key, seed)``).
       tag: with ``independent_depths``, the shared-axis value folded into the key.
       branch_kwargs: extra ``apply`` arguments of a switched axis (``model.switched``).
+      state: a setup model's shared state (``model.setup``), passed to ``apply`` as ``state=``.
 
     Returns:
       ``(images, network_values)``: images ``(rows, *image_shape)``, and ``{label: (rows,)}`` for the sweep's
@@ -93,6 +96,8 @@ def network_images(model, sweep: Sweep, shared_rows, base_key, numeric: dict, se
     init_args, apply_args = split_numeric(model, numeric)
     params = model.init(key, **init_args)
     extra = dict(branch_kwargs or {})
+    if state is not None:
+        extra["state"] = state
     if shared_rows is not None:
         ys = model.apply_shared(params, x, precision=sweep.precision, **apply_args, **extra)[np.asarray(shared_rows)]
     else:
@@ -120,8 +125,11 @@ def sample_network(sweep: Sweep, cell: dict):
 
     Returns:
       ``(image, network_values)`` as ``network_images`` gives them for this one network (image of shape
-      ``image_shape``).
+      ``image_shape``); for a token model ``(tokens, {"finite": finite})`` (``tokens.sample_sequence``).
     """
+    if sweep.decodes_tokens:
+        tokens, finite = sample_sequence(sweep, cell)
+        return tokens, {"finite": np.bool_(finite)}
     model = sweep.model
     changes = {k: v for k, v in cell.items() if k in model.structural_axes}
     model = model.replace(**changes) if changes else model
@@ -132,8 +140,12 @@ def sample_network(sweep: Sweep, cell: dict):
     independent = sweep.independent_depths and axis in sweep.axes
     tag = np.uint32(getattr(model, axis)) if independent else None
     alone = sweep.replace(axes={}, independent_depths=False)
+    exact = {name: float(cell.get(name, axis.default)) for name, axis in model.numeric_axes.items()}
+    if sweep.tie_bias_to_weight:
+        exact["bias_scale"] = exact["weight_scale"]
+    state = _setup_state(model, sweep, exact) if sweep.has_setup else None
     images, values = network_images(model, alone, None, jax.random.key(sweep.base_seed), numeric,
-                                    np.uint32(cell.get("seed", 0)), tag=tag)
+                                    np.uint32(cell.get("seed", 0)), tag=tag, state=state)
     return np.asarray(images[0]), {k: np.asarray(v[0]) for k, v in values.items()}
 
 
@@ -196,27 +208,46 @@ def _switch_index(model, sweep: Sweep) -> np.int32:
     return np.int32(choices.index(getattr(model, model.switch_axis)) if choices else 0)
 
 
-def compile_variant(model, sweep: Sweep, chunk: int, mesh: Mesh | None = None):
+def _setup_state(model, sweep: Sweep, numeric: dict):
+    """A setup model's state for one numeric point, on the sweep's grid (float64 points)."""
+    points = grid(sweep.resolution, model.in_dim, sweep.lo, sweep.hi).astype(np.float64)
+    return model.setup(points, **{k: float(v) for k, v in numeric.items()})
+
+
+def _shapes(tree):
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), np.asarray(a).dtype), tree)
+
+
+def compile_variant(model, sweep: Sweep, chunk: int, mesh: Mesh | None = None, state_shapes=None):
     """The compiled, sharded function for one structural variant and chunk length (cached).
 
     Its arguments: ``(base_key, numeric, seed, tag, switch_index)``: ``numeric`` a dict of (chunk,) float32
     arrays, one per numeric axis of the model; ``seed`` (chunk,) uint32; ``tag`` uint32 (independent depths);
-    ``switch_index`` int32 (the switched axis's value). The cache key is derived from the spec
-    (``Sweep.compile_key``), the variant's model, the chunk and the devices.
+    ``switch_index`` int32 (the switched axis's value); ``state`` a setup model's state (shapes
+    ``state_shapes``; ``{}`` for other models). Token models: ``tokens.compile_tokens``'s arguments.
+    The cache key is derived from the spec (``Sweep.compile_key``), the variant's model, the chunk and the
+    devices.
     """
     shared_rows = _shared_rows(sweep)
     mesh = mesh or device_mesh()
     independent = sweep.independent_depths and getattr(model, "shared_axis", None) in sweep.axes
     choices, model, branch = _switch(model, sweep)
-    cache_key = (model, choices, sweep.compile_key(), chunk, tuple(d.id for d in mesh.devices.flat))
+    cells = tuple(len(sweep.axes[d]) for d in sweep.cell_dims)  # token models: the batch's shape
+    state_shapes = {} if state_shapes is None else state_shapes
+    state_key = tuple((str(p), s.shape, str(s.dtype)) for p, s in jax.tree_util.tree_leaves_with_path(state_shapes))
+    cache_key = (model, choices, sweep.compile_key(), cells, state_key, chunk, tuple(d.id for d in mesh.devices.flat))
     if cache_key in _COMPILED:
+        return _COMPILED[cache_key]
+    if sweep.decodes_tokens:
+        _COMPILED[cache_key] = compile_tokens(model, sweep, chunk, mesh, branch, _TRACES)
         return _COMPILED[cache_key]
     platform = mesh.devices.flat[0].platform
 
-    def local(base_key, numeric, seed, tag, switch_index):
+    def local(base_key, numeric, seed, tag, switch_index, state):
         # One device's share of the chunk: every network's images, then the measures in fixed blocks.
         _TRACES["count"] += 1  # runs at trace time only
         branch_kwargs = branch(switch_index) if branch is not None else None
+        state = state if sweep.has_setup else None
 
         # Networks run one after another (lax.map), not vmapped: each network's (points x width) matmuls
         # are already BLAS-sized, a vmapped batch of them spills out of cache (1.4-2x slower on CPU), and
@@ -224,7 +255,7 @@ def compile_variant(model, sweep: Sweep, chunk: int, mesh: Mesh | None = None):
         def one_network(args):
             values, s = args
             return network_images(model, sweep, shared_rows, base_key, values, s,
-                                  tag=tag if independent else None, branch_kwargs=branch_kwargs)
+                                  tag=tag if independent else None, branch_kwargs=branch_kwargs, state=state)
 
         images, network_values = jax.lax.map(kept_whole(one_network, platform), (numeric, seed))
         n_local, n_rows = images.shape[:2]
@@ -238,13 +269,13 @@ def compile_variant(model, sweep: Sweep, chunk: int, mesh: Mesh | None = None):
 
     net, rep = PartitionSpec("net"), PartitionSpec()
     names = tuple(model.numeric_axes)
-    fn = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(rep, {k: net for k in names}, net, rep, rep),
+    fn = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(rep, {k: net for k in names}, net, rep, rep, rep),
                                out_specs=net, check_vma=False))
     sharded = NamedSharding(mesh, net)
     f32 = jax.ShapeDtypeStruct((chunk,), jnp.float32, sharding=sharded)
     args = (jax.eval_shape(lambda: jax.random.key(0)), {k: f32 for k in names},
             jax.ShapeDtypeStruct((chunk,), jnp.uint32, sharding=sharded),
-            jax.ShapeDtypeStruct((), jnp.uint32), jax.ShapeDtypeStruct((), jnp.int32))
+            jax.ShapeDtypeStruct((), jnp.uint32), jax.ShapeDtypeStruct((), jnp.int32), state_shapes)
     compiled = fn.lower(*args).compile()
     _COMPILED[cache_key] = compiled
     return compiled
@@ -260,13 +291,22 @@ def _peak_bytes(compiled) -> int | None:
     return int(stats.temp_size_in_bytes + stats.argument_size_in_bytes + stats.output_size_in_bytes)
 
 
+def _value_layout(sweep: Sweep) -> tuple[tuple[int, ...], Any, tuple[str, ...]]:
+    """Shape, dtype and dims of one cell's kept values: the image on the grid, or the token sequence."""
+    if sweep.decodes_tokens:
+        return (sweep.n_new + 1,), np.int32, ("position",)
+    dims = ("y", "x") if sweep.model.in_dim == 2 else ("x",)
+    return _image_shape(sweep), np.float32, dims
+
+
 def _layout(plan: Plan) -> dict:
     sweep = plan.sweep
-    shape = (len(plan.variants), plan.n_networks, plan.n_shared)
+    shape = (len(plan.variants), plan.n_networks, plan.n_cells)
     layout = {label: (shape, np.float32) for label in sweep.measure_labels}
     layout["finite"] = (shape, np.bool_)
     if sweep.keep_values:
-        layout["values"] = (shape + _image_shape(sweep), np.float32)
+        value_shape, dtype, _ = _value_layout(sweep)
+        layout["values"] = (shape + value_shape, dtype)
     return layout
 
 
@@ -282,25 +322,25 @@ def _coord(values: tuple):
 
 
 def assemble(plan: Plan, arrays: dict[str, np.ndarray]):
-    """The labelled Dataset from the flat outputs ``{name: (variants, networks, shared[, image])}``."""
+    """The labelled Dataset from the flat outputs ``{name: (variants, networks, cells[, values])}``: networks
+    row-major over ``sweep.network_dims``, cells over ``sweep.cell_dims``."""
     import xarray as xr
 
     sweep = plan.sweep
     dims = sweep.dims
-    numeric_shape = tuple(len(sweep.axes[d]) for d in sweep.numeric_dims)
-    shared = (sweep.shared_axis,) if sweep.shared_axis else ()
-    block_dims = sweep.numeric_dims + shared
+    block_dims = sweep.network_dims + sweep.cell_dims
+    block_shape = tuple(len(sweep.axes[d]) for d in block_dims)
     target_dims = tuple(d for d in dims if d not in sweep.variant_dims)
     perm = [block_dims.index(d) for d in target_dims]
     names = list(sweep.measure_labels) + ["finite"] + (["values"] if sweep.keep_values else [])
-    image_dims = ("y", "x")[-sweep.model.in_dim:] if sweep.model.in_dim == 2 else ("x",)
+    image_dims = _value_layout(sweep)[2]
     data_vars = {}
     for name in names:
-        flat = arrays[name]  # (variants, networks, shared, [image])
+        flat = arrays[name]  # (variants, networks, cells, [values])
         extra = flat.shape[3:]
         full = np.empty(sweep.shape + extra, dtype=flat.dtype)
         for v, (idx, _) in enumerate(plan.variants):
-            block = flat[v].reshape(numeric_shape + ((plan.n_shared,) if shared else ()) + extra)
+            block = flat[v].reshape(block_shape + extra)
             block = np.transpose(block, perm + list(range(len(block_dims), block.ndim)))
             where = []
             it = iter(idx)
@@ -354,24 +394,44 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike | None = None, resume: bool =
                 return load_dataset(out)
 
     start_time = now_iso()
+    n_processes, rank = multihost.process_count(), multihost.process_index()
+    if n_processes > 1 and out is None:
+        raise ConfigError(f"run_sweep: out=None is not allowed in a run of {n_processes} processes; allowed: a "
+                          "path on a filesystem every process shares (they write their chunks there)")
     mesh = device_mesh(num_devices)
     check_size(sweep, mesh.devices.size, mesh.devices.flat[0].platform, out, confirm)
-    plan = plan_sweep(sweep, mesh.devices.size)
+    plan = plan_sweep(sweep, mesh.devices.size, n_processes)
     layout = _layout(plan)
     if out is None:
         store = MemoryStore(layout, plan.chunk)
+    elif rank == 0:
+        # process 0 creates (or checks) the store and verifies what it holds before the others start writing
+        try:
+            store = RunStore(out, fingerprint, "sweep", resume=resume, overwrite=overwrite, layout=layout,
+                             chunk=plan.chunk)
+            if store.chunk != plan.chunk:
+                plan = _replan(plan, store.chunk)
+            if any(store.is_done(u) for u in plan.units):
+                store.verify(plan.units)  # damaged chunks lose their markers and are recomputed below
+        except BaseException as err:
+            multihost.publish("store ready", str(err) or type(err).__name__)
+            raise
+        multihost.publish("store ready")
     else:
-        store = RunStore(out, fingerprint, "sweep", resume=resume, overwrite=overwrite, layout=layout,
-                         chunk=plan.chunk)
-        if store.chunk != plan.chunk:  # a resumed store keeps the chunking its chunks were written with
-            # written with another device count: use as many devices as divide its chunks
-            n_devices = max(d for d in range(1, plan.n_devices + 1) if store.chunk % d == 0)
-            mesh = device_mesh(n_devices)
-            plan = plan.with_chunk(store.chunk, n_devices)
+        multihost.wait_for("store ready")
+        store = RunStore.attach(out, fingerprint, layout)
+    if store.chunk != plan.chunk:  # a resumed store keeps the chunking its chunks were written with
+        plan = _replan(plan, store.chunk)
+    mesh = device_mesh(plan.n_devices)
     try:
-        if any(store.is_done(u) for u in plan.units):
-            store.verify(plan.units)  # damaged chunks lose their markers and are recomputed below
         stats = {"compile": 0.0, "run": 0.0, "peak": None}
+        if n_processes > 1:  # each process its own chunks, then process 0 checks them all
+            execute(plan, store, mesh, progress and rank == 0, stats, units=plan.units_of(rank))
+            multihost.barrier("chunks written")
+            if rank != 0:
+                store.close()
+                multihost.wait_for("result written")
+                return load_dataset(out)
         for _attempt in range(3):
             execute(plan, store, mesh, progress, stats)
             bad, arrays = store.verify(plan.units)
@@ -400,29 +460,41 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike | None = None, resume: bool =
     })
     if stats["peak"] is not None:
         attrs["compiled_chunk_bytes"] = int(stats["peak"])
+    if n_processes > 1:
+        attrs["processes"] = int(n_processes)
     ds.attrs.update(attrs)
     if out is not None:
         try:
             store.finish(ds)
         finally:
             store.close()
+        multihost.publish("result written")
     return ds
 
 
-def execute(plan: Plan, store, mesh: Mesh, progress: bool = False, stats: dict | None = None) -> None:
-    """Compute every unit of ``plan`` that the store does not hold, writing each as it finishes."""
+def _replan(plan: Plan, chunk: int) -> Plan:
+    """The plan with a stored chunk length (written with another device count): as many local devices as
+    divide it."""
+    n_devices = max(d for d in range(1, plan.n_devices + 1) if chunk % d == 0)
+    return plan.with_chunk(chunk, n_devices)
+
+
+def execute(plan: Plan, store, mesh: Mesh, progress: bool = False, stats: dict | None = None,
+            units=None) -> None:
+    """Compute every unit of ``plan`` (or of ``units``) that the store does not hold, writing each as it
+    finishes. A SIGTERM (``multihost.request_stop``) stops it after the current unit is written."""
     from tqdm.auto import tqdm
 
     stats = stats if stats is not None else {"compile": 0.0, "run": 0.0, "peak": None}
     sweep = plan.sweep
-    todo_units = [u for u in plan.units if not store.is_done(u)]
+    todo_units = [u for u in (plan.units if units is None else units) if not store.is_done(u)]
     if not todo_units:
         return
-    total = len(plan.variants) * plan.n_networks * plan.n_shared
-    done_before = sum((stop - start) * plan.n_shared for u, (_, start, stop) in plan.units.items()
+    total = len(plan.variants) * plan.n_networks * plan.n_cells
+    done_before = sum((stop - start) * plan.n_cells for u, (_, start, stop) in plan.units.items()
                       if store.is_done(u))
-    bar = tqdm(total=total, initial=done_before, unit="net", disable=not progress, dynamic_ncols=True,
-               desc=sweep.name or "sweep", smoothing=0.1)
+    bar = tqdm(total=total, initial=done_before, unit="seq" if sweep.decodes_tokens else "net",
+               disable=not progress, dynamic_ncols=True, desc=sweep.name or "sweep", smoothing=0.1)
     base_key = jax.random.key(sweep.base_seed)
     sharded = NamedSharding(mesh, PartitionSpec("net"))
     todo = sorted({plan.units[u][0] for u in todo_units})
@@ -431,14 +503,19 @@ def execute(plan: Plan, store, mesh: Mesh, progress: bool = False, stats: dict |
     pool = ThreadPoolExecutor(max_workers=max(1, min(len(todo), os.cpu_count() or 1)))
     compile_jobs: dict = {}  # variants that differ only in a switched value share one compile
     futures = {}
+    states: dict = {}  # setup models: variant -> state (the first variant of each compile, then the current one)
     for v in todo:
         model = plan.variants[v][1]
         shared = _switch(model, sweep)[1]
         if shared not in compile_jobs:
-            compile_jobs[shared] = pool.submit(compile_variant, model, sweep, plan.chunk, mesh)
+            shapes = None
+            if sweep.has_setup:  # the compiled function takes the state: its shapes come from a real one
+                states[v] = _setup_state(model, sweep, sweep.variant_numeric(plan.variants[v][0]))
+                shapes = _shapes(states[v])
+            compile_jobs[shared] = pool.submit(compile_variant, model, sweep, plan.chunk, mesh, shapes)
         futures[v] = compile_jobs[shared]
     pool.shutdown(wait=False)
-    prepared: dict = {}  # variant -> (compiled, tag, switch index), once per variant
+    prepared: dict = {}  # variant -> (compiled, tag, fixed arguments), once per variant
     try:
         for unit in todo_units:
             v, start, stop = plan.units[unit]
@@ -454,16 +531,35 @@ def execute(plan: Plan, store, mesh: Mesh, progress: bool = False, stats: dict |
                 shared_axis = getattr(model, "shared_axis", None)
                 independent = sweep.independent_depths and shared_axis in sweep.axes
                 tag = np.uint32(getattr(model, shared_axis) if independent else 0)
-                prepared[v] = (compiled, tag, _switch_index(model, sweep))
-            compiled, tag, switch_index = prepared[v]
+                if sweep.decodes_tokens:  # every cell of a weight sample, the same for each chunk of seeds
+                    cells = cell_table(sweep, plan.variants[v][0])
+                    prepared[v] = (compiled, tag, (cells["numeric"], cells["switch"], cells["tag"]))
+                elif sweep.has_setup:  # one state per variant, kept only while its chunks run (units are in order)
+                    numeric = sweep.variant_numeric(plan.variants[v][0])
+                    state = states.pop(v, None)
+                    state = _setup_state(model, sweep, numeric) if state is None else state
+                    prepared = {v: (compiled, tag, (numeric, _switch_index(model, sweep), state))}
+                else:
+                    prepared[v] = (compiled, tag, _switch_index(model, sweep))
+            compiled, tag, fixed = prepared[v]
             t0 = time.perf_counter()
-            values = chunk_values(sweep, start, plan.chunk)
-            numeric = {k: jax.device_put(values[k], sharded) for k in model.numeric_axes}
-            result = compiled(base_key, numeric, jax.device_put(values["seed"], sharded), tag, switch_index)
+            if sweep.decodes_tokens:
+                seeds = jax.device_put(seed_values(sweep, start, plan.chunk), sharded)
+                result = compiled(base_key, seeds, tag, *fixed)
+            elif sweep.has_setup:
+                numeric, switch_index, state = fixed
+                values = {k: jax.device_put(np.full(plan.chunk, x, np.float32), sharded) for k, x in numeric.items()}
+                seeds = jax.device_put(seed_values(sweep, start, plan.chunk), sharded)
+                result = compiled(base_key, values, seeds, tag, switch_index, state)
+            else:
+                values = chunk_values(sweep, start, plan.chunk)
+                numeric = {k: jax.device_put(values[k], sharded) for k in model.numeric_axes}
+                result = compiled(base_key, numeric, jax.device_put(values["seed"], sharded), tag, fixed, {})
             outputs = {k: np.asarray(val)[:stop - start] for k, val in result.items()}
             stats["run"] += time.perf_counter() - t0
             store.write_region(unit, v, start, outputs)
-            bar.update((stop - start) * plan.n_shared)
+            bar.update((stop - start) * plan.n_cells)
+            multihost.check_stop()
     finally:
         bar.close()
         for future in futures.values():

@@ -35,23 +35,28 @@ class Plan:
     Attributes:
       sweep: the validated sweep.
       variants: ``(index tuple over sweep.variant_dims, model)`` for every structural variant.
-      n_networks: networks per variant (the flat numeric grid).
-      n_shared: values of the shared axis read from each pass (1 when there is none).
+      n_networks: weight samples ("networks") per variant, row-major over ``sweep.network_dims`` (the flat
+        numeric grid; for token models the seeds).
+      n_cells: outputs read from each network, row-major over ``sweep.cell_dims`` (the shared axis's values;
+        for token models every cell of the weight sample); 1 when there are none.
       chunk: networks per compiled call (a multiple of ``n_devices``).
       n_devices: local devices each call is sharded over.
       units: ``{"v{variant}_c{chunk}": (variant, start, stop)}``, every unit of work in execution order (a
         ``Units`` mapping, computed on demand).
-      process_of: ``{unit: process index}`` (all 0 in a single-process run).
+      process_of: ``{unit: process index}``: contiguous blocks of units in execution order, one per process
+        (all 0 in a single-process run), so each process compiles few variants.
+      n_processes: processes the units are split over.
     """
 
     sweep: Sweep
     variants: tuple
     n_networks: int
-    n_shared: int
+    n_cells: int
     chunk: int
     n_devices: int
     units: dict
     process_of: dict
+    n_processes: int = 1
 
     @property
     def n_chunks(self) -> int:
@@ -61,26 +66,36 @@ class Plan:
         """The same plan with another chunk length (a resumed store keeps the one it was written with)."""
         units = _units(len(self.variants), chunk, self.n_networks)
         return dataclasses.replace(self, chunk=chunk, n_devices=n_devices, units=units,
-                                   process_of=_OneProcess(units))
+                                   process_of=_Processes(units, self.n_processes))
+
+    def units_of(self, process: int) -> list[str]:
+        """The units ``process`` computes, in execution order."""
+        return [u for u in self.units if self.process_of[u] == process]
 
 
-def _bytes_per_network(model, sweep: Sweep, n_shared: int) -> int:
+def _bytes_per_network(model, sweep: Sweep, n_cells: int) -> int:
     """Memory a chunk needs per network: its images (kept for the measures, copied once for the blocks).
 
     The forward pass runs one network at a time and the measures one block at a time, so their working
     memory does not grow with the chunk; only the images and outputs do.
     """
     points = sweep.resolution ** getattr(model, "in_dim", 1)
-    return n_shared * points * 4 * (3 + (1 if sweep.keep_values else 0))
+    return n_cells * points * 4 * (3 + (1 if sweep.keep_values else 0))
 
 
-def plan_chunk(sweep: Sweep, model, n_networks: int, n_shared: int, n_devices: int) -> int:
-    """Networks per jitted call: the override, or what fits the memory budget; a multiple of the devices."""
+def plan_chunk(sweep: Sweep, model, n_networks: int, n_cells: int, n_devices: int) -> int:
+    """Networks per jitted call: the override, or what fits the memory budget; a multiple of the devices.
+
+    Token models decode one seed per device per call by default: each seed is already a batch of every cell,
+    its calls last seconds, and a small chunk keeps progress and resume fine-grained.
+    """
     if sweep.chunk_size is not None:
         chunk = int(sweep.chunk_size)
+    elif sweep.decodes_tokens:
+        chunk = n_devices
     else:
         budget = sweep.memory_budget_gb * 2 ** 30
-        chunk = max(1, int(budget // _bytes_per_network(model, sweep, n_shared)))
+        chunk = max(1, int(budget // _bytes_per_network(model, sweep, n_cells)))
         chunk = min(chunk, 1024)  # keeps progress, resume granularity and padding reasonable
     chunk = min(chunk, max(1, n_networks))
     # Balance the chunks (240 networks in chunks of 101 would compute 303): same count, least padding.
@@ -116,11 +131,11 @@ class Units(Mapping):
         return v, c * self.chunk, min((c + 1) * self.chunk, self.n_networks)
 
 
-class _OneProcess(Mapping):
-    """Every unit on process 0."""
+class _Processes(Mapping):
+    """``{unit: process}``: unit ``i`` (in execution order) of ``n`` goes to process ``i * n_processes // n``."""
 
-    def __init__(self, units: Units):
-        self.units = units
+    def __init__(self, units: Units, n_processes: int = 1):
+        self.units, self.n_processes = units, n_processes
 
     def __len__(self) -> int:
         return len(self.units)
@@ -129,23 +144,25 @@ class _OneProcess(Mapping):
         return iter(self.units)
 
     def __getitem__(self, unit: str) -> int:
-        self.units[unit]
-        return 0
+        v, start, _ = self.units[unit]
+        index = v * self.units.n_chunks + start // self.units.chunk
+        return index * self.n_processes // len(self.units)
 
 
 def _units(n_variants: int, chunk: int, n_networks: int) -> Units:
     return Units(n_variants, chunk, n_networks)
 
 
-def plan_sweep(sweep: Sweep, n_devices: int) -> Plan:
-    """The plan of ``sweep`` on ``n_devices`` local devices (one process)."""
+def plan_sweep(sweep: Sweep, n_devices: int, n_processes: int = 1) -> Plan:
+    """The plan of ``sweep`` on ``n_devices`` local devices in each of ``n_processes`` processes."""
     variants = tuple(sweep.structural_variants())
-    n_networks = sweep.num_numeric
-    n_shared = len(sweep.axes[sweep.shared_axis]) if sweep.shared_axis else 1
+    n_networks = int(np.prod([len(sweep.axes[d]) for d in sweep.network_dims], dtype=np.int64))
+    n_cells = int(np.prod([len(sweep.axes[d]) for d in sweep.cell_dims], dtype=np.int64))
     # One chunk length for every variant: the smallest any variant's memory budget allows.
-    chunk = min(plan_chunk(sweep, m, n_networks, n_shared, n_devices) for _, m in variants)
+    chunk = min(plan_chunk(sweep, m, n_networks, n_cells, n_devices) for _, m in variants)
     units = _units(len(variants), chunk, n_networks)
-    return Plan(sweep, variants, n_networks, n_shared, chunk, n_devices, units, _OneProcess(units))
+    return Plan(sweep, variants, n_networks, n_cells, chunk, n_devices, units, _Processes(units, n_processes),
+                n_processes)
 
 
 def chunk_values(sweep: Sweep, start: int, chunk: int) -> dict[str, np.ndarray]:
@@ -165,10 +182,19 @@ def estimate_cost(sweep: Sweep, n_devices: int, platform: str) -> dict:
     at a rough rate per device (CPU 1e10 flop/s, GPU 2e13, TPU 5e13) on ``n_devices``; the result bytes are
     the assembled Dataset's variables.
     """
+    if sweep.decodes_tokens:
+        return _estimate_tokens(sweep, n_devices, platform)
     points = sweep.resolution ** getattr(sweep.model, "in_dim", 1)
+    if sweep.has_setup:  # a factorization per variant (P^3 / 3), then one matrix-vector product per seed
+        variants = sum(1 for _ in sweep.structural_variants())
+        flops = variants * (points ** 3 / 3.0 + 2.0 * points ** 2 * len(sweep.axes.get("seed", (0,))))
+        seconds = flops / (_FLOPS_PER_DEVICE.get(platform, 1e10) * max(1, n_devices))
+        values = points * 4 if sweep.keep_values else 0
+        return {"networks": sweep.num_networks, "seconds": seconds,
+                "result_bytes": sweep.num_networks * (4 * len(sweep.measures) + 1 + values)}
     per_network = 0.0
     for _, variant in sweep.structural_variants():
-        width = getattr(variant, "width", 64)
+        width = getattr(variant, "width", None) or 64
         depth = getattr(variant, "depth", 1)
         gate = 2 if getattr(variant, "gating", False) else 1
         in_dim = getattr(variant, "in_dim", 1)
@@ -176,6 +202,21 @@ def estimate_cost(sweep: Sweep, n_devices: int, platform: str) -> dict:
         per_network += flops + 200.0 * points * (depth * width / 64 + len(sweep.measures))
     seconds = per_network * sweep.num_numeric / (_FLOPS_PER_DEVICE.get(platform, 1e10) * max(1, n_devices))
     values = points * 4 if sweep.keep_values else 0
+    result_bytes = sweep.num_networks * (4 * len(sweep.measures) + 1 + values)
+    return {"networks": sweep.num_networks, "seconds": seconds, "result_bytes": result_bytes}
+
+
+def _estimate_tokens(sweep: Sweep, n_devices: int, platform: str) -> dict:
+    """A token model's cost: per generated token, the blocks' matmuls (12 d^2 per block), attention over the
+    sequence and the LM head (d x vocab), for every sequence of the sweep."""
+    model = sweep.model
+    d, vocab = getattr(model, "d_model", 768), getattr(model, "vocab", 50257)
+    depths = sweep.axes.get("depth", (getattr(model, "depth", 12),))
+    others = sweep.num_networks // len(depths)
+    length = sweep.n_new + 1
+    flops = sum(2.0 * length * (depth * (12 * d * d + length * d) + d * vocab) for depth in depths) * others
+    seconds = flops / (_FLOPS_PER_DEVICE.get(platform, 1e10) * max(1, n_devices))
+    values = 4 * length if sweep.keep_values else 0
     result_bytes = sweep.num_networks * (4 * len(sweep.measures) + 1 + values)
     return {"networks": sweep.num_networks, "seconds": seconds, "result_bytes": result_bytes}
 

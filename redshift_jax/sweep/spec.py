@@ -72,6 +72,11 @@ class Sweep:
       tie_bias_to_weight: every network's bias_scale equals its weight_scale (the NRS co-author's code
         sweeps one amplitude for both); ``bias_scale`` may then not be an axis.
       name: a label carried into results and plots.
+      n_new: token models (``output == "tokens"``, e.g. GPT-2): tokens each sequence generates after its prompt.
+      crn: token models: common random numbers, i.e. seed s uses the same weights and prompt in every cell (all
+        cells of a weight sample then decode as one batch); ``False`` draws fresh weights and a fresh prompt
+        per cell from ``fold_in(fold_in(base, seed), tag)``, ``tag`` a hash of the cell's coordinates (the
+        paper-literal design). MLP sweeps always share a seed's weights across numeric axes.
     """
 
     model: Any = dataclasses.field(default_factory=MLP)
@@ -88,6 +93,8 @@ class Sweep:
     hi: float = 1.0
     tie_bias_to_weight: bool = False
     name: str = ""
+    n_new: int = 100
+    crn: bool = True
 
     def __post_init__(self):
         missing = [attr for attr in _MODEL_PROTOCOL if not hasattr(self.model, attr)]
@@ -101,7 +108,7 @@ class Sweep:
         from ..measures import resolve_measure
 
         entries = (self.measures,) if isinstance(self.measures, str) else tuple(self.measures)
-        measures = tuple(resolve_measure(m).to_spec() for m in entries)
+        measures = tuple(resolve_measure(_thaw(m)).to_spec() for m in entries)  # (replace passes frozen ones)
         object.__setattr__(self, "measures", tuple(tuple(_freeze(m)) if isinstance(m, list) else m
                                                    for m in measures))
         self.validate()
@@ -170,8 +177,16 @@ class Sweep:
             raise ConfigError(f"Sweep.precision={self.precision!r} is not allowed; "
                               "allowed: None, 'default', 'high', 'highest'")
         check_int("Sweep.base_seed", self.base_seed, minimum=0, maximum=2 ** 32 - 1)
-        for flag in ("keep_values", "independent_depths", "tie_bias_to_weight"):
+        for flag in ("keep_values", "independent_depths", "tie_bias_to_weight", "crn"):
             check_bool(f"Sweep.{flag}", getattr(self, flag))
+        check_int("Sweep.n_new", self.n_new, minimum=1)
+        if self.decodes_tokens:
+            self._check_tokens()
+        elif not self.crn:
+            raise ConfigError(f"Sweep.crn=False is not allowed for {model_name}, which outputs "
+                              f"{getattr(model, 'output', 'field')}; allowed: crn=False for token models (GPT-2). "
+                              "MLP sweeps share a seed's weights across numeric axes; for depths drawn from their "
+                              "own keys use independent_depths=True")
         if self.tie_bias_to_weight:
             if not {"weight_scale", "bias_scale"} <= set(model.numeric_axes):
                 raise ConfigError(f"Sweep.tie_bias_to_weight=True is not allowed for {model_name}; it needs the "
@@ -199,6 +214,34 @@ class Sweep:
         for variant in self.structural_variants():
             del variant
 
+    @property
+    def has_setup(self) -> bool:
+        """The model has a setup step (``model.setup(grid, **numeric)``, e.g. a GP's Cholesky factor) computed
+        once per structural variant and numeric point and shared by every seed: its numeric axes then split the
+        sweep into variants like structural ones, and the networks of a variant are its seeds."""
+        return callable(getattr(self.model, "setup", None))
+
+    @property
+    def decodes_tokens(self) -> bool:
+        """The model outputs tokens: every cell of a seed's weight sample decodes in one batch (``tokens.py``)."""
+        return getattr(self.model, "output", "field") == "tokens"
+
+    def _check_tokens(self) -> None:
+        model, model_name = self.model, type(self.model).__name__
+        init_axes = [n for n, a in model.numeric_axes.items() if a.stage != "apply"]
+        if init_axes:
+            raise ConfigError(f"{model_name} has numeric axes {init_axes} applied at init; a token model's numeric "
+                              "axes must act at apply time (every cell of a seed shares one weight sample)")
+        network = [m.label for m in self.measure_objects if m.reads == "network"]
+        if network:
+            raise ConfigError(f"Sweep.measures {network} read the network, which token-model sweeps do not "
+                              "offer; allowed here: measures of tokens")
+        positions = getattr(model, "n_positions", None)
+        if positions is not None and self.n_new > positions:
+            raise ConfigError(f"Sweep.n_new={self.n_new!r} is not allowed for {model_name} with n_positions="
+                              f"{positions}; allowed: 1 .. {positions} (the one-token prompt and n_new - 1 "
+                              "generated tokens are fed back)")
+
     # ------------------------------------------------------------------------------------------------
     @property
     def dims(self) -> tuple[str, ...]:
@@ -223,18 +266,47 @@ class Sweep:
 
     @property
     def variant_dims(self) -> tuple[str, ...]:
-        """Structural axes that each compile their own function (the shared axis excluded)."""
-        return tuple(a for a in self.axes if a in self.model.structural_axes and a != self.shared_axis)
+        """Structural axes that each compile their own function (the shared axis excluded; for token models the
+        switched axis too: its values decode in the same batch)."""
+        batched = {self.shared_axis}
+        if self.decodes_tokens:
+            batched.add(getattr(self.model, "switch_axis", None))
+        setup = self.model.numeric_axes if self.has_setup else ()
+        return tuple(a for a in self.axes if (a in self.model.structural_axes or a in setup) and a not in batched)
+
+    @property
+    def cell_dims(self) -> tuple[str, ...]:
+        """The axes one weight sample is read out at, in the order of a network's cells: the shared axis
+        (first), then for token models the switched axis and the numeric axes but ``seed``, in sweep order."""
+        dims = (self.shared_axis,) if self.shared_axis else ()
+        if self.decodes_tokens:
+            switch = getattr(self.model, "switch_axis", None)
+            dims += tuple(a for a in self.axes if a != self.shared_axis
+                          and (a == switch or a in self.model.numeric_axes))
+        return dims
+
+    @property
+    def network_dims(self) -> tuple[str, ...]:
+        """The axes that enumerate a variant's weight samples (its "networks"): the numeric axes, or for token
+        models ``seed`` alone."""
+        if self.decodes_tokens or self.has_setup:
+            return ("seed",) if "seed" in self.axes else ()
+        return self.numeric_dims
 
     def structural_variants(self):
-        """Yield (index tuple over variant_dims, model) for every compiled variant."""
+        """Yield (index tuple over variant_dims, model) for every variant (with a setup step, the numeric values
+        of a variant are read from its index: ``variant_numeric``)."""
         dims = self.variant_dims
         ranges = [range(len(self.axes[d])) for d in dims]
         shared = self.shared_axis
+        switch = getattr(self.model, "switch_axis", None)
+        batched_switch = self.decodes_tokens and switch in self.axes
         for idx in itertools.product(*ranges):
-            changes = {d: self.axes[d][i] for d, i in zip(dims, idx)}
+            changes = {d: self.axes[d][i] for d, i in zip(dims, idx) if d in self.model.structural_axes}
             if shared is not None:
                 changes[shared] = max(self.axes[shared])
+            if batched_switch:
+                changes[switch] = self.axes[switch][0]
             try:
                 model = self.model.replace(**changes)
             except ConfigError as err:
@@ -242,6 +314,17 @@ class Sweep:
             except TypeError as err:
                 raise ConfigError(f"Sweep.axes: {err}") from None
             yield idx, model
+
+    def variant_numeric(self, idx: tuple) -> dict[str, float]:
+        """A setup model's numeric values for the variant at ``idx`` (defaults for axes the sweep leaves out), as
+        given (Python floats: the setup step may work in float64)."""
+        fixed = dict(zip(self.variant_dims, idx))
+        out = {}
+        for name, axis in self.model.numeric_axes.items():
+            out[name] = float(self.axes[name][fixed[name]] if name in fixed else axis.default)
+        if self.tie_bias_to_weight:
+            out["bias_scale"] = out["weight_scale"]
+        return out
 
     @property
     def num_numeric(self) -> int:
@@ -286,6 +369,8 @@ class Sweep:
             "hi": self.hi,
             "tie_bias_to_weight": self.tie_bias_to_weight,
             "name": self.name,
+            # token models only, so the specs (and resume fingerprints) of field sweeps are unchanged
+            **({"n_new": self.n_new, "crn": self.crn} if self.decodes_tokens else {}),
         }
 
     def to_json(self) -> str:
@@ -303,7 +388,16 @@ class Sweep:
     def from_dict(cls, data: Mapping) -> "Sweep":
         data = dict(data)
         model = dict(data.pop("model"))
-        model_cls = MODELS[model.pop("type")]
+        name = model.pop("type")
+        if name not in MODELS:
+            from .. import models as models_mod
+
+            try:  # models that load lazily (GPT-2 imports flax)
+                MODELS[name] = getattr(models_mod, name)
+            except AttributeError:
+                raise ConfigError(f"sweep spec model type {name!r} is unknown; allowed: "
+                                  f"{', '.join([*MODELS, 'GPT2'])}") from None
+        model_cls = MODELS[name]
         return cls(model=model_cls(**model), **data)
 
     def replace(self, **changes) -> "Sweep":
@@ -334,7 +428,7 @@ def _freeze(measure_spec: list) -> tuple:
 
 def _thaw(measure):
     """A stored measure entry in its JSON form: a name, or ``[name, {args}]``."""
-    if isinstance(measure, tuple):
+    if isinstance(measure, tuple) and len(measure) == 2 and isinstance(measure[1], tuple):
         name, args = measure
         return [name, {k: (list(v) if isinstance(v, tuple) else v) for k, v in args}]
     return measure

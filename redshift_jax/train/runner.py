@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import multihost
 from .._io import now_iso, provenance_attrs
 from ..devices import local_devices
 from ..errors import ConfigError
@@ -238,18 +239,45 @@ def run(exp, out: str | os.PathLike | None = None, resume: bool = False, progres
             return load_dataset(out)
 
     start_time = now_iso()
-    store = RunStore(out, fingerprint, exp.kind, resume=resume, overwrite=overwrite) if out is not None else None
+    n_processes, rank = multihost.process_count(), multihost.process_index()
+    if n_processes > 1 and out is None:
+        raise ConfigError(f"run: out=None is not allowed in a run of {n_processes} processes; allowed: a path on a "
+                          "filesystem every process shares")
+    store = None
+    if out is not None and rank == 0:
+        try:
+            store = RunStore(out, fingerprint, exp.kind, resume=resume, overwrite=overwrite)
+        except BaseException as err:
+            multihost.publish("store ready", str(err) or type(err).__name__)
+            raise
+        multihost.publish("store ready")
+    elif out is not None:
+        multihost.wait_for("store ready")
+        store = RunStore.attach(out, fingerprint)
     try:
+        if n_processes > 1:  # each process trains its block of activations, then process 0 assembles
+            acts = list(exp.activations)
+            mine = [a for i, a in enumerate(acts) if i * n_processes // len(acts) == rank]
+            _train_all(exp, store, progress and rank == 0, segment_steps, num_devices, start_time, tqdm, xr,
+                       only=mine)
+            multihost.barrier("pieces written")
+            if rank != 0:
+                store.close()
+                multihost.wait_for("result written")
+                return load_dataset(out)
         ds = _train_all(exp, store, progress, segment_steps, num_devices, start_time, tqdm, xr)
         if store is not None:
             store.finish(ds)
+            multihost.publish("result written")
     finally:
         if store is not None:
             store.close()
     return ds
 
 
-def _train_all(exp, store, progress, segment_steps, num_devices, start_time, tqdm, xr):
+def _train_all(exp, store, progress, segment_steps, num_devices, start_time, tqdm, xr, only=None):
+    """Train every activation the store does not hold (or, with ``only``, just those, writing their pieces and
+    returning None) and assemble the Dataset."""
     grid = exp.flat_grid()
     n_nets = len(next(iter(grid.values())))
     acts = list(exp.activations)
@@ -269,6 +297,8 @@ def _train_all(exp, store, progress, segment_steps, num_devices, start_time, tqd
         for act in acts:
             if stored.get(act) is not None:
                 pieces.append(stored[act])
+                continue
+            if only is not None and act not in only:
                 continue
             program = exp.program(act)
             program.compile_seconds = 0.0
@@ -290,8 +320,11 @@ def _train_all(exp, store, progress, segment_steps, num_devices, start_time, tqd
             pieces.append(piece)
             trainings_done += n_nets
             bar.set_postfix_str(f"trainings {trainings_done}/{total_trainings}")
+            multihost.check_stop()
     finally:
         bar.close()
+    if only is not None:
+        return None
 
     ds = xr.concat(pieces, dim="activation", data_vars="all", coords="minimal", compat="override",
                    join="override")
