@@ -421,7 +421,7 @@ def test_new_gains_do_not_recompile(make_compile_counter):
 
 # ---- (g): token for token against transformers (when installed) -------------------------------------------
 
-@pytest.mark.parametrize("activation", ["gelu", "relu"])
+@pytest.mark.parametrize("activation", ["gelu", "gelu_exact", "relu", "tanh"])
 def test_matches_transformers_generate(activation):
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")

@@ -221,6 +221,8 @@ class GPT2:
     inputs = PROMPT
     output = TOKENS
     switch_axis = "activation"
+    # a sweep's depths are cut out of one weight sample at the largest depth (``at_shared``), as in the paper
+    shared_axis = "depth"
 
     def __post_init__(self):
         if not isinstance(self.activation, str) or self.activation not in GPT2_ACTIVATIONS:
@@ -298,6 +300,10 @@ class GPT2:
         depth = check_int("GPT2.depth", depth, minimum=1, maximum=self.depth)
         sub = dict(params, h=jax.tree.map(lambda a: a[:depth], params["h"]))
         return self.replace(depth=depth), sub
+
+    def at_shared(self, params, depth: int):
+        """``at_depth`` under the name the sweep engine reads (the model's ``shared_axis``)."""
+        return self.at_depth(params, depth)
 
     def switched(self, activations):
         """One model for every activation in ``activations``, chosen by a traced index at apply time.
