@@ -14,16 +14,18 @@ _use_all_cpu_cores(warn_if_late=True)  # one CPU device per core, before JAX sta
 
 from .errors import ConfigError, StoreError  # noqa: E402
 from . import models
-from .models import ACTIVATIONS, MLP, PRIORS, Unbiased
+from .models import ACTIVATIONS, MLP, NNGP, PRIORS, Unbiased
 from .grids import grid, lattice
 from . import measures
 from .sweep import Sweep, run_sweep
 from . import kinks  # noqa: E402
+from . import multihost  # noqa: E402
+from . import volume  # noqa: E402
 
 __version__ = "0.2.0"
 
-__all__ = ["ACTIVATIONS", "PRIORS", "ConfigError", "StoreError", "MLP", "Unbiased", "Sweep", "grid", "lattice",
-           "kinks", "measures", "models", "run_sweep", "GPT2", "gpt2", "__version__"]
+__all__ = ["ACTIVATIONS", "PRIORS", "ConfigError", "StoreError", "MLP", "NNGP", "Unbiased", "Sweep", "grid", "lattice",
+           "kinks", "multihost", "volume", "measures", "models", "run_sweep", "GPT2", "gpt2", "__version__"]
 
 
 def __getattr__(name):

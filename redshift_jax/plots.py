@@ -557,8 +557,8 @@ def plot_table1(parts: Mapping[str, object], out_dir: str | Path, claims: Mappin
 
 
 def plot_result(result, figure: str, out_dir: str | Path, claims: Mapping[str, str] | None = None) -> list[Path]:
-    """Draw ``figure`` ("heatmaps", "curves", "correlations", "table1", "kinks") for a Dataset or a dict of
-    parts."""
+    """Draw ``figure`` ("heatmaps", "curves", "correlations", "table1", "kinks", "fig10", "volume", "width_limit")
+    for a Dataset or a dict of parts."""
     parts = result if isinstance(result, dict) else {"main": result}  # (a Dataset is a Mapping too)
     if figure == "heatmaps":
         paths = []
@@ -580,4 +580,20 @@ def plot_result(result, figure: str, out_dir: str | Path, claims: Mapping[str, s
         from .kinks import plot_kinks
 
         return plot_kinks(parts, out_dir)
-    raise ConfigError(f"figure={figure!r} is unknown; allowed: heatmaps, curves, correlations, table1, kinks")
+    if figure == "volume":
+        from .volume_plots import plot_volume
+
+        return plot_volume(parts, out_dir)
+    if figure == "width_limit":
+        from .nngp_plots import plot_width_limit
+
+        return plot_width_limit(parts, out_dir)
+    if figure == "fig10":
+        from .fig10 import plot_fig10
+
+        paths = []
+        for name, ds in parts.items():
+            paths += plot_fig10(ds, Path(out_dir) if len(parts) == 1 else Path(out_dir) / name)
+        return paths
+    raise ConfigError(f"figure={figure!r} is unknown; allowed: heatmaps, curves, correlations, table1, kinks, fig10, "
+                      "volume, width_limit")

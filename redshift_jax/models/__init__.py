@@ -7,10 +7,11 @@ and the declarations of ``redshift_jax/models/base.py``; the engine reads those,
 from .activations import ACTIVATIONS
 from .base import FIELD, TOKENS, NumericAxis
 from .mlp import MLP
+from .nngp import NNGP
 from .priors import PRIORS
 from .unbiased import Unbiased
 
-__all__ = ["ACTIVATIONS", "FIELD", "GPT2", "MLP", "NumericAxis", "PRIORS", "TOKENS", "Unbiased", "gpt2"]
+__all__ = ["ACTIVATIONS", "FIELD", "GPT2", "MLP", "NNGP", "NumericAxis", "PRIORS", "TOKENS", "Unbiased", "gpt2"]
 
 
 def __getattr__(name):

@@ -37,6 +37,8 @@ __all__ = ["ModularSum", "QuadraticPeak", "quadratic_peak", "modsum_inputs", "mo
            "seed_key", "tree_finite", "nan_where", "INIT_TAG", "SPLIT_TAG", "BATCH_TAG"]
 
 INIT_TAG, SPLIT_TAG, BATCH_TAG = 0, 1, 2
+VOLUME_TAG = 3  # fold_in(seed key, VOLUME_TAG): the directions of the local-volume estimate (``volume``)
+VOLUME_OPTIONS = ("n_directions", "epsilon", "sigma", "measure", "rtol", "max_steps")
 
 # ----------------------------------------------------------------------------------------------------------
 # Validation helpers shared by the experiment specs (they raise ConfigError naming field, value and allowed).
@@ -148,6 +150,11 @@ class ModularSum(ExperimentSpec):
       steps: full-batch adam steps; learning_rate: adam's step size.
       base_seed: the base PRNG key ``jax.random.key(base_seed)``.
       name: a label for results and plots.
+      volume: ``None`` (default), or arguments of ``redshift_jax.volume.log_volume`` (``n_directions``,
+        ``epsilon``, ``sigma``, ``measure``, ``rtol``, ``max_steps``) to also record ``log_volume_init`` and
+        ``log_volume_final``: the network's local volume (DESIGN.md section 14) with the Bernoulli KL cost over the
+        whole lattice, at init and after training (NaN when diverged), with the directions drawn from
+        ``fold_in(seed key, VOLUME_TAG)`` (the same directions before and after training).
     """
 
     activations: tuple = ("relu", "gelu", "swish", "tanh", "gaussian", "sin")
@@ -166,6 +173,7 @@ class ModularSum(ExperimentSpec):
     learning_rate: float = 1e-3
     base_seed: int = 0
     name: str = "modsum"
+    volume: dict | None = None
 
     kind = "train_modsum"
     grid_dims = ("modulus", "prefactor", "seed")
@@ -197,6 +205,19 @@ class ModularSum(ExperimentSpec):
         _check_int(o, "base_seed", self.base_seed, 0, 2 ** 31 - 1)
         if not isinstance(self.name, str):
             raise ConfigError(f"{o}.name={self.name!r} is not allowed; allowed: a string")
+        if self.volume is not None:
+            from ..volume import check_volume_args
+
+            if not isinstance(self.volume, dict):
+                raise ConfigError(f"{o}.volume={self.volume!r} is not allowed; allowed: None or a dict with keys "
+                                  f"among {', '.join(VOLUME_OPTIONS)}")
+            check_volume_args(f"{o}.volume", self.volume, VOLUME_OPTIONS)
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        if d.get("volume") is None:  # specs without the option keep their JSON (and resume fingerprints)
+            d.pop("volume", None)
+        return d
 
     # ---- derived ------------------------------------------------------------------------------------
 
@@ -321,7 +342,18 @@ class ModsumProgram:
         ctx = self.data(net, shared)
         at_init = _complexity(spec, self.model.apply(params, shared["x"], net["prefactor"]))
         state = (params, self.optimizer.init(params), jnp.array(True))
-        return state, ctx, {"fourier_init": at_init["fourier"], "lz_init": at_init["lz"]}
+        out = {"fourier_init": at_init["fourier"], "lz_init": at_init["lz"]}
+        if spec.volume is not None:
+            out["log_volume_init"] = self.log_volume(params, net, shared)
+        return state, ctx, out
+
+    def log_volume(self, params, net, shared):
+        """The network's log local volume: Bernoulli KL over the whole lattice (``ModularSum.volume``)."""
+        from ..volume import network_log_volume
+
+        key = jax.random.fold_in(net["key"], VOLUME_TAG)
+        return network_log_volume(self.model, params, shared["x"], key, cost="kl", prefactor=net["prefactor"],
+                                  **self.spec.volume).log_volume
 
     def step(self, state, net, ctx, shared, step_index):
         del step_index  # full batch: nothing random per step
@@ -339,6 +371,8 @@ class ModsumProgram:
         diverged = ~(finite & jnp.isfinite(final_loss) & tree_finite((params, opt_state)))
         out = {"train_accuracy": correct[ctx["train_idx"]].mean(), "test_accuracy": correct[ctx["test_idx"]].mean(),
                "fourier_final": final["fourier"], "lz_final": final["lz"]}
+        if self.spec.volume is not None:
+            out["log_volume_final"] = self.log_volume(params, net, shared)
         return {**{k: nan_where(diverged, v) for k, v in out.items()}, "diverged": diverged}
 
 

@@ -1,0 +1,40 @@
+"""Local volume of random networks over depth and weight scale (DESIGN.md section 14; Jaburi & Belrose's blog
+grid, the estimator of EleutherAI's tyche).
+
+The blog's grid: relu, gelu, tanh, sigmoid, gaussian x 1..5 hidden layers x weight scale {0.32, 0.56, 1.0, 1.78,
+3.16} x 100 seeds, PyTorch's default init (``prior="torch"``). The blog does not publish its network, so we use the
+modular-sum network of section 10 instead: ``MLP(width=64, in_dim=2, prior="torch")`` on the 16 x 16 lattice
+(``resolution=16`` on [-1, 1]^2 is exactly the modular-sum inputs ``x / 15 * 2 - 1``), a scalar logit, and the
+Bernoulli KL cost over the lattice (``("volume", {"cost": "kl"})``, epsilon 1e-2, Gaussian measure with sigma the
+RMS of the parameters). The weight scale multiplies the weights' bounds ``1 / sqrt(fan_in)``; biases keep
+PyTorch's default. Depth is read out of one trunk per seed (the depth-d network is the first d layers plus the
+shared readout). Fourier and LZ complexity of the same networks' 16 x 16 logit images sit beside the volume.
+
+A suite with one part per activation (a network measure sees one activation per compiled sweep), drawn by
+``redshift_jax.volume_plots.plot_volume`` (``FIGURE = "volume"``): heatmaps of log-volume and per-parameter
+log-volume (depth x weight scale), volume against Fourier and LZ with Spearman rho, and ``volume.md``.
+
+    redshift-jax sweep sweeps/volume_blog.py --laptop --figures figures/volume_blog
+"""
+import redshift_jax as rj
+
+FIGURE = "volume"
+ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "gaussian")
+SCALES = (0.32, 0.56, 1.0, 1.78, 3.16)
+
+
+def make(activations=ACTIVATIONS, depths=range(1, 6), scales=SCALES, seeds=100, n_directions=100, epsilon=1e-2,
+         name="volume_blog"):
+    volume = ("volume", {"cost": "kl", "n_directions": n_directions, "epsilon": epsilon})
+    return {activation: rj.Sweep(model=rj.MLP(activation=activation, width=64, in_dim=2, prior="torch"),
+                                 axes={"depth": list(depths), "weight_scale": list(scales),
+                                       "seed": list(range(seeds))},
+                                 resolution=16, measures=("fourier", "lz", volume), name=f"{name} {activation}")
+            for activation in activations}
+
+
+SWEEP = make(seeds=100, n_directions=100)    # 2,500 networks (x 5 depths from one trunk), 100 rays each
+# About 3 minutes on 2 CPU cores (compiling one program per activation is ~1/3 of it).
+LAPTOP = make(seeds=16, n_directions=48, name="volume_blog_laptop")
+QUICK = make(activations=("relu", "tanh"), depths=(1, 2), scales=(0.32, 3.16), seeds=2, n_directions=4,
+             name="volume_blog_quick")
