@@ -5,6 +5,11 @@ BIN    := $(VENV)/bin
 # The default job: Figure 4 heatmaps and Table 1 at laptop size (a few minutes on 2 CPU cores).
 SWEEP  ?= sweeps/fig4_heatmaps.py sweeps/table1.py
 SIZE   ?= laptop
+# Many processes: `make sweep PROCESSES=2` (local processes), `make sweep DISTRIBUTED=1` on every host of a pod or
+# cluster (see README "Running on a TPU pod or a cluster"); ARGS is passed through as well.
+PROCESSES   ?=
+DISTRIBUTED ?=
+ARGS        ?=
 STAMP  := $(VENV)/.installed
 
 .PHONY: install test lint sweep bench plot clean
@@ -32,12 +37,16 @@ sweep: install
 	  name=$$(basename $$f .py); \
 	  flag=$$([ "$(SIZE)" = full ] && echo "" || echo "--$(SIZE)"); \
 	  suffix=$$([ "$(SIZE)" = full ] && echo "" || echo "-$(SIZE)"); \
-	  $(BIN)/redshift-jax sweep $$f $$flag --resume --figures figures/$$name$$suffix || exit 1; \
+	  $(BIN)/redshift-jax sweep $$f $$flag --resume --figures figures/$$name$$suffix \
+	    $(if $(PROCESSES),--processes $(PROCESSES)) $(if $(DISTRIBUTED),--distributed) $(ARGS) || exit 1; \
 	done
 
 bench: install
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/kinks_bench.py --out benchmarks/kinks_results.json
+	$(BIN)/python benchmarks/gpt2_bench.py --out benchmarks/gpt2_results.json
+	$(BIN)/python benchmarks/volume_bench.py --out benchmarks/volume_results.json
+	$(BIN)/python benchmarks/multihost_bench.py --out benchmarks/multihost_results.json
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
