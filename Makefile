@@ -46,6 +46,7 @@ bench: install
 	$(BIN)/python benchmarks/kinks_bench.py --out benchmarks/kinks_results.json
 	$(BIN)/python benchmarks/gpt2_bench.py --out benchmarks/gpt2_results.json
 	$(BIN)/python benchmarks/volume_bench.py --out benchmarks/volume_results.json
+	$(BIN)/python benchmarks/nngp_bench.py --out benchmarks/nngp_results.json
 	$(BIN)/python benchmarks/multihost_bench.py --out benchmarks/multihost_results.json
 
 clean:
