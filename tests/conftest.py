@@ -72,3 +72,23 @@ def make_compile_counter():
 
 def pytest_report_header(config):
     return f"jax {jax.__version__}, devices: {jax.device_count()} x {jax.devices()[0].platform}"
+
+
+@pytest.fixture
+def run_notebook(tmp_path):
+    """Run ``notebooks/<name>`` as a script at smoke size (``REDSHIFT_SMOKE=1``, one CPU device, figures into
+    ``tmp_path``); fail with its stderr unless it exits 0; return the finished process."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def run(name: str):
+        env = dict(os.environ, REDSHIFT_SMOKE="1", REDSHIFT_NOTEBOOK_OUT=str(tmp_path), MPLBACKEND="Agg",
+                   XLA_FLAGS="--xla_force_host_platform_device_count=1")
+        notebook = Path(__file__).resolve().parents[1] / "notebooks" / name
+        proc = subprocess.run([sys.executable, str(notebook)], env=env, cwd=tmp_path, capture_output=True, text=True,
+                              timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc
+
+    return run

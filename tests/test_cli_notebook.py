@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -82,12 +79,8 @@ def test_every_sweep_file_defines_valid_sizes(name):
     assert sum(p.num_networks for p in parts) <= 3000  # QUICK stays smoke-sized
 
 
-def test_notebook_runs_at_smoke_size(tmp_path):
-    env = dict(os.environ, REDSHIFT_SMOKE="1", REDSHIFT_NOTEBOOK_OUT=str(tmp_path), MPLBACKEND="Agg",
-               XLA_FLAGS="--xla_force_host_platform_device_count=1")
-    proc = subprocess.run([sys.executable, str(ROOT / "notebooks" / "explore.py")], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def test_notebook_runs_at_smoke_size(tmp_path, run_notebook):
+    run_notebook("explore.py")
     assert (tmp_path / "functions.png").exists() and (tmp_path / "heatmap_fourier.png").exists()
 
 

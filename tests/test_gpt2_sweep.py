@@ -3,9 +3,6 @@ independence from batching, resume, the Figure 10 summary and claims, the sweep 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -186,12 +183,8 @@ def test_sweep_file_sizes():
     assert laptop.num_networks == 6 * 7 * 4 * 64 and laptop.crn and laptop.n_new == 100
 
 
-def test_notebook_runs_at_smoke_size(tmp_path):
-    env = dict(os.environ, REDSHIFT_SMOKE="1", REDSHIFT_NOTEBOOK_OUT=str(tmp_path), MPLBACKEND="Agg",
-               XLA_FLAGS="--xla_force_host_platform_device_count=1")
-    proc = subprocess.run([sys.executable, str(ROOT / "notebooks" / "gpt2.py")], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def test_notebook_runs_at_smoke_size(tmp_path, run_notebook):
+    proc = run_notebook("gpt2.py")
     for name in ("fig10_lz.png", "fig10_paired.png", "fig10.md"):
         assert (tmp_path / name).exists(), name
     assert "LZ/token" in proc.stdout

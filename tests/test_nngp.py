@@ -11,9 +11,6 @@ variant and numeric point); the errors; the notebook.
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import jax
@@ -256,11 +253,23 @@ def test_sweep_spec_round_trips():
     assert rj.Sweep.from_dict(sweep.to_dict()) == sweep
 
 
-def test_notebook_runs_at_smoke_size(tmp_path):
-    env = dict(os.environ, REDSHIFT_SMOKE="1", REDSHIFT_NOTEBOOK_OUT=str(tmp_path), MPLBACKEND="Agg",
-               XLA_FLAGS="--xla_force_host_platform_device_count=1")
-    proc = subprocess.run([sys.executable, str(ROOT / "notebooks" / "width_limit.py")], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def test_notebook_runs_at_smoke_size(tmp_path, run_notebook):
+    run_notebook("width_limit.py")
     for name in ("nngp_samples.png", "nngp_width_limit.png", "nngp.md"):
         assert (tmp_path / name).exists(), name
+
+
+def test_sweep_files_define_their_sizes_and_the_size_guard_estimates_them():
+    from redshift_jax import cli
+    from redshift_jax.sweep.plan import estimate_cost
+
+    full = cli.load_sweep_file(ROOT / "sweeps" / "fig4_nngp.py", "full")[0]
+    assert set(full) == {"paper_w64", "normal"}
+    part = full["paper_w64"]
+    assert part.model.prior == "paper" and part.model.width == 64 and part.resolution == 64
+    assert part.variant_dims == ("activation", "depth", "weight_scale") and part.network_dims == ("seed",)
+    assert sum(1 for _ in part.structural_variants()) == 7 * 10 * 15
+    cost = estimate_cost(part, 2, "cpu")  # a factorization per variant dominates: an estimate, not a crash
+    assert 600 < cost["seconds"] < 48 * 3600 and cost["networks"] == 7 * 10 * 15 * 32
+    quick = cli.load_sweep_file(ROOT / "sweeps" / "fig4_nngp.py", "quick")[0]
+    assert sum(p.num_networks for p in quick.values()) <= 64
