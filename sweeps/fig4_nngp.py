@@ -36,5 +36,5 @@ def make(activations=ACTIVATIONS, depths=range(1, 11), scales=15, seeds=16, reso
 
 
 SWEEP = make(seeds=32, priors=("paper_w64", "normal"))                  # 2 x 1,050 kernels
-LAPTOP = make(activations=("relu", "tanh", "sin"), depths=(1, 3, 6, 10), scales=5, seeds=16)  # 60 kernels
+LAPTOP = make(activations=("relu", "tanh", "sin"), depths=(1, 3, 6, 10), scales=5, seeds=16)  # 60 kernels, ~11 min
 QUICK = make(activations=("relu", "tanh"), depths=(1, 3), scales=2, seeds=4, resolution=16, measures=("fourier", "lz"))
