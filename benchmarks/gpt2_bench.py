@@ -32,6 +32,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 import redshift_jax as rj  # noqa: E402  (sets one CPU device per core before JAX starts)
+from benchmarks.common import write_json  # noqa: E402
 
 
 def main(argv=None) -> dict:
@@ -95,7 +96,7 @@ def main(argv=None) -> dict:
     }
     print(json.dumps({k: result[k] for k in ("engine_median", "loop_median", "ratio", "laptop_sweep_estimate_min")}))
     if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=1))
+        write_json(result, Path(args.out))
     return result
 
 

@@ -17,7 +17,6 @@ Target (section 15): 10^5 networks in seconds on the 2-core CPU.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -31,6 +30,7 @@ import numpy as np  # noqa: E402
 from jax.sharding import NamedSharding, PartitionSpec  # noqa: E402
 
 import redshift_jax as rj  # noqa: E402  (sets one CPU device per core before JAX starts)
+from benchmarks.common import write_json  # noqa: E402
 from redshift_jax.devices import device_mesh  # noqa: E402
 from redshift_jax.kinks import SLOPE_RTOL  # noqa: E402
 
@@ -126,7 +126,7 @@ def main(argv=None) -> dict:
           f"counts agree: {agree}; mean kinks {result['mean_kinks']} (closed form {WIDTH / 2})")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=1))
+        write_json(result, Path(args.out))
     return result
 
 

@@ -25,6 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import write_json  # noqa: E402
+
 SWEEP = '''
 import numpy as np
 import redshift_jax as rj
@@ -72,7 +78,7 @@ def main(argv=None) -> dict:
               "speedup_2_over_1": one / two, "bitwise_equal": bitwise}
     print(json.dumps({k: result[k] for k in ("median_1", "median_2", "speedup_2_over_1", "bitwise_equal")}))
     if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=1))
+        write_json(result, Path(args.out))
     return result
 
 

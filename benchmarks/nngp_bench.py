@@ -19,7 +19,6 @@ without the setup, and a plain batched ``L @ Z`` (one float32 matmul for all sam
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -34,6 +33,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import redshift_jax as rj  # noqa: E402  (sets one CPU device per core before JAX starts)
+from benchmarks.common import write_json  # noqa: E402
 from redshift_jax.models.nngp import NNGP, factor  # noqa: E402
 
 RESOLUTION = 64
@@ -107,7 +107,7 @@ def main(argv=None) -> dict:
           f"{report['ratio_nngp_over_mlp']:.1f}x; NNGP without setup {report['nngp_per_second_without_setup']:.0f}/s;"
           f" batched L @ Z {report['batched_LZ_per_second']:.0f}/s")
     if args.out:
-        Path(args.out).write_text(json.dumps(report, indent=1))
+        write_json(report, Path(args.out))
     return report
 
 

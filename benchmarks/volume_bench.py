@@ -38,6 +38,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import redshift_jax as rj  # noqa: E402  (sets one CPU device per core before JAX starts)
+from benchmarks.common import write_json  # noqa: E402
 from redshift_jax import volume as V  # noqa: E402
 
 EPSILON, RTOL = 1e-2, 1e-2
@@ -155,7 +156,7 @@ def main(argv=None) -> dict:
     print(json.dumps({k: result[k] for k in ("vmapped_networks_per_s", "loop_networks_per_s", "ratio",
                                              "max_relative_difference")}, indent=1))
     if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+        write_json(result, Path(args.out))
     return result
 
 

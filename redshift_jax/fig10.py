@@ -166,6 +166,8 @@ def plot_fig10(ds, out_dir: str | Path, measure: str = MEASURE) -> list[Path]:
     (each activation minus GELU, paired by seed, mean +- SE) and ``fig10.md`` (claims and tables)."""
     import matplotlib.pyplot as plt
 
+    from .plots import save_figure
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = summary(ds, measure)
@@ -200,9 +202,7 @@ def plot_fig10(ds, out_dir: str | Path, measure: str = MEASURE) -> list[Path]:
         note = f"; {n_bad} overflowed sequences left out" if n_bad else ""
         fig.suptitle(f"Untrained GPT-2 greedy sequences ({ds.sizes['seed']} seeds, mean +- SE{note})", fontsize=9)
         path = out_dir / f"fig10_{kind}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save_figure(fig, path))
     md = out_dir / "fig10.md"
     md.write_text(_markdown(rows, claims, depths, gains) + "\n")
     paths.append(md)

@@ -1054,11 +1054,10 @@ def plot_kinks(parts: Mapping[str, object], out_dir: str | Path, density_width: 
     summary = kink_summary(parts, density_width)
     paths = []
 
+    from .plots import save_figure
+
     def save(fig, name):
-        path = out_dir / name
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save_figure(fig, out_dir / name))
 
     unit_rows = [r for r in summary["width"] if r["R"] == 1.0]
     if unit_rows:

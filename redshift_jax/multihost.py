@@ -27,7 +27,7 @@ import signal
 from .errors import ConfigError, StoreError
 
 __all__ = ["initialize", "process_index", "process_count", "barrier", "publish", "wait_for", "Preempted",
-           "request_stop", "stop_requested", "install_sigterm_handler", "HEARTBEAT_SECONDS"]
+           "request_stop", "check_stop", "install_sigterm_handler", "HEARTBEAT_SECONDS"]
 
 HEARTBEAT_SECONDS = 10
 _WAIT_MS = 7 * 24 * 3600 * 1000  # process 0 may assemble for a long time; a dead peer ends the wait sooner
@@ -137,10 +137,6 @@ def request_stop(signum=signal.SIGTERM, frame=None) -> None:
     """Ask the running sweep or training to stop after its current chunk (the SIGTERM handler)."""
     del frame
     _STATE["stop"] = signum
-
-
-def stop_requested() -> bool:
-    return _STATE["stop"] is not None
 
 
 def check_stop() -> None:

@@ -115,11 +115,10 @@ def plot_width_limit(parts: Mapping[str, object], out_dir: str | Path, examples:
     rows = width_limit_summary(parts)
     paths = []
 
+    from .plots import save_figure
+
     def save(fig, name):
-        path = out_dir / name
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save_figure(fig, out_dir / name))
 
     columns = sorted({(r["activation"], r["prior"]) for r in rows}, key=lambda ap: (ap[1] != "normal", ap))
     measures = list(dict.fromkeys(r["measure"] for r in rows))

@@ -22,6 +22,13 @@ MEASURE_LABELS = {
 }
 
 
+def save_figure(fig, path: Path) -> Path:
+    """Write ``fig`` to ``path`` (PNG at 110 dpi, the figures' common resolution) and close it."""
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _sweep_of(ds):
     from .sweep.spec import Sweep
 
@@ -76,9 +83,7 @@ def plot_heatmaps(ds, out_dir: str | Path, examples: bool = True) -> list[Path]:
         fig.colorbar(im, ax=axes[0].tolist(), shrink=0.9, label=MEASURE_LABELS.get(measure, measure))
         fig.suptitle(f"{MEASURE_LABELS.get(measure, measure)}, mean over {ds.sizes.get('seed', 1)} seeds")
         path = out_dir / f"heatmap_{measure}.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save_figure(fig, path))
     if examples and "depth" in ds.dims and "weight_scale" in ds.dims:
         depths = [int(ds.depth.values[0]), int(ds.depth.values[-1])]
         scales = [float(ds.weight_scale.values[0]), float(ds.weight_scale.values[len(ds.weight_scale) // 2]),
@@ -99,9 +104,7 @@ def plot_heatmaps(ds, out_dir: str | Path, examples: bool = True) -> list[Path]:
                     ax.set_ylabel(act or "", fontsize=8)
         fig.suptitle("Example functions (seed 0)", fontsize=9)
         path = out_dir / "examples.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save_figure(fig, path))
     return paths
 
 
@@ -168,8 +171,7 @@ def plot_curves(parts: Mapping[str, object], out_dir: str | Path) -> list[Path]:
     unique = dict(zip(labels, handles))
     fig.legend(unique.values(), unique.keys(), loc="outside lower center", ncol=min(6, len(unique)), fontsize=8)
     path = out_dir / "curves.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
     return [path]
 
 
@@ -233,8 +235,7 @@ def plot_correlations(ds, out_dir: str | Path) -> list[Path]:
                    for k, a in enumerate(act_names)]
         fig.legend(handles=handles, loc="outside right upper", fontsize=7)
     path = out_dir / "correlations.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
     md = ["| | " + " | ".join(measures) + " |", "|---" * (n + 1) + "|"]
     for i, m in enumerate(measures):
         md.append(f"| {m} | " + " | ".join(f"{rho[i, j]:.2f}" for j in range(n)) + " |")
@@ -550,9 +551,7 @@ def plot_table1(parts: Mapping[str, object], out_dir: str | Path, claims: Mappin
     ax.set_xlabel(f"change in {MEASURE_LABELS.get(measures[0], measures[0])} (high - low)\n"
                   "bar: pooled (95% CI), dots: bases, x: reference base")
     path = out_dir / "table1.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    paths.append(path)
+    paths.append(save_figure(fig, path))
     return paths
 
 

@@ -155,11 +155,10 @@ def plot_volume(parts: Mapping[str, object], out_dir: str | Path) -> list[Path]:
     paths = []
     names = [n for n, ds in parts.items() if "volume" in ds]
 
+    from .plots import save_figure
+
     def save(fig, name):
-        path = out_dir / name
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(save_figure(fig, out_dir / name))
 
     grid_parts = [n for n in names if {"depth", "weight_scale"} <= set(parts[n].volume.dims)]
     if grid_parts:

@@ -178,20 +178,37 @@ def chunk_values(sweep: Sweep, start: int, chunk: int) -> dict[str, np.ndarray]:
 def estimate_cost(sweep: Sweep, n_devices: int, platform: str) -> dict:
     """What a sweep will cost, before anything is compiled: networks, seconds (rough), result bytes.
 
-    The time is the forward passes' matmul flops (plus a per-point allowance for activations and measures)
-    at a rough rate per device (CPU 1e10 flop/s, GPU 2e13, TPU 5e13) on ``n_devices``; the result bytes are
-    the assembled Dataset's variables.
+    The time is the sweep's flops (``_flops``) at a rough rate per device (CPU 1e10 flop/s, GPU 2e13, TPU 5e13)
+    on ``n_devices``; the result bytes are the assembled Dataset's variables.
     """
+    seconds = _flops(sweep) / (_FLOPS_PER_DEVICE.get(platform, 1e10) * max(1, n_devices))
+    if sweep.decodes_tokens:  # a kept sequence is n_new + 1 int32 tokens, a kept function its grid's values
+        value_bytes = 4 * (sweep.n_new + 1)
+    else:
+        value_bytes = 4 * sweep.resolution ** getattr(sweep.model, "in_dim", 1)
+    result_bytes = sweep.num_networks * (4 * len(sweep.measures) + 1 + (value_bytes if sweep.keep_values else 0))
+    return {"networks": sweep.num_networks, "seconds": seconds, "result_bytes": result_bytes}
+
+
+def _flops(sweep: Sweep) -> float:
+    """Rough flops of a whole sweep.
+
+    - Token models: per generated token, the blocks' matmuls (12 d^2 per block), attention over the sequence and
+      the LM head (d x vocab), for every sequence.
+    - Setup models: a factorization per variant (P^3 / 3 for P grid points), then a matrix-vector product per seed.
+    - Field models: the forward passes' matmuls plus a per-point allowance for activations and measures.
+    """
+    model = sweep.model
     if sweep.decodes_tokens:
-        return _estimate_tokens(sweep, n_devices, platform)
-    points = sweep.resolution ** getattr(sweep.model, "in_dim", 1)
-    if sweep.has_setup:  # a factorization per variant (P^3 / 3), then one matrix-vector product per seed
+        d, vocab = getattr(model, "d_model", 768), getattr(model, "vocab", 50257)
+        depths = sweep.axes.get("depth", (getattr(model, "depth", 12),))
+        length = sweep.n_new + 1
+        per_cell = sum(2.0 * length * (depth * (12 * d * d + length * d) + d * vocab) for depth in depths)
+        return per_cell * (sweep.num_networks // len(depths))
+    points = sweep.resolution ** getattr(model, "in_dim", 1)
+    if sweep.has_setup:
         variants = sum(1 for _ in sweep.structural_variants())
-        flops = variants * (points ** 3 / 3.0 + 2.0 * points ** 2 * len(sweep.axes.get("seed", (0,))))
-        seconds = flops / (_FLOPS_PER_DEVICE.get(platform, 1e10) * max(1, n_devices))
-        values = points * 4 if sweep.keep_values else 0
-        return {"networks": sweep.num_networks, "seconds": seconds,
-                "result_bytes": sweep.num_networks * (4 * len(sweep.measures) + 1 + values)}
+        return variants * (points ** 3 / 3.0 + 2.0 * points ** 2 * len(sweep.axes.get("seed", (0,))))
     per_network = 0.0
     for _, variant in sweep.structural_variants():
         width = getattr(variant, "width", None) or 64
@@ -200,25 +217,7 @@ def estimate_cost(sweep: Sweep, n_devices: int, platform: str) -> dict:
         in_dim = getattr(variant, "in_dim", 1)
         flops = 2.0 * points * (in_dim * width + (depth - 1) * width * width * gate + width)
         per_network += flops + 200.0 * points * (depth * width / 64 + len(sweep.measures))
-    seconds = per_network * sweep.num_numeric / (_FLOPS_PER_DEVICE.get(platform, 1e10) * max(1, n_devices))
-    values = points * 4 if sweep.keep_values else 0
-    result_bytes = sweep.num_networks * (4 * len(sweep.measures) + 1 + values)
-    return {"networks": sweep.num_networks, "seconds": seconds, "result_bytes": result_bytes}
-
-
-def _estimate_tokens(sweep: Sweep, n_devices: int, platform: str) -> dict:
-    """A token model's cost: per generated token, the blocks' matmuls (12 d^2 per block), attention over the
-    sequence and the LM head (d x vocab), for every sequence of the sweep."""
-    model = sweep.model
-    d, vocab = getattr(model, "d_model", 768), getattr(model, "vocab", 50257)
-    depths = sweep.axes.get("depth", (getattr(model, "depth", 12),))
-    others = sweep.num_networks // len(depths)
-    length = sweep.n_new + 1
-    flops = sum(2.0 * length * (depth * (12 * d * d + length * d) + d * vocab) for depth in depths) * others
-    seconds = flops / (_FLOPS_PER_DEVICE.get(platform, 1e10) * max(1, n_devices))
-    values = 4 * length if sweep.keep_values else 0
-    result_bytes = sweep.num_networks * (4 * len(sweep.measures) + 1 + values)
-    return {"networks": sweep.num_networks, "seconds": seconds, "result_bytes": result_bytes}
+    return per_network * sweep.num_numeric
 
 
 def check_size(sweep: Sweep, n_devices: int, platform: str, out, confirm: bool) -> None:
