@@ -406,21 +406,22 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike | None = None, resume: bool =
         store = MemoryStore(layout, plan.chunk)
     elif rank == 0:
         # process 0 creates (or checks) the store and verifies what it holds before the others start writing
+        store = None
         try:
             store = RunStore(out, fingerprint, "sweep", resume=resume, overwrite=overwrite, layout=layout,
                              chunk=plan.chunk)
-            if store.chunk != plan.chunk:
-                plan = _replan(plan, store.chunk)
+            plan = _replan(plan, store.chunk)
             if any(store.is_done(u) for u in plan.units):
                 store.verify(plan.units)  # damaged chunks lose their markers and are recomputed below
         except BaseException as err:
+            if store is not None:
+                store.close()
             multihost.publish("store ready", str(err) or type(err).__name__)
             raise
         multihost.publish("store ready")
     else:
         multihost.wait_for("store ready")
         store = RunStore.attach(out, fingerprint, layout)
-    if store.chunk != plan.chunk:  # a resumed store keeps the chunking its chunks were written with
         plan = _replan(plan, store.chunk)
     mesh = device_mesh(plan.n_devices)
     try:
@@ -473,8 +474,10 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike | None = None, resume: bool =
 
 
 def _replan(plan: Plan, chunk: int) -> Plan:
-    """The plan with a stored chunk length (written with another device count): as many local devices as
-    divide it."""
+    """The plan with a stored chunk length (a resumed store keeps the chunking its chunks were written with,
+    perhaps with another device count): as many local devices as divide it."""
+    if chunk == plan.chunk:
+        return plan
     n_devices = max(d for d in range(1, plan.n_devices + 1) if chunk % d == 0)
     return plan.with_chunk(chunk, n_devices)
 
@@ -497,6 +500,7 @@ def execute(plan: Plan, store, mesh: Mesh, progress: bool = False, stats: dict |
                disable=not progress, dynamic_ncols=True, desc=sweep.name or "sweep", smoothing=0.1)
     base_key = jax.random.key(sweep.base_seed)
     sharded = NamedSharding(mesh, PartitionSpec("net"))
+    replicated = NamedSharding(mesh, PartitionSpec())  # a variant's fixed arguments, put on the devices once
     todo = sorted({plan.units[u][0] for u in todo_units})
     # XLA compiles outside the GIL, so the variants compile concurrently (one per core); the first variant
     # is waited for first so results start flowing while the others finish compiling.
@@ -533,11 +537,13 @@ def execute(plan: Plan, store, mesh: Mesh, progress: bool = False, stats: dict |
                 tag = np.uint32(getattr(model, shared_axis) if independent else 0)
                 if sweep.decodes_tokens:  # every cell of a weight sample, the same for each chunk of seeds
                     cells = cell_table(sweep, plan.variants[v][0])
-                    prepared[v] = (compiled, tag, (cells["numeric"], cells["switch"], cells["tag"]))
+                    fixed = (cells["numeric"], cells["switch"], cells["tag"])
+                    prepared[v] = (compiled, tag, jax.device_put(fixed, replicated))
                 elif sweep.has_setup:  # one state per variant, kept only while its chunks run (units are in order)
                     numeric = sweep.variant_numeric(plan.variants[v][0])
                     state = states.pop(v, None)
                     state = _setup_state(model, sweep, numeric) if state is None else state
+                    state = jax.device_put(state, replicated)  # once, not with every chunk
                     prepared = {v: (compiled, tag, (numeric, _switch_index(model, sweep), state))}
                 else:
                     prepared[v] = (compiled, tag, _switch_index(model, sweep))
