@@ -179,7 +179,8 @@ def test_registry_names_and_validation():
     """The sweep names map to one-image callables; bad names and resolutions fail with ConfigError."""
     from redshift_jax.measures import validate_measure_names
 
-    assert set(MEASURES) == {"fourier", "fourier_noise", "chebyshev", "legendre", "lz", "lz76", "lzw"}
+    assert set(MEASURES) == {"fourier", "fourier_noise", "fourier_dct", "fourier_mirror", "chebyshev", "legendre",
+                             "chebyshev_energy", "legendre_energy", "lz", "lz76", "lzw"}
     assert validate_measure_names(("fourier", "lz"), 64) == ("fourier", "lz")
     assert validate_measure_names("chebyshev", 2) == ("chebyshev",)
     with pytest.raises(ConfigError, match=r"measure 'fourrier' is unknown; allowed: fourier, fourier_noise"):

@@ -4,17 +4,21 @@ Every measure is jit- and vmap-safe, runs without host round trips, returns 0.0 
 for an input with NaN or inf::
 
     from redshift_jax import measures
-    measures.fourier(img, method="nrs")       # or "noise"
-    measures.chebyshev(img, degree=None)
-    measures.legendre(img, degree=None)
+    measures.fourier(img, method="nrs")       # or "noise", "dct", "mirror"
+    measures.chebyshev(img, degree=None, weights="l1")    # or weights="energy"
+    measures.legendre(img, degree=None, weights="l1")
     measures.lz(values, variant="lz78", levels=2, normalize=True)   # "lz76", "lz78", "lzw"
 
 ``MEASURES`` maps the names a Sweep uses to callables on one image (or 1-D curve)::
 
     "fourier"        fourier(img, "nrs")           the co-author's published measure
     "fourier_noise"  fourier(img, "noise")         white noise ~ 1
-    "chebyshev"      chebyshev(img)                degree min(32, resolution - 1)
+    "fourier_dct"    fourier(img, "dct")           seam-free: radial DCT-II spectrum (DESIGN.md section 20)
+    "fourier_mirror" fourier(img, "mirror")        seam-free: nrs of the even reflection
+    "chebyshev"      chebyshev(img)                degree min(32, resolution - 1), |c| weights
     "legendre"       legendre(img)
+    "chebyshev_energy"  chebyshev(img, weights="energy")   c^2 weights: mean order of the energy
+    "legendre_energy"   legendre(img, weights="energy")
     "lz"             lz(img, "lz78", levels=2, normalize=True)
     "lz76"           lz(img, "lz76", levels=2, normalize=True)
     "lzw"            lz(img, "lzw", levels=2, normalize=True)
@@ -35,12 +39,14 @@ from ..errors import ConfigError
 from .base import READS, Measure, measure_names, register_measure, resolve_measure
 from .fourier import FOURIER_METHODS, fourier
 from .lz import LZ_VARIANTS, lz, quantize
-from .polynomial import chebyshev, default_degree, legendre, validate_degree
+from .polynomial import POLYNOMIAL_WEIGHTS, chebyshev, default_degree, legendre, validate_degree, validate_weights
 
 __all__ = [
     "FOURIER_METHODS",
     "LZ_VARIANTS",
     "MEASURES",
+    "calibration",
+    "POLYNOMIAL_WEIGHTS",
     "Measure",
     "READS",
     "chebyshev",
@@ -58,25 +64,36 @@ __all__ = [
     "tokens",
     "validate_degree",
     "validate_measure_names",
+    "validate_weights",
 ]
 
 
-def _check_degree_at(resolution: int, degree=None):
+def _check_degree_at(resolution: int, degree=None, weights="l1"):
     validate_degree(default_degree(int(resolution)) if degree is None else degree, int(resolution))
+    validate_weights(weights)
 
 
-def _check_degree(sweep, degree=None):
-    _check_degree_at(sweep.resolution, degree)
+def _check_degree(sweep, degree=None, weights="l1"):
+    _check_degree_at(sweep.resolution, degree, weights)
 
 
-register_measure("fourier", "values", fourier, {"method": "nrs"})
-register_measure("fourier_noise", "values", fourier, {"method": "noise"})
-register_measure("chebyshev", "values", chebyshev, {"degree": None}, check=_check_degree)
-register_measure("legendre", "values", legendre, {"degree": None}, check=_check_degree)
+def _check_method(sweep, method="nrs"):
+    if method not in FOURIER_METHODS:
+        raise ConfigError(f"fourier method={method!r} is unknown; allowed: {', '.join(FOURIER_METHODS)}")
+
+
+register_measure("fourier", "values", fourier, {"method": "nrs"}, check=_check_method)
+register_measure("fourier_noise", "values", fourier, {"method": "noise"}, check=_check_method)
+register_measure("fourier_dct", "values", fourier, {"method": "dct"}, check=_check_method)
+register_measure("fourier_mirror", "values", fourier, {"method": "mirror"}, check=_check_method)
+register_measure("chebyshev", "values", chebyshev, {"degree": None, "weights": "l1"}, check=_check_degree)
+register_measure("legendre", "values", legendre, {"degree": None, "weights": "l1"}, check=_check_degree)
+register_measure("chebyshev_energy", "values", chebyshev, {"degree": None, "weights": "energy"}, check=_check_degree)
+register_measure("legendre_energy", "values", legendre, {"degree": None, "weights": "energy"}, check=_check_degree)
 for _name, _variant in (("lz", "lz78"), ("lz76", "lz76"), ("lzw", "lzw")):
     register_measure(_name, "values", functools.partial(lz, variant=_variant), {"levels": 2, "normalize": True})
 
-# The seven names of DESIGN.md section 3, each a callable on one image (or 1-D curve).
+# The values measures of DESIGN.md sections 3 and 20, each a callable on one image (or 1-D curve).
 MEASURES: dict[str, Measure] = {name: Measure(name) for name in measure_names()}
 
 from . import tokens  # noqa: E402  (measures of token sequences: lz_per_token, lzw_size, lz76_tokens)
@@ -112,6 +129,18 @@ def validate_measure_names(names: Iterable, resolution: int) -> tuple:
         raise ConfigError(f"resolution={resolution!r} is not allowed for the measures; allowed: an integer >= 2")
     for entry in names:
         measure = resolve_measure(entry)
-        if measure.name in ("chebyshev", "legendre"):
+        if measure.name in ("chebyshev", "legendre", "chebyshev_energy", "legendre_energy"):
             _check_degree_at(resolution, **dict(measure.args))
+        elif measure.name.startswith("fourier"):
+            _check_method(None, **dict(measure.args))
     return names
+
+
+def __getattr__(name):
+    # ``calibration`` (reference functions of known complexity) loads on first use, so that
+    # ``python -m redshift_jax.measures.calibration`` does not find it imported already.
+    if name == "calibration":
+        import importlib
+
+        return importlib.import_module(".calibration", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -160,7 +160,8 @@ class Sweep:
         measures_mod.validate_measure_names([_thaw(m) for m in self.measures], self.resolution)
         for measure in self.measure_objects:
             measure.check(self)
-        if self.resolution < 64 and {"chebyshev", "legendre"} & {m.name for m in self.measure_objects}:
+        if self.resolution < 64 and {"chebyshev", "legendre", "chebyshev_energy", "legendre_energy"} & {
+                m.name for m in self.measure_objects}:
             warnings.warn(
                 f"Sweep.resolution={self.resolution}: the polynomial measures use degree min(32, resolution - 1), "
                 "and an equispaced least-squares fit of that degree is ill-conditioned below 2 x degree points, "
