@@ -14,6 +14,9 @@ from redshift_jax.sweep import engine
 from .common import best_of, log, on_all_devices
 from .workloads import W1_MEASURES
 
+# The seam-free Fourier and energy-weighted polynomial variants (DESIGN.md section 20), timed beside W1's measures.
+NEW_VARIANTS = ("fourier_dct", "fourier_mirror", "chebyshev_energy", "legendre_energy")
+
 
 def switched_forward(sweep: rj.Sweep):
     """``forward(numeric, seed, act_index)``: networks -> images of every depth, sharded over every device with
@@ -78,13 +81,28 @@ def bench_measures(sweep: rj.Sweep, sample_networks: int, w1_warm: float, repeat
     for m in W1_MEASURES:
         s, c = timed((m,), 1)
         per[m] = {"sample_seconds": s, "w1_seconds_projected": s * scale, "compile_seconds": c}
+    # DESIGN.md section 20's variants against fourier nrs on the same images, alternating (best of 3 each), so
+    # the ratio holds on a loaded machine. Target: each within 1.5x of fourier nrs.
+    variants = {}
+    reference = ("fourier",)
+    best = {m: float("inf") for m in reference + NEW_VARIANTS}
+    for _ in range(3):
+        for m in reference + NEW_VARIANTS:
+            s, _c = timed((m,), 1)
+            best[m] = min(best[m], s)
+    for m in NEW_VARIANTS:
+        variants[m] = {"sample_seconds": best[m], "w1_seconds_projected": best[m] * scale,
+                       "ratio_to_fourier_nrs": best[m] / best["fourier"]}
+    log("new variants / fourier nrs: " + ", ".join(f"{m} {v['ratio_to_fourier_nrs']:.2f}x"
+                                                   for m, v in variants.items()))
     measures_w1 = all_s * scale
     forward_w1 = fwd_seconds * scale
     log(f"measures: {n_img} images in {all_s:.2f} s -> {measures_w1:.1f} s for W1; forward {forward_w1:.1f} s")
     return {
         "sample_images": int(n_img), "sample_networks": int(n_img // n_depths),
         "sample_seconds": all_s, "seconds_projected": measures_w1, "compile_seconds": all_compile,
-        "share": measures_w1 / w1_warm, "per_measure": per,
+        "share": measures_w1 / w1_warm, "per_measure": per, "new_variants": variants,
+        "fourier_nrs_sample_seconds": best["fourier"],
         "forward_sample_seconds": fwd_seconds, "forward_seconds_projected": forward_w1,
         "forward_share": forward_w1 / w1_warm,
         "method": (f"jit(engine.measure_images) on {n_img} images of {n_img // n_depths} W1 networks (all "

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -17,7 +17,9 @@ __all__ = ["plot_heatmaps", "plot_curves", "plot_correlations", "table1_rows", "
            "example_images", "plot_result"]
 
 MEASURE_LABELS = {
-    "fourier": "Fourier (nrs)", "fourier_noise": "Fourier (noise = 1)", "chebyshev": "Chebyshev order",
+    "fourier": "Fourier (nrs)", "fourier_noise": "Fourier (noise = 1)", "fourier_dct": "Fourier (dct, seam-free)",
+    "fourier_mirror": "Fourier (mirror, seam-free)", "chebyshev": "Chebyshev order",
+    "chebyshev_energy": "Chebyshev order (energy)", "legendre_energy": "Legendre order (energy)",
     "legendre": "Legendre order", "lz": "LZ78 (normalized)", "lz76": "LZ76 (normalized)", "lzw": "LZW (normalized)",
 }
 
@@ -285,12 +287,21 @@ def _item(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _component_pairs(name: str, ds, measure: str) -> dict:
+def _fixed_setting(ds, axis: str):
+    """The value of ``axis`` that a part does not vary: its model's field (e.g. ``prior``), else None."""
+    if "sweep" not in ds.attrs:
+        return None
+    return json.loads(ds.attrs["sweep"]).get("model", {}).get(axis)
+
+
+def _component_pairs(name: str, ds, measure: str, where: Mapping | None = None) -> dict:
     """One part as paired arrays: ``low``, ``high`` of shape (bases, seeds), one row per base.
 
     Bases are ordered low value first, then the panel dimensions in the part's order (C order), so base 0 is
     the reference base. ``bases[i]`` holds the panel coordinates of base ``i``, ``settings[i]`` its
-    (low, high) setting of the component.
+    (low, high) setting of the component. ``where`` keeps only the bases whose panel coordinates match it
+    (e.g. ``{"prior": "normal"}``); for an axis the part does not vary, its model's value of that field decides
+    (a part without any matching base has no bases).
     """
     label = json.loads(ds.attrs["sweep"]).get("name", name) if "sweep" in ds.attrs else name
     label = label or name
@@ -313,6 +324,15 @@ def _component_pairs(name: str, ds, measure: str) -> dict:
         cells = [c + ((d, _item(v)),) for c in cells for v in da[d].values]
     bases = [dict(c) for _ in axis_values[:-1] for c in cells]
     settings = [(v, axis_values[-1]) for v in axis_values[:-1] for _ in cells]
+    if where:
+        keep = []
+        for i, cell in enumerate(bases):
+            coords = {**cell, axis: settings[i][0]}
+            keep.append(all((coords[k] if k in coords else _fixed_setting(ds, k)) == v for k, v in where.items()))
+        keep = np.asarray(keep, bool)
+        lows, highs = lows[keep], highs[keep]
+        bases = [b for b, k in zip(bases, keep) if k]
+        settings = [t for t, k in zip(settings, keep) if k]
     return {"component": label, "axis": axis, "panel": panel, "bases": bases, "settings": settings,
             "low": lows, "high": highs, "seeds": n_seeds}
 
@@ -330,7 +350,8 @@ def _find_base(pairs: dict, base: Mapping | None) -> int:
 
 
 def table1_rows(parts: Mapping[str, object], claims: Mapping[str, str], measure: str = "fourier",
-                relative_threshold: float = 0.1, base: Mapping | None = None) -> list[dict]:
+                relative_threshold: float = 0.1, base: Mapping | None = None,
+                where: Mapping | None = None) -> list[dict]:
     """Classify each component at one base (default: the reference base, the first value of every panel axis).
 
     For each part (one component varied between a low and a high setting, same seeds for both) the effect is
@@ -338,11 +359,14 @@ def table1_rows(parts: Mapping[str, object], claims: Mapping[str, str], measure:
     "lower" when the interval excludes 0 AND the effect is at least ``relative_threshold`` of the low
     setting's mean; otherwise "no impact". ``base`` picks another base of a panel by its coordinates, e.g.
     ``{"activation": "sin", "depth": 2, "weight_scale": 5.0}`` (keys a part does not vary are ignored; a
-    part without that base raises ``KeyError``).
+    part without that base raises ``KeyError``). ``where`` restricts the parts to the bases matching it first
+    (``{"prior": "normal"}``: the first such base is the reference); parts with no matching base are left out.
     """
     rows = []
     for name, ds in parts.items():
-        pairs = _component_pairs(name, ds, measure)
+        pairs = _component_pairs(name, ds, measure, where)
+        if not pairs["bases"]:
+            continue
         i = _find_base(pairs, base)
         low, high = pairs["low"][i], pairs["high"][i]
         effect, lo, hi = _bootstrap_effect(low, high)
@@ -407,7 +431,8 @@ def _nanmean(a: np.ndarray) -> np.ndarray:
 
 
 def table1_panel_rows(parts: Mapping[str, object], claims: Mapping[str, str], measure: str = "fourier",
-                      relative_threshold: float = 0.1, n_boot: int = 2000, seed: int = 0) -> list[dict]:
+                      relative_threshold: float = 0.1, n_boot: int = 2000, seed: int = 0,
+                      where: Mapping | None = None) -> list[dict]:
     """Classify each component over the panel of bases.
 
     Per component (``_pooled_effect``): ``effect`` = mean over bases of the paired effect, with a 95% bootstrap
@@ -416,11 +441,14 @@ def table1_panel_rows(parts: Mapping[str, object], claims: Mapping[str, str], me
     excludes 0 and |effect| >= ``relative_threshold`` * |low|, else "no impact" (a panel of one base gives
     that base's verdict). Every base is also classified alone (``table1_rows``' rule); ``shares`` counts the
     bases per verdict (a base without a finite effect is left out), ``reference`` is the verdict at the
-    reference base (base 0), and ``base_rows`` lists every base's row.
+    reference base (base 0), and ``base_rows`` lists every base's row. ``where`` pools only the bases matching
+    it (``{"prior": "normal"}``); parts with no matching base are left out.
     """
     rows = []
     for name, ds in parts.items():
-        pairs = _component_pairs(name, ds, measure)
+        pairs = _component_pairs(name, ds, measure, where)
+        if not pairs["bases"]:
+            continue
         base_rows = []
         for cell, setting, low, high in zip(pairs["bases"], pairs["settings"], pairs["low"], pairs["high"]):
             effect, lo, hi = _bootstrap_effect(low, high)
@@ -486,16 +514,70 @@ def _panel_of(parts: Mapping[str, object]) -> dict:
     return panel
 
 
+# A panel axis reported group by group instead of pooled: its settings change what "weight scale" means, so
+# pooling them would mix two parameterizations (DESIGN.md section 20: the normal prior beside the paper's).
+TABLE1_SPLIT_AXES = ("prior",)
+
+
+def _table1_groups(parts: Mapping[str, object], panel: Mapping[str, list]) -> list[dict | None]:
+    """The groups a Table 1 is reported in: one per value of a split axis the panel varies, else one (None)."""
+    groups: list[dict | None] = [None]
+    for axis in TABLE1_SPLIT_AXES:
+        if len(panel.get(axis, ())) > 1:
+            groups = [{**(g or {}), axis: v} for g in groups for v in panel[axis]]
+    return groups
+
+
+def _group_label(group: Mapping | None) -> str:
+    return ", ".join(f"{k} {v}" for k, v in group.items()) if group else ""
+
+
+def table1_verdict_matrix(parts: Mapping[str, object], claims: Mapping[str, str], measures: Iterable[str],
+                          groups: Iterable[Mapping | None] = (None,)) -> str:
+    """Markdown: one row per component, one column per (group, measure): the pooled verdict and the pooled effect
+    as % of the low setting, with the paper's claim beside. Where the measures disagree the row says which
+    measure supports which reading."""
+    measures, groups = list(measures), list(groups)
+    cells: dict[str, dict] = {}
+    order: list[str] = []
+    for g in groups:
+        for m in measures:
+            for r in table1_panel_rows(parts, claims, m, where=g):
+                if r["component"] not in cells:
+                    cells[r["component"]] = {"paper": r["paper"]}
+                    order.append(r["component"])
+                cells[r["component"]][(_group_label(g), m)] = r
+    columns = [(_group_label(g), m) for g in groups for m in measures]
+    head = [f"{MEASURE_LABELS.get(m, m)}" + (f" ({g})" if g else "") for g, m in columns]
+    lines = ["| Component | Paper | " + " | ".join(head) + " |", "|---|---|" + "---|" * len(columns)]
+    for comp in order:
+        row = cells[comp]
+        out = []
+        for col in columns:
+            r = row.get(col)
+            if r is None:
+                out.append("-")
+                continue
+            mark = "**" if r["ours"] == r["paper"] else ""
+            out.append(f"{mark}{r['ours']}{mark} ({100 * r['relative']:+.0f}%)")
+        lines.append(f"| {comp} | {row['paper']} | " + " | ".join(out) + " |")
+    return ("Pooled verdict per measure (effect as % of the low setting); **bold** = agrees with the paper.\n\n"
+            + "\n".join(lines) + "\n")
+
+
 def plot_table1(parts: Mapping[str, object], out_dir: str | Path, claims: Mapping[str, str]) -> list[Path]:
-    """``table1.md`` (the panel pooled, then the reference base alone), ``table1_bases.csv`` (every base's
-    effect) and ``table1.png`` (pooled effects with every base's, first measure)."""
+    """``table1.md`` (verdicts at a glance, the panel pooled, then the reference base alone; per prior when the
+    panel varies it), ``table1_bases.csv`` (every base's effect) and ``table1.png`` (pooled effects with every
+    base's, first measure, one column per prior)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     measures = _measure_names(next(iter(parts.values())))
     panel = _panel_of(parts)
+    groups = _table1_groups(parts, panel)
     reference = {k: v[0] for k, v in panel.items()}
-    panel_rows = {m: table1_panel_rows(parts, claims, m) for m in measures}
-    is_panel = any(r["bases"] > 1 for r in panel_rows[measures[0]])
+    panel_rows = {(_group_label(g), m): table1_panel_rows(parts, claims, m, where=g) for g in groups
+                  for m in measures}
+    is_panel = len(groups) > 1 or any(r["bases"] > 1 for rows in panel_rows.values() for r in rows)
     text = ["# Table 1, reproduced from the data\n"]
     if is_panel:
         text.append(
@@ -510,22 +592,34 @@ def plot_table1(parts: Mapping[str, object], out_dir: str | Path, claims: Mappin
             "the single-base rule. Activation = ReLU instead of the base's activation (ReLU bases skipped); "
             "depth and weight magnitude set their own axis, so their bases are the cells of the other panel axes. "
             "Reference base: the single base of the table below.\n")
-        for m in measures:
-            text.append(f"\n## Panel: {MEASURE_LABELS.get(m, m)}\n\n" + table1_markdown(panel_rows[m], m))
-        text.append(f"\n## Reference base alone ({_format_base(reference)})\n")
-    text.append(("\n" if is_panel else "") + "Each component is varied alone around the base network; effect = "
-                "paired mean over seeds of (high - low), 95% bootstrap interval. 'no impact' = interval covers 0 "
-                "or |effect| < 10% of the low setting.\n")
+        if len(groups) > 1:
+            text.append("\nThe priors are reported apart, never pooled: under `paper` the first layer's range "
+                        "sqrt(6 / (in_dim + width)) shrinks as the width grows, under `normal` (W ~ N(0, a^2 / "
+                        "fan_in)) it does not. A part whose model fixes the prior (no prior axis) is reported "
+                        "under that prior only.\n")
+        text.append("\n## Verdicts at a glance\n\n" + table1_verdict_matrix(parts, claims, measures, groups))
+        for g in groups:
+            for m in measures:
+                title = f"Panel: {MEASURE_LABELS.get(m, m)}" + (f", {_group_label(g)}" if g else "")
+                text.append(f"\n## {title}\n\n" + table1_markdown(panel_rows[(_group_label(g), m)], m))
     head = "###" if is_panel else "##"
-    for m in measures:
-        text.append(f"\n{head} {MEASURE_LABELS.get(m, m)}\n\n" + table1_markdown(table1_rows(parts, claims, m), m))
+    for g in groups:
+        if is_panel:
+            base = {**reference, **(g or {})}
+            text.append(f"\n## Reference base alone ({_format_base(base)})\n")
+        text.append(("\n" if is_panel else "") + "Each component is varied alone around the base network; effect = "
+                    "paired mean over seeds of (high - low), 95% bootstrap interval. 'no impact' = interval covers 0 "
+                    "or |effect| < 10% of the low setting.\n")
+        for m in measures:
+            text.append(f"\n{head} {MEASURE_LABELS.get(m, m)}\n\n"
+                        + table1_markdown(table1_rows(parts, claims, m, where=g), m))
     path = out_dir / "table1.md"
     path.write_text("".join(text))
     paths = [path]
 
     csv = ["measure,component,low_setting,high_setting,base,low,high,effect,ci_low,ci_high,relative,ours"]
     for m in measures:
-        for r in panel_rows[m]:
+        for r in table1_panel_rows(parts, claims, m):
             for b in r["base_rows"]:
                 csv.append(",".join([m, f'"{r["component"]}"', str(b["setting"][0]), str(b["setting"][1]),
                                      f'"{_format_base(b["base"])}"'] +
@@ -535,21 +629,27 @@ def plot_table1(parts: Mapping[str, object], out_dir: str | Path, claims: Mappin
     path.write_text("\n".join(csv) + "\n")
     paths.append(path)
 
-    rows = panel_rows[measures[0]]
-    fig, ax = plt.subplots(figsize=(9, 0.5 * len(rows) + 1.2), constrained_layout=True)
-    y = np.arange(len(rows))[::-1]
-    eff = np.array([r["effect"] for r in rows])
-    err = np.array([[r["effect"] - r["ci_low"], r["ci_high"] - r["effect"]] for r in rows]).T
-    colors = ["tab:red" if r["ours"] == "higher" else "tab:blue" if r["ours"] == "lower" else "0.5" for r in rows]
-    ax.barh(y, eff, xerr=np.abs(err), color=colors, alpha=0.6)
-    for yi, r in zip(y, rows):
-        per_base = np.array([b["effect"] for b in r["base_rows"]])
-        ax.plot(per_base, np.full(per_base.shape, yi), "k.", ms=3)
-        ax.plot(r["base_rows"][0]["effect"], yi, "kx", ms=7)
-    ax.axvline(0, color="k", lw=0.8)
-    ax.set_yticks(y, [f"{r['component']} (paper: {r['paper']})" for r in rows], fontsize=8)
-    ax.set_xlabel(f"change in {MEASURE_LABELS.get(measures[0], measures[0])} (high - low)\n"
-                  "bar: pooled (95% CI), dots: bases, x: reference base")
+    n_rows = max(len(panel_rows[(_group_label(g), measures[0])]) for g in groups)
+    fig, axes = plt.subplots(1, len(groups), figsize=(9 + 4 * (len(groups) - 1), 0.5 * n_rows + 1.2),
+                             constrained_layout=True, squeeze=False, sharex=False)
+    for ax, g in zip(axes[0], groups):
+        rows = panel_rows[(_group_label(g), measures[0])]
+        y = np.arange(len(rows))[::-1]
+        eff = np.array([r["effect"] for r in rows])
+        err = np.array([[r["effect"] - r["ci_low"], r["ci_high"] - r["effect"]] for r in rows]).T
+        colors = ["tab:red" if r["ours"] == "higher" else "tab:blue" if r["ours"] == "lower" else "0.5" for r in rows]
+        ax.barh(y, eff, xerr=np.abs(err), color=colors, alpha=0.6)
+        for yi, r in zip(y, rows):
+            per_base = np.array([b["effect"] for b in r["base_rows"]])
+            ax.plot(per_base, np.full(per_base.shape, yi), "k.", ms=3)
+            ax.plot(r["base_rows"][0]["effect"], yi, "kx", ms=7)
+        ax.axvline(0, color="k", lw=0.8)
+        labels = [f"{r['component']} (paper: {r['paper']})" for r in rows]
+        ax.set_yticks(y, labels if ax is axes[0][0] else [r["component"][:18] for r in rows], fontsize=8)
+        ax.set_xlabel(f"change in {MEASURE_LABELS.get(measures[0], measures[0])} (high - low)\n"
+                      "bar: pooled (95% CI), dots: bases, x: reference base")
+        if g:
+            ax.set_title(_group_label(g), fontsize=9)
     path = out_dir / "table1.png"
     paths.append(save_figure(fig, path))
     return paths

@@ -4,7 +4,8 @@ import numpy as np
 import redshift_jax as rj
 
 FIGURE = "correlations"
-MEASURES = ("fourier", "fourier_noise", "chebyshev", "legendre", "lz", "lz76", "lzw")
+MEASURES = ("fourier", "fourier_noise", "fourier_dct", "fourier_mirror", "chebyshev", "chebyshev_energy", "legendre",
+            "legendre_energy", "lz", "lz76", "lzw")
 
 
 def make(activations=("relu", "gelu", "swish", "selu", "tanh", "gaussian", "sin"), depths=(1, 2, 4, 6),

@@ -744,3 +744,28 @@ def test_lattice():
     assert len({tuple(p) for p in cube}) == 64
     # same ordering as grid: lattice scaled to [-1, 1] is the grid
     np.testing.assert_allclose(rj.lattice(5, 2) / 4 * 2 - 1, rj.grid(5, 2), atol=1e-7)
+
+
+def test_first_layer_width_holds_the_first_layer_fixed():
+    """DESIGN.md section 20: the first layer drawn as at width 16 (paper: x sqrt((2 + w) / (2 + 16))); every other
+    layer, and every width-free prior, unchanged; the spec omits the field at its default."""
+    key = jax.random.PRNGKey(3)
+    for width in (16, 64, 256):
+        plain = rj.MLP(activation="tanh", depth=2, width=width, gating=True)
+        fixed = rj.MLP(activation="tanh", depth=2, width=width, gating=True, first_layer_width=16)
+        p, q = plain.init(key, weight_scale=10.0), fixed.init(key, weight_scale=10.0)
+        factor = np.sqrt((2 + width) / 18)
+        for name in ("W", "W_gate"):
+            np.testing.assert_allclose(q["first"][name], p["first"][name] * factor, rtol=1e-6)
+        bound = 10.0 * np.sqrt(6 / 18)
+        assert float(jnp.max(jnp.abs(q["first"]["W"]))) <= bound * (1 + 1e-6)
+        np.testing.assert_array_equal(q["first"]["b"], p["first"]["b"])
+        for part in ("hidden", "readout"):
+            jax.tree_util.tree_map(np.testing.assert_array_equal, q[part], p[part])
+    normal = rj.MLP(width=256, prior="normal")
+    jax.tree_util.tree_map(np.testing.assert_array_equal, normal.init(key),
+                           rj.MLP(width=256, prior="normal", first_layer_width=16).init(key))
+    assert "first_layer_width" not in rj.Sweep(model=rj.MLP(), axes={"seed": [0]}, resolution=8,
+                                               measures=("lz",)).to_dict()["model"]
+    with pytest.raises(ConfigError, match="MLP.first_layer_width=0"):
+        rj.MLP(first_layer_width=0)

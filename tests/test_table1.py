@@ -190,10 +190,10 @@ def test_markdown_and_files(tmp_path):
 @pytest.mark.parametrize("size", ["QUICK", "LAPTOP", "SWEEP"])
 def test_sweep_file_layout(size):
     parts = TABLE1[size]
-    assert len(parts) == len(TABLE1["COMPONENTS"]) == 8
-    reference = {"activation": "tanh", "depth": 3, "weight_scale": 10.0}
+    assert len(parts) == len(TABLE1["COMPONENTS"]) == 9
+    reference = {"activation": "tanh", "depth": 3, "weight_scale": 10.0, "prior": "paper"}
     variants = 0
-    for sweep, (label, (axis, low, high, _)) in zip(parts.values(), TABLE1["COMPONENTS"].items()):
+    for sweep, (label, (axis, low, high, _, fields)) in zip(parts.values(), TABLE1["COMPONENTS"].items()):
         axes = list(sweep.axes)
         assert sweep.name == label and axes[0] == axis and axes[-1] == "seed"
         assert sweep.axes[axis][-1] == high
@@ -203,13 +203,18 @@ def test_sweep_file_layout(size):
             panel = TABLE1[f"PANEL_{size}"][axis]
             assert sweep.axes[axis][:-1] == tuple(v for v in panel if v != high) and high in panel
         for name, value in reference.items():  # the first value of every axis is the reference base
-            if name != axis:
+            if name != axis and name not in fields:
                 assert sweep.axes[name][0] == value
-        assert sweep.model == rj.MLP(activation="tanh", depth=3, width=64)
-        # activation shares one compile (switch), depth one pass; only the component's own flag compiles twice
+        assert sweep.model == rj.MLP(activation="tanh", depth=3, width=64, **fields)
+        assert ("prior" in sweep.axes) == ("prior" not in fields)
+        # activation shares one compile (switch), depth one pass; the component's own flag and the prior compile
+        # twice each
         variants += len(list(sweep.replace(axes={k: v for k, v in sweep.axes.items()
                                                  if k not in ("activation",)}).structural_variants()))
-    assert variants == 12
+    assert variants == 2 * 12 + 2
+    # the width part with the first layer held fixed: paper prior, first layer drawn as at width 16
+    fixed = list(parts.values())[-1]
+    assert fixed.model.first_layer_width == 16 and fixed.model.prior == "paper" and fixed.axes["width"] == (16, 256)
 
 
 # ---- end to end: the reference base of a panel part is the old single-base table, bit for bit ----------
@@ -222,11 +227,42 @@ def test_panel_part_reference_base_is_the_single_base_sweep_bitwise():
                    name=part.name)
     panel = run_sweep(part, progress=False)
     single = run_sweep(old, progress=False)
-    ref = panel["fourier"].sel(depth=3, weight_scale=10.0).sel(activation=["tanh", "relu"])
+    ref = panel["fourier"].sel(depth=3, weight_scale=10.0, prior="paper").sel(activation=["tanh", "relu"])
     np.testing.assert_array_equal(ref.transpose("activation", "seed").values,
                                   single["fourier"].isel(weight_scale=0).transpose("activation", "seed").values)
     claims = TABLE1["CLAIMS"]
     assert plots.table1_rows({"c0": panel}, claims) == [
-        {**r, "base": {"depth": 3, "weight_scale": 10.0}} for r in plots.table1_rows({"c0": single}, claims)]
+        {**r, "base": {"depth": 3, "weight_scale": 10.0, "prior": "paper"}}
+        for r in plots.table1_rows({"c0": single}, claims)]
     (row,) = plots.table1_panel_rows({"c0": panel}, claims)
-    assert row["bases"] == 8 and np.isfinite(row["effect"]) and row["paper"] == "lower"  # (tanh, sin) x 2 x 2
+    assert row["bases"] == 16 and np.isfinite(row["effect"]) and row["paper"] == "lower"  # (tanh, sin) x 2 x 2 x 2
+    for prior in ("paper", "normal"):  # reported prior by prior: half the bases each
+        (row,) = plots.table1_panel_rows({"c0": panel}, claims, where={"prior": prior})
+        assert row["bases"] == 8 and all(b["base"]["prior"] == prior for b in row["base_rows"])
+
+
+
+def test_priors_are_reported_apart(tmp_path):
+    """A prior axis is split, never pooled; a part that fixes the prior in its model joins that prior's rows."""
+    rng = np.random.default_rng(0)
+    low = rng.normal(1.0, 0.01, size=(2, 16))  # (prior, seeds)
+    high = low + np.array([[0.5], [0.0]])  # raises under paper, nothing under normal
+    part = make_part("w", "width", [16, 256], {"prior": ["paper", "normal"]}, low, high)
+    fixed = make_part("w fixed", "width", [16, 256], {}, low[0], low[0] + 0.001)
+    spec = json.loads(fixed.attrs["sweep"])
+    fixed.attrs["sweep"] = json.dumps({**spec, "model": {"type": "MLP", "prior": "paper", "first_layer_width": 16}})
+    parts = {"c0": part, "c1": fixed}
+    claims = {"w": "no impact", "w fixed": "no impact"}
+    paper = plots.table1_panel_rows(parts, claims, where={"prior": "paper"})
+    normal = plots.table1_panel_rows(parts, claims, where={"prior": "normal"})
+    assert [r["ours"] for r in paper] == ["higher", "no impact"]
+    assert [r["component"] for r in normal] == ["w"] and normal[0]["ours"] == "no impact"
+    (pooled, _) = plots.table1_panel_rows(parts, claims)
+    assert pooled["bases"] == 2
+    paths = plots.plot_table1(parts, tmp_path, claims)
+    text = paths[0].read_text()
+    assert "## Verdicts at a glance" in text and "(prior paper)" in text and "(prior normal)" in text
+    assert "## Reference base alone (prior=normal)" in text
+    matrix = plots.table1_verdict_matrix(parts, claims, ["fourier"], [{"prior": "paper"}, {"prior": "normal"}])
+    assert "| w | no impact | higher (+50%) | **no impact** (+0%) |" in matrix
+    assert "| w fixed | no impact | **no impact** (+0%) | - |" in matrix

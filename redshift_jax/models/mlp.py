@@ -19,6 +19,7 @@ shared readout, which lets a sweep read every depth out of one pass (``MLP.apply
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import jax
 import jax.numpy as jnp
@@ -28,7 +29,7 @@ from ..errors import ConfigError
 from ..validate import check_int, check_scale
 from .activations import ACTIVATIONS
 from .base import FIELD, NumericAxis
-from .priors import PRIORS, sample_bias, sample_weight
+from .priors import FAN_OUT_PRIORS, PRIORS, sample_bias, sample_weight
 
 __all__ = ["MLP", "RESIDUAL_FORMS", "LAYERNORM_EPS"]
 
@@ -58,6 +59,13 @@ class MLP:
         (ResNet form: hidden-to-hidden layers output ``h + phi(prefactor * pre)``, the first layer has no skip).
       gating: multiply by ``sigmoid(prefactor * pre')`` with ``pre' = h @ W' + b'`` sampled like ``W, b``.
       prior: weight prior, one of ``PRIORS`` (see README).
+      first_layer_width: ``None`` (default): the first layer is drawn for the model's ``width``. An integer
+        ``w1``: the first layer's weights (and gate weights) are drawn with the scale the prior gives a layer of
+        width ``w1`` (the layer still has ``width`` units). Priors whose scale depends on ``fan_out`` (``paper``,
+        ``ball``, ``cauchy``: ``s = a sqrt(6 / (in_dim + width))``) are multiplied by
+        ``sqrt((in_dim + width) / (in_dim + w1))``; the others do not depend on the width and are unchanged. This
+        holds the first layer fixed while the width varies (DESIGN.md section 20): under ``paper`` the first
+        layer's range shrinks 3.8x from width 16 to 256, which changes the function more than the width does.
 
     Example:
       >>> import jax, redshift_jax as rj
@@ -75,10 +83,14 @@ class MLP:
     residual: bool | str = False
     gating: bool = False
     prior: str = "paper"
+    first_layer_width: int | None = None
 
     # Which sweep axes this model understands; structural ones are dataclass fields.
     # What the sweep engine reads (redshift_jax/models/base.py).
     structural_axes = ("activation", "depth", "width", "prior", "layernorm", "residual", "gating")
+    # Fields left out of a sweep's spec while at their default, so specs written before they existed keep their
+    # resume fingerprints.
+    spec_optional = ("first_layer_width",)
     numeric_axes = {"weight_scale": NumericAxis(1.0, minimum=0.0, stage="init"),
                     "bias_scale": NumericAxis(1.0, minimum=0.0, stage="init"),
                     "prefactor": NumericAxis(1.0, stage="apply")}
@@ -110,6 +122,15 @@ class MLP:
             object.__setattr__(self, flag, bool(getattr(self, flag)))
         if self.prior not in PRIORS:
             raise ConfigError(f"MLP.prior={self.prior!r} is unknown; allowed: {', '.join(PRIORS)}")
+        if self.first_layer_width is not None:
+            check_int("MLP.first_layer_width", self.first_layer_width, minimum=1)
+            object.__setattr__(self, "first_layer_width", int(self.first_layer_width))
+
+    def _first_layer_factor(self) -> float:
+        """The factor that draws the first layer as for ``first_layer_width`` (1.0 when unset or width-free)."""
+        if self.first_layer_width is None or self.prior not in FAN_OUT_PRIORS:
+            return 1.0
+        return math.sqrt((self.in_dim + self.width) / (self.in_dim + self.first_layer_width))
 
     # ---- parameters -------------------------------------------------------------------------------
 
@@ -143,6 +164,9 @@ class MLP:
         weight_scale = jnp.asarray(weight_scale, dtype)
         bias_scale = jnp.asarray(bias_scale, dtype)
         first = self._layer(jax.random.fold_in(key, 0), self.in_dim, self.width, weight_scale, bias_scale, dtype)
+        factor = self._first_layer_factor()
+        if factor != 1.0:
+            first = {k: (v * jnp.asarray(factor, dtype) if k in ("W", "W_gate") else v) for k, v in first.items()}
         hidden_keys = jax.vmap(jax.random.fold_in, (None, 0))(key, jnp.arange(1, self.depth, dtype=jnp.uint32))
         hidden = jax.vmap(
             lambda k: self._layer(k, self.width, self.width, weight_scale, bias_scale, dtype)

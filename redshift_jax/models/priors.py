@@ -13,9 +13,11 @@ import jax.numpy as jnp
 
 from ..errors import ConfigError
 
-__all__ = ["PRIORS", "sample_weight", "sample_bias"]
+__all__ = ["PRIORS", "FAN_OUT_PRIORS", "sample_weight", "sample_bias"]
 
 PRIORS = ("paper", "uniform", "normal", "ball", "cauchy", "torch")
+# Priors whose weight scale depends on the layer's fan_out (through the paper's sqrt(6 / (fan_in + fan_out))).
+FAN_OUT_PRIORS = ("paper", "ball", "cauchy")
 
 
 def _paper_half_width(weight_scale, fan_in: int, fan_out: int):

@@ -357,6 +357,10 @@ class Sweep:
 
     def to_dict(self) -> dict:
         model = dataclasses.asdict(self.model)
+        defaults = {f.name: f.default for f in dataclasses.fields(self.model)}
+        for field in getattr(type(self.model), "spec_optional", ()):
+            if model.get(field) == defaults.get(field):
+                model.pop(field, None)
         return {
             "model": {"type": type(self.model).__name__, **model},
             "axes": {k: list(v) for k, v in self.axes.items()},
