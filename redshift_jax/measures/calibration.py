@@ -174,29 +174,15 @@ def scores(measures: Iterable = DEFAULT_MEASURES, resolution=64, seed: int = 0,
     return {name: {m.label: float(m(np.asarray(img, np.float32))) for m in resolved} for name, img in images.items()}
 
 
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    def ranks(v):
-        order = np.argsort(v, kind="stable")
-        r = np.empty(len(v))
-        r[order] = np.arange(len(v))
-        for value in np.unique(v):  # average ranks for ties
-            tie = v == value
-            r[tie] = r[tie].mean()
-        return r
-
-    ra, rb = ranks(np.asarray(a, float)), ranks(np.asarray(b, float))
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    denom = math.sqrt((ra ** 2).sum() * (rb ** 2).sum())
-    return float((ra * rb).sum() / denom) if denom else float("nan")
-
-
 def rank_agreement(table: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
     """Per measure, the Spearman rank correlation between its scores and the tiers over the reference functions
     of ``table`` (rows that are not references, e.g. networks, are left out)."""
+    from ..plots import spearman
+
     names = [n for n in table if n in _BY_NAME]
     tier = np.array([_BY_NAME[n].tier for n in names], float)
     measures = list(next(iter(table.values())))
-    return {m: _spearman(np.array([table[n][m] for n in names]), tier) for m in measures}
+    return {m: spearman(np.array([table[n][m] for n in names]), tier) for m in measures}
 
 
 def properties(table: Mapping[str, Mapping[str, float]], measure: str) -> dict[str, float]:
