@@ -386,6 +386,23 @@ def cmd_plot(args) -> int:
     return 0
 
 
+def cmd_figures(args) -> int:
+    from . import record
+
+    if args.list:
+        for entry in record.ENTRIES:
+            print(f"{entry.name:20s} {entry.what}")
+        return 0
+    size = "quick" if args.quick else "laptop" if args.laptop else "full"
+    results = args.results or ("results/record" + ("" if size == "full" else f"-{size}"))
+    only = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else None
+    state = record.run_record(args.figures, results, size=size, only=only, sweeps_dir=args.sweeps,
+                              progress=not args.no_progress, overwrite=args.overwrite,
+                              log=lambda text: print(text, file=sys.stderr, flush=True))
+    print(f"record: {results}/record.json ({state['total_seconds']:.0f} s of work)")
+    return 0
+
+
 def cmd_list(args) -> int:
     directory = Path(args.dir)
     if not directory.is_dir():
@@ -454,6 +471,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path")
     p.add_argument("--out", help="figure directory (default figures/<name>)")
     p.set_defaults(func=cmd_plot)
+    p = sub.add_parser("figures", help="remake every figure and table of the record (docs/figures), resumably")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--quick", action="store_true", help="every sweep file's QUICK size (a smoke test)")
+    group.add_argument("--laptop", action="store_true", help="every sweep file's LAPTOP size")
+    p.add_argument("--figures", default="figures/record", help="figure folder, one subfolder per entry")
+    p.add_argument("--results", default=None, help="result folder (default results/record[-size])")
+    p.add_argument("--only", default=None, help="comma-separated entries (see --list)")
+    p.add_argument("--sweeps", default="sweeps", help="folder of the sweep files")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an entry's stored result that belongs to an older version of its sweep file")
+    p.add_argument("--list", action="store_true", help="list the entries and exit")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_figures)
     p = sub.add_parser("list", help="list the sweep files")
     p.add_argument("dir", nargs="?", default="sweeps")
     p.set_defaults(func=cmd_list)

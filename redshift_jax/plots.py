@@ -655,6 +655,90 @@ def plot_table1(parts: Mapping[str, object], out_dir: str | Path, claims: Mappin
     return paths
 
 
+def plot_component_maps(parts: Mapping[str, object], out_dir: str | Path, claims: Mapping[str, str]) -> list[Path]:
+    """Where a component raises or lowers complexity: Table 1's outputs (``plot_table1``) and, per part and
+    measure, one heatmap per activation of the per-cell effect (depth x weight scale) as % of the low setting,
+    each cell marked + / - where the single-base rule calls it higher / lower (``components_<part>.png``)."""
+    out_dir = Path(out_dir)
+    paths = plot_table1(parts, out_dir, claims)
+    for name, ds in parts.items():
+        for measure in _measure_names(ds):
+            pairs = table1_panel_rows({name: ds}, claims, measure)[0]
+            cells = {}
+            for b in pairs["base_rows"]:
+                base = b["base"]
+                cells[(base.get("activation"), base.get("depth"), base.get("weight_scale"))] = b
+            activations = sorted({k[0] for k in cells}, key=[k[0] for k in cells].index)
+            depths = sorted({k[1] for k in cells})
+            scales = sorted({k[2] for k in cells})
+            fig, axes = plt.subplots(1, len(activations), figsize=(2.6 * len(activations) + 1.2, 2.9),
+                                     squeeze=False, constrained_layout=True)
+            limit = max(10.0, max(abs(100 * b["relative"]) for b in cells.values() if np.isfinite(b["relative"])))
+            limit = min(limit, 200.0)
+            for ax, act in zip(axes[0], activations):
+                grid = np.full((len(depths), len(scales)), np.nan)
+                for i, d in enumerate(depths):
+                    for j, w in enumerate(scales):
+                        b = cells.get((act, d, w))
+                        if b is None:
+                            continue
+                        grid[i, j] = 100 * b["relative"]
+                        mark = {"higher": "+", "lower": "-"}.get(b["ours"], "")
+                        ax.text(j, i, mark, ha="center", va="center", fontsize=10, color="k")
+                im = ax.imshow(grid, origin="lower", cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+                ax.set_xticks(range(len(scales)), [f"{w:g}" for w in scales], fontsize=7)
+                ax.set_yticks(range(len(depths)), [str(d) for d in depths], fontsize=7)
+                ax.set_title(str(act), fontsize=9)
+                ax.set_xlabel("weight scale", fontsize=8)
+            axes[0][0].set_ylabel("depth", fontsize=8)
+            fig.colorbar(im, ax=axes[0].tolist(), shrink=0.9, label="effect, % of low")
+            fig.suptitle(f"{pairs['component']}: {MEASURE_LABELS.get(measure, measure)} (+/-: higher/lower, "
+                         f"paper: {pairs['paper'] or '?'})", fontsize=9)
+            paths.append(save_figure(fig, out_dir / f"components_{name}_{measure}.png"))
+    return paths
+
+
+def plot_gallery(ds, out_dir: str | Path) -> list[Path]:
+    """Example functions (Figure 3): one image per (row axis value, column axis value) of a result kept with
+    ``keep_values=True``, seed 0, with every measure's score in the title. Rows: the first non-numeric axis
+    (e.g. activation), columns: ``weight_scale`` (else the next axis)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if "values" not in ds:
+        raise ConfigError("a gallery needs the functions' values; run the sweep with keep_values=True")
+    values = ds["values"].isel(seed=0) if "seed" in ds["values"].dims else ds["values"]
+    dims = [d for d in values.dims if d not in ("y", "x")]
+    if not dims:
+        raise ConfigError("a gallery needs at least one axis besides y and x")
+    cols = "weight_scale" if "weight_scale" in dims else dims[-1]
+    rest = [d for d in dims if d != cols]
+    values = values.transpose(*rest, cols, "y", "x")
+    row_labels = [()]
+    for d in rest:
+        row_labels = [r + ((d, _item(v)),) for r in row_labels for v in values[d].values]
+    measures = _measure_names(ds)
+    n_rows, n_cols = len(row_labels), values.sizes[cols]
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.9 * n_cols, 2.1 * n_rows), squeeze=False,
+                             constrained_layout=True)
+    for r, label in enumerate(row_labels):
+        sel = dict(label)
+        for c, col_value in enumerate(values[cols].values):
+            ax = axes[r][c]
+            img = values.sel(sel).isel({cols: c}).values
+            ax.imshow(img, origin="lower", cmap="viridis", extent=(-1, 1, -1, 1))
+            scores = {m: ds[m].sel(sel).isel({cols: c}) for m in measures}
+            scores = {m: float(v.isel(seed=0) if "seed" in v.dims else v) for m, v in scores.items()}
+            ax.set_title("\n".join(f"{m} {v:.2f}" for m, v in scores.items()), fontsize=6)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(", ".join(str(v) for _, v in label), fontsize=8)
+            if r == n_rows - 1:
+                ax.set_xlabel(f"{cols} {_item(col_value)}", fontsize=8)
+    path = out_dir / "gallery.png"
+    return [save_figure(fig, path)]
+
+
 def plot_result(result, figure: str, out_dir: str | Path, claims: Mapping[str, str] | None = None) -> list[Path]:
     """Draw ``figure`` ("heatmaps", "curves", "correlations", "table1", "kinks", "fig10", "volume", "width_limit")
     for a Dataset or a dict of parts."""
@@ -675,6 +759,13 @@ def plot_result(result, figure: str, out_dir: str | Path, claims: Mapping[str, s
         return paths
     if figure == "table1":
         return plot_table1(parts, out_dir, claims or {})
+    if figure == "components":
+        return plot_component_maps(parts, out_dir, claims or {})
+    if figure == "gallery":
+        paths = []
+        for name, ds in parts.items():
+            paths += plot_gallery(ds, Path(out_dir) if len(parts) == 1 else Path(out_dir) / name)
+        return paths
     if figure == "kinks":
         from .kinks import plot_kinks
 
@@ -694,5 +785,5 @@ def plot_result(result, figure: str, out_dir: str | Path, claims: Mapping[str, s
         for name, ds in parts.items():
             paths += plot_fig10(ds, Path(out_dir) if len(parts) == 1 else Path(out_dir) / name)
         return paths
-    raise ConfigError(f"figure={figure!r} is unknown; allowed: heatmaps, curves, correlations, table1, kinks, fig10, "
-                      "volume, width_limit")
+    raise ConfigError(f"figure={figure!r} is unknown; allowed: heatmaps, curves, correlations, table1, components, "
+                      "gallery, kinks, fig10, volume, width_limit")

@@ -9,7 +9,7 @@ import redshift_jax as rj
 
 FIGURE = "heatmaps"
 ACTIVATIONS = ("relu", "gelu", "swish", "selu", "tanh", "gaussian", "sin")
-MEASURES = ("fourier", "chebyshev", "legendre", "lz")
+MEASURES = ("fourier", "fourier_dct", "chebyshev", "chebyshev_energy", "legendre", "lz")
 
 
 def make(activations=ACTIVATIONS, depths=range(1, 11), scales=15, seeds=16, resolution=64, name="fig4_heatmaps"):
