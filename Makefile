@@ -12,7 +12,7 @@ DISTRIBUTED ?=
 ARGS        ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint sweep bench plot clean
+.PHONY: install test lint sweep figures bench plot clean
 
 install: $(STAMP)
 
@@ -42,6 +42,11 @@ sweep: install
 	  $(BIN)/redshift-jax sweep $$f $$flag --resume --figures figures/$$name$$suffix \
 	    $(if $(PROCESSES),--processes $(PROCESSES)) $(if $(DISTRIBUTED),--distributed) $(ARGS) || exit 1; \
 	done
+
+# Every figure and table of docs/ (the record, DESIGN.md section 22), resumable: an interrupted run continues.
+figures: install
+	$(BIN)/redshift-jax figures $$([ "$(SIZE)" = full ] || echo "--$(SIZE)") --figures docs/figures \
+	  --results results/record-$(SIZE) $(ARGS)
 
 bench: install
 	$(BIN)/python benchmarks/run.py

@@ -2,7 +2,7 @@
 
 300 x 300 grid on [-1, 1]^2, prior "uniform" (no fan scaling) with ONE amplitude a for weights and biases
 (a in geomspace(0.1, 100, 15), i.e. the "logspace(0.1, 100, 15)" of that code), width 64, depth 1..7,
-Fourier "nrs" (the co-author's measure).
+Fourier "nrs" (the co-author's measure), with the seam-free Fourier measure beside it (docs/measures.md).
 """
 import numpy as np
 
@@ -17,7 +17,7 @@ def make(activations=("relu", "tanh", "gaussian", "sin"), depths=range(1, 8), sc
         model=rj.MLP(width=64, prior="uniform"),
         axes={"activation": activations, "depth": list(depths),
               "weight_scale": np.round(np.geomspace(0.1, 100.0, scales), 5).tolist(), "seed": list(range(seeds))},
-        resolution=resolution, measures=("fourier",), tie_bias_to_weight=True, memory_budget_gb=1.5,
+        resolution=resolution, measures=("fourier", "fourier_dct"), tie_bias_to_weight=True, memory_budget_gb=1.5,
         name="nrs_code_heatmaps")
 
 

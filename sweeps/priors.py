@@ -19,7 +19,7 @@ def make(activations=("relu", "tanh", "sin"), scales=10, seeds=16, resolution=64
             axes={"activation": activations,
                   "weight_scale": np.round(np.geomspace(0.5, 20.0, scales), 4).tolist(),
                   "seed": list(range(seeds))},
-            resolution=resolution, measures=("fourier", "lz"), name=prior)
+            resolution=resolution, measures=("fourier", "fourier_dct", "lz"), name=prior)
     return parts
 
 

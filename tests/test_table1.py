@@ -266,3 +266,23 @@ def test_priors_are_reported_apart(tmp_path):
     matrix = plots.table1_verdict_matrix(parts, claims, ["fourier"], [{"prior": "paper"}, {"prior": "normal"}])
     assert "| w | no impact | higher (+50%) | **no impact** (+0%) |" in matrix
     assert "| w fixed | no impact | **no impact** (+0%) | - |" in matrix
+
+
+def test_component_maps_mark_where_a_component_acts(tmp_path):
+    """sweeps/components_depth.py's figure: per activation a depth x weight-scale map of the effect, + / - where
+    the single-base rule says higher / lower; the table1 outputs beside it."""
+    rng = np.random.default_rng(1)
+    panel = {"activation": ["relu", "tanh"], "depth": [1, 6], "weight_scale": [1.0, 20.0]}
+    low = rng.normal(1.0, 0.01, size=(2, 2, 2, 8))
+    effect = np.zeros((2, 2, 2, 1))
+    effect[0, 1, 1] = 0.5  # relu, depth 6, scale 20: higher
+    effect[1, 0, 0] = -0.5  # tanh, depth 1, scale 1: lower
+    part = make_part("gating (multiplicative)", "gating", [False, True], panel, low, low + effect)
+    paths = plots.plot_result({"c0": part}, "components", tmp_path, {"gating (multiplicative)": "higher"})
+    names = {p.name for p in paths}
+    assert {"table1.md", "table1_bases.csv", "table1.png", "components_c0_fourier.png"} <= names
+    (row,) = plots.table1_panel_rows({"c0": part}, {})
+    verdicts = {(b["base"]["activation"], b["base"]["depth"], b["base"]["weight_scale"]): b["ours"]
+                for b in row["base_rows"]}
+    assert verdicts[("relu", 6, 20.0)] == "higher" and verdicts[("tanh", 1, 1.0)] == "lower"
+    assert sum(v == "no impact" for v in verdicts.values()) == 6
