@@ -147,6 +147,8 @@ def plot_curves(parts: Mapping[str, object], out_dir: str | Path) -> list[Path]:
     curves = _curves(parts)
     panels = sorted({p for p, _, _ in curves if p != "*"}, key=lambda p: list(dict.fromkeys(
         p2 for p2, _, _ in curves)).index(p))
+    if not panels:  # only reference parts (e.g. the Unbiased model alone): one panel with their lines
+        panels = ["*"]
     measures = list(dict.fromkeys(m for _, _, m in curves))
     lines = list(dict.fromkeys(line for _, line, _ in curves))
     colors = {line: plt.cm.tab10(i % 10) for i, line in enumerate(lines)}
@@ -156,7 +158,7 @@ def plot_curves(parts: Mapping[str, object], out_dir: str | Path) -> list[Path]:
         for c, panel in enumerate(panels):
             ax = axes[r][c]
             for line in lines:
-                for key in ((panel, line, m), ("*", line, m)):
+                for key in dict.fromkeys(((panel, line, m), ("*", line, m))):
                     if key in curves:
                         x, mean, std = curves[key]
                         style = "--" if key[0] == "*" else "-"
@@ -164,7 +166,7 @@ def plot_curves(parts: Mapping[str, object], out_dir: str | Path) -> list[Path]:
                         ax.fill_between(x, mean - std, mean + std, color=colors[line], alpha=0.15, lw=0)
             ax.set_xscale("log")
             if r == 0:
-                ax.set_title(panel)
+                ax.set_title(panel if panel != "*" else ", ".join(parts))
             if c == 0:
                 ax.set_ylabel(MEASURE_LABELS.get(m, m))
             if r == len(measures) - 1:
