@@ -52,7 +52,7 @@ def table(res: dict) -> str:
         row(f"  {name} share", pm["w1_seconds_projected"] / res["w1_seconds"], ".3f", None,
             f"{pm['w1_seconds_projected']:.2f} s: this measure alone on the sample, projected (1 timed run)")
     for name, v in ms.get("new_variants", {}).items():
-        row(f"  {name} / fourier", v["ratio_to_fourier_nrs"], ".2f", None,
+        row(f"  {name}/nrs", v["ratio_to_fourier_nrs"], ".2f", None,
             f"{v['w1_seconds_projected']:.2f} s projected to W1 ({v['w1_seconds_projected'] / res['w1_seconds']:.3f} "
             "of W1); best of 3 alternating with fourier nrs on the same sample; target <= 1.5x",
             target_text="<= 1.5x")
