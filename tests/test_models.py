@@ -15,7 +15,6 @@ import dataclasses
 import functools
 import itertools
 import math
-import time
 
 import jax
 import jax.numpy as jnp
@@ -493,14 +492,15 @@ def test_seed_function_independent_of_batch(vmapped_grid):
     assert len({row.tobytes() for row in g["other"]}) == 5
 
 
-@pytest.mark.parametrize("activation", [
-    pytest.param("tanh", marks=pytest.mark.xfail(strict=False, reason=(
-        "known XLA:CPU behaviour (jax 0.10.2): with layer norm at width < 16, a fused tanh after the row "
-        "statistics rounds 1 ulp differently for different batch shapes; widths >= 16 and the other "
-        "activations are bit-identical"))),
-    "selu",  # was the same 1-ulp case while selu used expm1; with exp(x) - 1 it is bit-identical
+# Known XLA:CPU behaviour (jax 0.10.2): with layer norm at width < 16, a fused tanh after the row statistics may
+# round 1 ulp differently for different batch shapes (up to ~40 ulp of an output near 0 after the readout); widths
+# >= 16 and the other activations are bit-identical. So tanh is held to float32 rounding of the output's scale (a
+# bound that fails on any real difference) instead of an xfail that always passed.
+@pytest.mark.parametrize("activation,max_ulp", [
+    ("tanh", 1),
+    ("selu", 0),  # was the same 1-ulp case while selu used expm1; with exp(x) - 1 it is bit-identical
 ])
-def test_tiny_width_layernorm_batch_independent(activation):
+def test_tiny_width_layernorm_batch_independent(activation, max_ulp):
     spec = rj.MLP(activation=activation, depth=2, width=8, layernorm=True)
     shapes = jax.eval_shape(spec.init, jax.random.key(0))
     rng = np.random.default_rng(0)  # any parameters do; no sampling keeps this cheap
@@ -509,7 +509,11 @@ def test_tiny_width_layernorm_batch_independent(activation):
     batched = np.asarray(jax.jit(jax.vmap(spec.apply, (0, None, None)))(params, x, 1.3))
     alone = jax.jit(spec.apply)
     for i in range(3):
-        np.testing.assert_array_equal(batched[i], np.asarray(alone(jax.tree.map(lambda v: v[i], params), x, 1.3)))
+        single = np.asarray(alone(jax.tree.map(lambda v: v[i], params), x, 1.3))
+        if max_ulp == 0:
+            np.testing.assert_array_equal(batched[i], single)
+        else:
+            np.testing.assert_allclose(batched[i], single, rtol=1e-6, atol=1e-6 * np.abs(single).max())
 
 
 def _count_eqns(jaxpr) -> int:
@@ -527,23 +531,25 @@ def _count_eqns(jaxpr) -> int:
 
 
 def test_deep_nets_compile_in_seconds():
-    """Stacked hidden layers go through lax.scan: program size and compile time do not grow with depth."""
+    """Stacked hidden layers go through lax.scan: program size (hence compile time) does not grow with depth.
+
+    Checked on the program, not the clock (a wall-clock bound flakes on a loaded machine): the jaxprs have the same
+    number of equations and the optimized HLO the same size at depth 4 and 64. (Measured on 2 busy CPU cores: ~1.1 s
+    and ~1.4 s to compile; the same net unrolled in Python compiles in 2.1 s at depth 4 and 37 s at depth 64.)
+    """
     x = jnp.asarray(rj.grid(8, 2))
     key = jax.random.key(0)
-    sizes, times = {}, {}
+    sizes, hlo = {}, {}
     for depth in (4, 64):
         spec = rj.MLP(activation="tanh", depth=depth, width=32, layernorm=True, residual=True, gating=True)
         params = jax.eval_shape(spec.init, key)  # shapes only: nothing to sample or compile
         assert params["hidden"]["W"].shape == (depth - 1, 32, 32)
         sizes[depth] = (_count_eqns(jax.make_jaxpr(spec.apply)(params, x, 1.0).jaxpr),
                         _count_eqns(jax.make_jaxpr(spec.init)(key, 1.0, 1.0).jaxpr))
-        start = time.perf_counter()
-        jax.jit(spec.apply).lower(params, x, 1.0).compile()
-        times[depth] = time.perf_counter() - start
+        compiled = jax.jit(spec.apply).lower(params, x, 1.0).compile()
+        hlo[depth] = len(compiled.as_text().replace(str(depth - 1), ""))
     assert sizes[64] == sizes[4], sizes
-    # measured on 2 busy CPU cores: ~1.1 s (depth 4) and ~1.4 s (depth 64); the same net unrolled in Python
-    # compiles in 2.1 s at depth 4 and 37 s at depth 64
-    assert times[64] < 3 * times[4] + 1.0 and times[64] < 10.0, times
+    assert hlo[64] < 1.1 * hlo[4], hlo
 
 
 # ------------------------------------------------------------------------------------------------------
