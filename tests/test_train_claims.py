@@ -153,3 +153,12 @@ def test_dim3_recipe_trains_and_measures_the_slice():
     assert ds.test_accuracy.size == 1 and np.isfinite(ds.test_accuracy.values).all()
     for m in modsum.NETWORK_MEASURES:
         assert np.isfinite(ds[f"{m}_init"].values).all()
+
+
+def test_report_tables_on_synthetic_results():
+    ds = _synthetic_modsum(lambda c: 1.0 - np.abs(c - 0.45))
+    text = analysis.report(ds, n_boot=20)
+    corr = analysis.init_final_correlation(ds, "fourier", n_boot=20)
+    assert f"| fourier | {corr[10].rho:+.2f} [" in text.split("C14")[1]
+    assert "| relu |" in text and "| fourier_dct |" in text.split("C13")[0]  # the targets' table has every measure
+    assert "Diverged networks: 0 of 80." in text

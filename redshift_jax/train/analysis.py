@@ -200,3 +200,77 @@ def solved_table(ds, threshold: float = 0.9) -> list[dict]:
             rows.append({"activation": str(act), "modulus": int(m), "prefactor": float(ds.prefactor.values[k]),
                          "mean": best, "se": se, "n": int(vals.size), "solved": bool(best >= threshold)})
     return rows
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The record: ``python -m redshift_jax.train.analysis RESULT.zarr [...]`` prints the claims' tables (markdown)
+# ----------------------------------------------------------------------------------------------------------
+
+CORRELATION_MEASURES = ("fourier", "fourier_dct", "lz")
+
+
+def _fmt(r: SpearmanCI) -> str:
+    return f"{r.rho:+.2f} [{r.low:+.2f}, {r.high:+.2f}]"
+
+
+def report(ds, n_boot: int = 1000, threshold: float = 0.9, measures=CORRELATION_MEASURES) -> str:
+    """Markdown tables of one modular-sum result: the targets' complexity, C14 (init vs trained), C13 (accuracy
+    against closeness to the target) and C12 (best test accuracy per activation and modulus)."""
+    spec = spec_of(ds)
+    measures = [m for m in measures if f"{m}_init" in ds]
+    acts = ", ".join(map(str, ds.activation.values))
+    lines = [f"### {ds.attrs.get('name', 'modsum')}: n = {spec.n}, dim = {spec.dim}, train_fraction = "
+             f"{spec.train_fraction}, {ds.sizes['seed']} seeds, activations {acts}", ""]
+    t = target_complexity(spec)
+    moduli = [int(m) for m in ds.modulus.values]
+    lines += ["Targets' complexity (`rj.train.modsum.target_complexity`):", "",
+              "| measure | " + " | ".join(f"M={m}" for m in moduli) + " |", "|---|" + "---|" * len(moduli)]
+    lines += [f"| {name} | " + " | ".join(f"{float(t.sel(measure=name, modulus=m)):.3f}" for m in moduli) + " |"
+              for name in t.measure.values]
+    lines += ["", "C14, Spearman of complexity at init vs after training over architecture means (activation x "
+              "prefactor), 95% bootstrap interval over seeds; per network in brackets:", "",
+              "| measure | " + " | ".join(f"M={m}" for m in moduli) + " | pooled |",
+              "|---|" + "---|" * (len(moduli) + 1)]
+    for name in measures:
+        c = init_final_correlation(ds, name, n_boot)
+        cells = [f"{_fmt(c[k])} ({c[k].rho_networks:+.2f})" for k in moduli + ["pooled"]]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "C13, Spearman of test accuracy against -|complexity at init - target's| over architecture means, "
+              "95% bootstrap interval over seeds:", "",
+              "| measure | " + " | ".join(f"M={m}" for m in moduli) + " |", "|---|" + "---|" * len(moduli)]
+    for name in measures:
+        c = target_match_correlation(ds, name, n_boot=n_boot)
+        lines.append(f"| {name} | " + " | ".join(_fmt(c[m]) for m in moduli) + " |")
+    rows = solved_table(ds, threshold)
+    lines += ["", f"C12, best mean test accuracy over prefactors +- SE over seeds (prefactor); bold = solved "
+              f"(>= {threshold}):", "", "| activation | " + " | ".join(f"M={m}" for m in moduli) + " |",
+              "|---|" + "---|" * len(moduli)]
+    for act in ds.activation.values:
+        cells = []
+        for m in moduli:
+            r = next(r for r in rows if r["activation"] == str(act) and r["modulus"] == m)
+            cells.append(f"{'**' if r['solved'] else ''}{r['mean']:.2f} +- {r['se']:.2f}{'**' if r['solved'] else ''}"
+                         f" ({r['prefactor']:g})")
+        lines.append(f"| {act} | " + " | ".join(cells) + " |")
+    n_div = int(ds.diverged.sum()) if "diverged" in ds else 0
+    lines += ["", f"Diverged networks: {n_div} of {ds.test_accuracy.size}.", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    from ..store import load_dataset
+
+    parser = argparse.ArgumentParser(prog="python -m redshift_jax.train.analysis",
+                                     description="The modular-sum claims' tables (markdown) of result stores.")
+    parser.add_argument("paths", nargs="+")
+    parser.add_argument("--n-boot", type=int, default=1000)
+    parser.add_argument("--threshold", type=float, default=0.9)
+    args = parser.parse_args(argv)
+    for path in args.paths:
+        print(report(load_dataset(path), n_boot=args.n_boot, threshold=args.threshold))
+
+
+if __name__ == "__main__":
+    main()
