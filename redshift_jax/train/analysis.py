@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..plots import spearman
-from .modsum import ModularSum, _check_int, target_complexity
+from .modsum import ModularSum, _check_int, quadratic_peak, target_complexity
 
 __all__ = ["SpearmanCI", "spearman_of_means", "init_final_correlation", "target_match_correlation",
            "solved_table", "spec_of"]
@@ -252,6 +252,16 @@ def report(ds, n_boot: int = 1000, threshold: float = 0.9, measures=CORRELATION_
             cells.append(f"{'**' if r['solved'] else ''}{r['mean']:.2f} +- {r['se']:.2f}{'**' if r['solved'] else ''}"
                          f" ({r['prefactor']:g})")
         lines.append(f"| {act} | " + " | ".join(cells) + " |")
+    if ds.sizes["prefactor"] >= 3:
+        lines += ["", "Fitted best prefactor (`quadratic_peak`, 95% bootstrap interval over seeds; * = outside the "
+                  "prefactors tried):", "", "| activation | " + " | ".join(f"M={m}" for m in moduli) + " |",
+                  "|---|" + "---|" * len(moduli)]
+        for act in ds.activation.values:
+            cells = []
+            for m in moduli:
+                q = quadratic_peak(ds.test_accuracy.sel(activation=act, modulus=m), n_boot=n_boot)
+                cells.append(f"{q.peak:.3g}{'' if q.in_range else '*'} [{q.low:.3g}, {q.high:.3g}]")
+            lines.append(f"| {act} | " + " | ".join(cells) + " |")
     n_div = int(ds.diverged.sum()) if "diverged" in ds else 0
     lines += ["", f"Diverged networks: {n_div} of {ds.test_accuracy.size}.", ""]
     return "\n".join(lines)
