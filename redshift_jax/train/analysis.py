@@ -22,7 +22,6 @@ import dataclasses
 import numpy as np
 
 from ..errors import ConfigError
-from ..plots import spearman
 from .modsum import ModularSum, _check_int, quadratic_peak, target_complexity
 
 __all__ = ["SpearmanCI", "spearman_of_means", "init_final_correlation", "target_match_correlation",
@@ -54,6 +53,13 @@ class SpearmanCI:
 
     def __str__(self) -> str:
         return f"{self.rho:+.2f} [{self.low:+.2f}, {self.high:+.2f}]"
+
+
+def spearman(a, b) -> float:
+    """``redshift_jax.plots.spearman`` (the project's one Spearman), imported on use: that module loads pyplot."""
+    from ..plots import spearman as _spearman
+
+    return _spearman(a, b)
 
 
 def _values(name: str, da, seed_dim: str) -> np.ndarray:

@@ -11,8 +11,8 @@ every modulus, prefactor and activation (paired comparisons).
 
 Diverged networks: a network whose training loss turned non-finite at any step, or whose final training loss,
 parameters or optimizer state are non-finite, has ``diverged = True`` (a boolean with the dims of the
-accuracies) and NaN ``train_accuracy``, ``test_accuracy``, ``fourier_final`` and ``lz_final`` instead of the
-chance-level numbers its broken function would score; its ``fourier_init`` and ``lz_init`` are kept. Means
+accuracies) and NaN ``train_accuracy``, ``test_accuracy`` and every ``<measure>_final`` instead of the
+chance-level numbers its broken function would score; its ``<measure>_init`` are kept. Means
 with ``skipna`` (xarray's default) and ``quadratic_peak`` leave such networks out; count them with
 ``ds.diverged.sum()``. Networks that did not diverge get exactly the numbers they would without this check.
 """
@@ -134,9 +134,10 @@ class ModularSum(ExperimentSpec):
     The defaults are the recipe: 16 x 16 lattice, moduli 10, 7, 4, prefactors 2^-3 .. 2^5, 8 seeds,
     ``MLP(depth=2, width=64, prior="torch")``, full-batch sigmoid binary cross-entropy (mean),
     ``optax.adam(1e-3)``, 3000 steps. ``run`` returns dims (activation, modulus, prefactor, seed) with
-    ``train_accuracy``, ``test_accuracy``, and the Fourier (``nrs``) and LZ (lz78, 2 levels, normalized)
-    complexity of each network's function on the full lattice at init and after training
-    (``fourier_init``, ``fourier_final``, ``lz_init``, ``lz_final``), and the boolean ``diverged`` (non-finite
+    ``train_accuracy``, ``test_accuracy``, and the complexity of each network's function on the full lattice
+    at init and after training under each measure of ``NETWORK_MEASURES`` (``fourier`` = nrs, ``fourier_dct``,
+    ``chebyshev``, ``chebyshev_energy``, ``lz`` = lz78 on 2 levels, normalized; variables ``<measure>_init`` and
+    ``<measure>_final``), and the boolean ``diverged`` (non-finite
     training loss at any step, or non-finite final loss, parameters or optimizer state); a diverged network's
     accuracies and final complexities are NaN, not chance (see the module docstring).
 
