@@ -6,9 +6,11 @@ the low-frequency target, while tanh, gaussian and sine with a tuned prefactor l
 prefactor moving right as M falls. The Dataset also carries the Fourier and LZ complexity of every network's
 function at init and after training.
 
-Run: ``redshift-jax sweep sweeps/fig8_modsum.py [--quick] [--out PATH] [--resume]``, then
-``redshift-jax plot PATH``. Full grid: 6 activations x 3 moduli x 9 prefactors x 8 seeds = 1,296 trainings of
-3000 full-batch steps (about 10 minutes on 2 CPU cores).
+Run: ``redshift-jax sweep sweeps/fig8_modsum.py [--quick | --laptop] [--out PATH] [--resume]``, then
+``redshift-jax plot PATH`` (Figure 8, Figure 7 = test accuracy per architecture against its complexity at init
+beside the targets' complexity, and complexity after training against at init). Full grid: 6 activations x 3
+moduli x 9 prefactors x 8 seeds = 1,296 trainings of 3000 full-batch steps (about 10 minutes on 2 idle CPU
+cores). LAPTOP: the same grid with 4 seeds (648 trainings), the size of the 2026-12-06 record.
 """
 import redshift_jax as rj
 import redshift_jax.train  # noqa: F401  (rj.train)
@@ -20,6 +22,8 @@ SWEEP = rj.train.ModularSum(
     seeds=tuple(range(8)),
     name="fig8_modsum",
 )
+
+LAPTOP = SWEEP.replace(seeds=tuple(range(4)), name="fig8_modsum_laptop")
 
 # Seconds on 2 CPU cores: 2 activations x 2 moduli x 3 prefactors x 2 seeds, 600 steps.
 QUICK = SWEEP.replace(activations=("relu", "sin"), moduli=(10, 4), prefactors=(0.25, 1.0, 4.0), seeds=(0, 1),

@@ -196,8 +196,8 @@ def test_small_training_learns_low_frequency_modulus(small_run):
     relu = ds.sel(activation="relu", modulus=10, prefactor=1.0)
     assert float(relu.train_accuracy.min()) > 0.9
     assert float(relu.test_accuracy.mean()) > 0.85
-    assert set(ds.data_vars) == {"train_accuracy", "test_accuracy", "fourier_init", "fourier_final",
-                                 "lz_init", "lz_final", "diverged"}
+    assert set(ds.data_vars) == ({"train_accuracy", "test_accuracy", "diverged"}
+                                 | {f"{m}_{w}" for m in modsum.NETWORK_MEASURES for w in ("init", "final")})
     assert ds.diverged.dtype == bool and not bool(ds.diverged.any())
     assert ds.test_accuracy.dims == ("activation", "modulus", "prefactor", "seed")
     assert ds.attrs["kind"] == "train_modsum" and "jax_version" in ds.attrs
@@ -231,7 +231,8 @@ def test_prefactor_changes_what_sine_learns(small_run):
     (dict(steps=0), "steps"),
     (dict(learning_rate=0.0), "learning_rate"),
     (dict(train_fraction=1.0), "train_fraction"),
-    (dict(dim=3), "dim"),
+    (dict(dim=4), "dim"),
+    (dict(dim=0), "dim"),
     (dict(prior="xavier"), "prior"),
     (dict(width=0), "width"),
 ])

@@ -149,7 +149,8 @@ def test_modsum_plots_count_diverged_networks(mixed_run, tmp_path, captured_figu
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # all-NaN slices: no numpy warnings
         paths = plots.plot(mixed_run, tmp_path)
-    assert len(paths) == 2 and all(p.exists() and p.stat().st_size > 1000 for p in paths)
+    assert len(paths) == 3 and all(p.exists() and p.stat().st_size > 1000 for p in paths)
+    assert "2 of 4 networks diverged" in " ".join(_texts(captured_figures["fig7_modsum"]))
     fig8 = " ".join(_texts(captured_figures["fig8_modsum"]))
     assert "relu (2 of 4 networks diverged)" in fig8 and "2 of 4 networks diverged" in fig8
     assert "2 diverged networks not shown" in " ".join(_texts(captured_figures["complexity_modsum"]))

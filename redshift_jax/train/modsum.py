@@ -11,8 +11,8 @@ every modulus, prefactor and activation (paired comparisons).
 
 Diverged networks: a network whose training loss turned non-finite at any step, or whose final training loss,
 parameters or optimizer state are non-finite, has ``diverged = True`` (a boolean with the dims of the
-accuracies) and NaN ``train_accuracy``, ``test_accuracy``, ``fourier_final`` and ``lz_final`` instead of the
-chance-level numbers its broken function would score; its ``fourier_init`` and ``lz_init`` are kept. Means
+accuracies) and NaN ``train_accuracy``, ``test_accuracy`` and every ``<measure>_final`` instead of the
+chance-level numbers its broken function would score; its ``<measure>_init`` are kept. Means
 with ``skipna`` (xarray's default) and ``quadratic_peak`` leave such networks out; count them with
 ``ds.diverged.sum()``. Networks that did not diverge get exactly the numbers they would without this check.
 """
@@ -34,7 +34,8 @@ from ..models import ACTIVATIONS, MLP, PRIORS
 from ..validate import check_int, check_number
 
 __all__ = ["ModularSum", "QuadraticPeak", "quadratic_peak", "modsum_inputs", "modsum_labels", "modsum_split",
-           "seed_key", "tree_finite", "nan_where", "INIT_TAG", "SPLIT_TAG", "BATCH_TAG"]
+           "seed_key", "tree_finite", "nan_where", "INIT_TAG", "SPLIT_TAG", "BATCH_TAG", "NETWORK_MEASURES",
+           "TARGET_MEASURES", "target_complexity"]
 
 INIT_TAG, SPLIT_TAG, BATCH_TAG = 0, 1, 2
 VOLUME_TAG = 3  # fold_in(seed key, VOLUME_TAG): the directions of the local-volume estimate (``volume``)
@@ -133,9 +134,10 @@ class ModularSum(ExperimentSpec):
     The defaults are the recipe: 16 x 16 lattice, moduli 10, 7, 4, prefactors 2^-3 .. 2^5, 8 seeds,
     ``MLP(depth=2, width=64, prior="torch")``, full-batch sigmoid binary cross-entropy (mean),
     ``optax.adam(1e-3)``, 3000 steps. ``run`` returns dims (activation, modulus, prefactor, seed) with
-    ``train_accuracy``, ``test_accuracy``, and the Fourier (``nrs``) and LZ (lz78, 2 levels, normalized)
-    complexity of each network's function on the full lattice at init and after training
-    (``fourier_init``, ``fourier_final``, ``lz_init``, ``lz_final``), and the boolean ``diverged`` (non-finite
+    ``train_accuracy``, ``test_accuracy``, and the complexity of each network's function on the full lattice
+    at init and after training under each measure of ``NETWORK_MEASURES`` (``fourier`` = nrs, ``fourier_dct``,
+    ``chebyshev``, ``chebyshev_energy``, ``lz`` = lz78 on 2 levels, normalized; variables ``<measure>_init`` and
+    ``<measure>_final``), and the boolean ``diverged`` (non-finite
     training loss at any step, or non-finite final loss, parameters or optimizer state); a diverged network's
     accuracies and final complexities are NaN, not chance (see the module docstring).
 
@@ -144,7 +146,10 @@ class ModularSum(ExperimentSpec):
       moduli: the moduli M (>= 2).
       prefactors: the prefactor multiplying every pre-activation (> 0); traced, never recompiled per value.
       seeds: training seeds (>= 0); each seed fixes the split and the initial parameters.
-      n, dim: the input lattice ``{0..n-1}^dim`` (dim 1 or 2, so the function has a 1-D or 2-D image).
+      n, dim: the input lattice ``{0..n-1}^dim`` (dim 1, 2 or 3). The complexities read the function's
+        1-D or 2-D image; with dim 3 they read the slice ``x_2 = 0`` (the first ``n^2`` lattice points, an
+        ``n x n`` image), since the measures take 1-D or 2-D images only. Training and accuracies use all
+        ``n^3`` points.
       train_fraction: the first ``round(train_fraction * n^dim)`` points of each seed's permutation train.
       depth, width, prior, weight_scale, bias_scale: the network (``redshift_jax.MLP``).
       steps: full-batch adam steps; learning_rate: adam's step size.
@@ -190,7 +195,7 @@ class ModularSum(ExperimentSpec):
         s(self, "prefactors", _check_prefactors(o, self.prefactors))
         s(self, "seeds", _check_ints(o, "seeds", self.seeds, 0))
         _check_int(o, "n", self.n, 2)
-        _check_int(o, "dim", self.dim, 1, 2)
+        _check_int(o, "dim", self.dim, 1, 3)
         check_number(f"{o}.train_fraction", self.train_fraction, minimum=0, maximum=1, exclusive_minimum=True)
         if not 1 <= self.n_train < self.n_points:
             raise ConfigError(f"{o}.train_fraction={self.train_fraction!r} gives {self.n_train} training points of "
@@ -287,16 +292,64 @@ def nan_where(diverged, value):
     return jnp.where(diverged, jnp.nan, value)
 
 
+# The measures recorded for every network at init and after training (``<name>_init``, ``<name>_final``) and
+# for the targets (``target_complexity``); names as in ``redshift_jax.measures.MEASURES``.
+NETWORK_MEASURES = ("fourier", "fourier_dct", "chebyshev", "chebyshev_energy", "lz")
+TARGET_MEASURES = ("fourier", "fourier_dct", "chebyshev", "chebyshev_energy", "lz", "lz76", "lzw")
+
+
 def _image(spec, values):
-    return values.reshape((spec.n,) * spec.dim)  # lattice order: coordinate 0 fastest -> image[.., x1, x0]
+    """The function's values on the lattice as the image the measures read (coordinate 0 fastest ->
+    image[.., x1, x0]); with dim 3 the slice x_2 = 0 (the first n^2 points)."""
+    if spec.dim == 3:
+        return values[: spec.n ** 2].reshape(spec.n, spec.n)
+    return values.reshape((spec.n,) * spec.dim)
 
 
-def _complexity(spec, values) -> dict:
+def _complexity(spec, values, names=NETWORK_MEASURES) -> dict:
     from .. import measures  # imported late: lives in redshift_jax/measures
 
     img = _image(spec, values)
-    return {"fourier": measures.fourier(img, method="nrs"),
-            "lz": measures.lz(img, variant="lz78", levels=2, normalize=True)}
+    return {name: measures.MEASURES[name](img) for name in names}
+
+
+def target_complexity(spec: "ModularSum | None" = None, measures=TARGET_MEASURES):
+    """The complexity of the modular-sum targets, each modulus's label function ``1[(sum_i x_i) mod M < M/2]``
+    on the same lattice image the networks' functions are measured on (``spec.n``, ``spec.dim``; with dim 3
+    the slice x_2 = 0), under each measure of ``measures`` (names of ``redshift_jax.measures.MEASURES`` with
+    their default arguments, e.g. ``fourier`` = ``nrs``, ``lz`` = lz78 on 2 levels, normalized).
+
+    Args:
+      spec: a ``ModularSum`` (its ``moduli``, ``n`` and ``dim``); default ``ModularSum()`` (16 x 16, M = 10, 7, 4).
+      measures: measure names.
+
+    Returns:
+      ``xarray.DataArray`` of float64 with dims (measure, modulus), e.g.
+      ``target_complexity().sel(measure="fourier_dct", modulus=4)``.
+
+    Raises:
+      ConfigError: ``spec`` is not a ``ModularSum``, or a measure name is unknown.
+    """
+    import xarray as xr
+
+    from .. import measures as M
+
+    spec = ModularSum() if spec is None else spec
+    if not isinstance(spec, ModularSum):
+        raise ConfigError(f"target_complexity: spec is a {type(spec).__name__}; allowed: a ModularSum")
+    names = _tuple("target_complexity", "measures", measures)
+    for name in names:
+        if name not in M.MEASURES:
+            raise ConfigError(f"target_complexity: measure {name!r} is unknown; allowed: {', '.join(M.MEASURES)}")
+    pts, _ = modsum_inputs(spec.n, spec.dim)
+    values = np.empty((len(names), len(spec.moduli)))
+    for j, m in enumerate(spec.moduli):
+        img = _image(spec, modsum_labels(pts, m))
+        for i, name in enumerate(names):
+            values[i, j] = float(M.MEASURES[name](jnp.asarray(img)))
+    return xr.DataArray(values, dims=("measure", "modulus"),
+                        coords={"measure": list(names), "modulus": list(spec.moduli)},
+                        attrs={"n": spec.n, "dim": spec.dim})
 
 
 class ModsumProgram:
@@ -342,7 +395,7 @@ class ModsumProgram:
         ctx = self.data(net, shared)
         at_init = _complexity(spec, self.model.apply(params, shared["x"], net["prefactor"]))
         state = (params, self.optimizer.init(params), jnp.array(True))
-        out = {"fourier_init": at_init["fourier"], "lz_init": at_init["lz"]}
+        out = {f"{name}_init": value for name, value in at_init.items()}
         if spec.volume is not None:
             out["log_volume_init"] = self.log_volume(params, net, shared)
         return state, ctx, out
@@ -370,7 +423,7 @@ class ModsumProgram:
         final_loss = optax.sigmoid_binary_cross_entropy(logits[ctx["train_idx"]], ctx["y_train"]).mean()
         diverged = ~(finite & jnp.isfinite(final_loss) & tree_finite((params, opt_state)))
         out = {"train_accuracy": correct[ctx["train_idx"]].mean(), "test_accuracy": correct[ctx["test_idx"]].mean(),
-               "fourier_final": final["fourier"], "lz_final": final["lz"]}
+               **{f"{name}_final": value for name, value in final.items()}}
         if self.spec.volume is not None:
             out["log_volume_final"] = self.log_volume(params, net, shared)
         return {**{k: nan_where(diverged, v) for k, v in out.items()}, "diverged": diverged}

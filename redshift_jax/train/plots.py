@@ -5,6 +5,10 @@
 - ``train_modsum``: Figure 8 (test accuracy against prefactor, one panel per activation, a line per modulus,
   mean +- std over seeds, the fitted peak of ``quadratic_peak`` marked with its bootstrap interval) and the
   complexity after training against the complexity at init (Fourier ``nrs`` and LZ, one point per network).
+- ``train_modsum`` with complexities at init: Figure 7 (one point per architecture, activation x prefactor, mean
+  over seeds: test accuracy against the complexity at init, a panel per measure and modulus, the target's
+  complexity on the same lattice as a vertical line, and Spearman's rho of accuracy against closeness to the
+  target with its bootstrap interval over seeds, ``analysis.target_match_correlation``).
 - ``train_cmnist``: Figure 9 (digit and colour test accuracy and LZ at init against prefactor, one panel per
   activation).
 
@@ -21,9 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ConfigError
 from .modsum import quadratic_peak
 
-__all__ = ["plot", "plot_fig8", "plot_complexity", "plot_fig9"]
+__all__ = ["plot", "plot_fig7", "plot_fig8", "plot_complexity", "plot_fig9", "FIG7_MEASURES"]
+
+# Figure 7's rows, in this order where the Dataset has them (older results have only fourier and lz)
+FIG7_MEASURES = ("fourier_dct", "fourier", "chebyshev_energy", "lz")
+_MEASURE_LABELS = {"fourier": "Fourier (nrs)", "fourier_dct": "Fourier (dct, seam-free)", "chebyshev": "Chebyshev (L1)",
+                   "chebyshev_energy": "Chebyshev (energy)", "lz": "LZ78 (normalized)"}
 
 _MODULUS_COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
 _ACT_COLORS = {"relu": "tab:blue", "gelu": "tab:cyan", "swish": "tab:olive", "selu": "tab:gray",
@@ -150,9 +160,58 @@ def plot_fig8(ds, out_dir: Path, name: str) -> Path:
     return _save(fig, out_dir, f"fig8_{name}")
 
 
+def plot_fig7(ds, out_dir: Path, name: str, measures=FIG7_MEASURES, n_boot: int = 300) -> Path | None:
+    """Figure 7: per modulus and measure, each architecture's mean test accuracy against its mean complexity
+    at init, the target's complexity as a vertical line. None when the Dataset has none of ``measures``."""
+    from .analysis import spec_of, target_match_correlation
+    from .modsum import target_complexity
+
+    measures = [m for m in measures if f"{m}_init" in ds]
+    if not measures:
+        return None
+    moduli = [int(m) for m in ds.modulus.values]
+    try:
+        targets = target_complexity(spec_of(ds), measures=tuple(measures))
+    except (ConfigError, TypeError, ValueError):  # a Dataset without a readable spec (hand-made): no target line
+        targets = None
+    fig, axes = _figure(len(measures) * len(moduli), ncols=len(moduli), size=(4.0, 3.3))
+    axes = axes.reshape(len(measures), len(moduli))
+    pref = np.asarray(ds.prefactor.values, float)
+    sizes = 10 + 50 * (np.log2(pref) - np.log2(pref).min()) / max(np.ptp(np.log2(pref)), 1e-9)
+    for i, measure in enumerate(measures):
+        corr = target_match_correlation(ds, measure, targets, n_boot=n_boot) if targets is not None else {}
+        for j, m in enumerate(moduli):
+            ax = axes[i, j]
+            for act in ds.activation.values:
+                x = ds[f"{measure}_init"].sel(activation=act, modulus=m).mean("seed", skipna=True).values
+                y = ds.test_accuracy.sel(activation=act, modulus=m).mean("seed", skipna=True).values
+                color = _ACT_COLORS.get(str(act), "black")
+                ax.plot(x, y, "-", color=color, lw=0.6, alpha=0.5)
+                ax.scatter(x, y, s=sizes, color=color, alpha=0.8, lw=0, label=str(act))
+            title = f"M={m}, {_MEASURE_LABELS.get(measure, measure)}"
+            if targets is not None:
+                c_t = float(targets.sel(measure=measure, modulus=m))
+                ax.axvline(c_t, color="black", ls="--", lw=1, label="target")
+                r = corr[m]
+                title += f"\nρ(acc, −|c−target|) = {r.rho:+.2f} [{r.low:+.2f}, {r.high:+.2f}]"
+            ax.axhline(0.5, color="gray", lw=0.6, ls=":")
+            ax.set_ylim(0.3, 1.03)
+            ax.set_title(title, fontsize=8)
+            ax.set_xlabel(f"{measure} at init (mean over seeds)", fontsize=8)
+            ax.set_ylabel("test accuracy", fontsize=8)
+            ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=6, loc="lower left")
+    n_seeds = ds.sizes.get("seed", 1)
+    fig.suptitle(f"{name}: modular sum, one point per architecture (activation x prefactor, mean over {n_seeds} "
+                 "seeds; larger = larger prefactor)\ndashed: the target's complexity on the same lattice; ρ: "
+                 "Spearman over architectures, 95% bootstrap interval over seeds" + _diverged_note(ds), fontsize=9)
+    return _save(fig, out_dir, f"fig7_{name}")
+
+
 def plot_complexity(ds, out_dir: Path, name: str) -> Path:
-    pairs = [(m, f"{m}_init", f"{m}_final") for m in ("fourier", "lz") if f"{m}_init" in ds and f"{m}_final" in ds]
-    fig, axes = _figure(len(pairs), ncols=2, size=(5.0, 4.4))
+    pairs = [(m, f"{m}_init", f"{m}_final") for m in ("fourier", "fourier_dct", "lz")
+             if f"{m}_init" in ds and f"{m}_final" in ds]
+    fig, axes = _figure(len(pairs), ncols=3, size=(5.0, 4.4))
     markers = ["o", "s", "^", "D", "v", "P"]
     for ax, (measure, a, b) in zip(axes, pairs):
         both = np.concatenate([ds[a].values.ravel(), ds[b].values.ravel()])
@@ -168,7 +227,7 @@ def plot_complexity(ds, out_dir: Path, name: str) -> Path:
         ax.set_xlabel(f"{measure} at init")
         ax.set_ylabel(f"{measure} after training")
         ax.grid(alpha=0.3)
-        ax.set_title({"fourier": "Fourier complexity (nrs)", "lz": "LZ78 complexity (normalized)"}[measure])
+        ax.set_title(_MEASURE_LABELS.get(measure, measure))
     axes[0].legend(fontsize=7, markerscale=2)
     n_div = _n_diverged(ds)
     diverged = f"; {n_div} diverged networks not shown" if n_div else ""
@@ -225,15 +284,16 @@ def plot_fig9(ds, out_dir: Path, name: str) -> Path:
 def plot(ds, out_dir: str | os.PathLike) -> list[Path]:
     """Draw the figures of a training Dataset into ``out_dir``; returns the PNG paths.
 
-    Dispatches on ``ds.attrs["kind"]``: ``"train_modsum"`` -> ``fig8_<name>.png`` and
-    ``complexity_<name>.png``; ``"train_cmnist"`` -> ``fig9_<name>.png``.
+    Dispatches on ``ds.attrs["kind"]``: ``"train_modsum"`` -> ``fig8_<name>.png``, ``fig7_<name>.png`` (where
+    complexities at init were recorded) and ``complexity_<name>.png``; ``"train_cmnist"`` -> ``fig9_<name>.png``.
     """
     kind = ds.attrs.get("kind")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     name = str(ds.attrs.get("name") or kind)
     if kind == "train_modsum":
-        return [plot_fig8(ds, out_dir, name), plot_complexity(ds, out_dir, name)]
+        fig7 = plot_fig7(ds, out_dir, name)
+        return [plot_fig8(ds, out_dir, name)] + ([fig7] if fig7 else []) + [plot_complexity(ds, out_dir, name)]
     if kind == "train_cmnist":
         return [plot_fig9(ds, out_dir, name)]
     raise ValueError(f"plot: ds.attrs['kind']={kind!r} is not a training result; allowed: 'train_modsum', "
