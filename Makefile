@@ -12,7 +12,7 @@ DISTRIBUTED ?=
 ARGS        ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint sweep figures bench plot clean
+.PHONY: install test test-fast lint sweep figures bench plot clean
 
 install: $(STAMP)
 
@@ -29,6 +29,10 @@ $(STAMP): pyproject.toml
 TEST_WORKERS ?= 2
 test: install
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
+
+# The quick check while working: every test not marked slow (under 2 minutes on 2 cores). `make test` runs all.
+test-fast: install
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow"
 
 lint: install
 	$(BIN)/ruff check .

@@ -68,6 +68,8 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("fig4_nngp", "F4's infinite-width row (NNGP)", "fig4_nngp.py"),
     Entry("width_limit", "complexity against width and the GP value", "width_limit.py"),
     Entry("fig8_modsum", "F7 and F8 modular sum: accuracy against prefactor and complexity", "fig8_modsum.py"),
+    Entry("fig8_recipe_split50", "C12 under another recipe: a 50% train split", "fig8_recipe_split50.py"),
+    Entry("fig8_recipe_dim3", "C12 under another recipe: 3-D inputs", "fig8_recipe_dim3.py"),
     Entry("fig9_cmnist", "F9 Colored-MNIST", "fig9_cmnist.py"),
     Entry("fig10_gpt2", "F10 greedy sequences of untrained GPT-2s", "fig10_gpt2.py"),
     Entry("kinks_holmes", "kinks of ReLU networks against Holmes' closed forms", "kinks_holmes.py"),
