@@ -9,7 +9,8 @@ Bernoulli KL cost over the lattice (``("volume", {"cost": "kl"})``, epsilon 1e-2
 of DESIGN.md section 21, Gaussian measure with ``sigma="init"``: each parameter's own prior std, ``a / sqrt(3
 fan_in)`` for weights, ``1 / sqrt(3 fan_in)`` for biases). The weight scale multiplies the weights' bounds ``1 /
 sqrt(fan_in)``; biases keep PyTorch's default. The same rays are also searched at every epsilon of ``EPSILONS``
-(``volume_eps0.0001`` ... ``volume_eps1``, with ``_resolved`` and ``_saturated``), in the same program. Depth is read out of one trunk per seed (the depth-d network is the first d layers plus the
+(``volume_eps0.0001`` ... ``volume_eps1``, with ``_resolved`` and ``_saturated``), in the same program. Depth is
+read out of one trunk per seed (the depth-d network is the first d layers plus the
 shared readout). Fourier and LZ complexity of the same networks' 16 x 16 logit images sit beside the volume.
 
 A suite with one part per activation (a network measure sees one activation per compiled sweep), drawn by
