@@ -395,7 +395,7 @@ class VolumeEstimate(NamedTuple):
 
     Attributes:
       log_volume: the estimate ``log mean_i w_i`` (nats; NaN when the inputs are broken, see ``log_volume``).
-      mean_log: ``mean(l)`` (for uniform directions a lower bound in expectation, by Jensen).
+      mean_log: ``mean(log w)`` (a lower bound of ``log_volume``, by Jensen; ``mean(l)`` for uniform directions).
       per_parameter: ``log_volume / D``.
       log_masses: (n,) the per-direction values ``l_i`` (the log-mass of the ray segment).
       radii: (n,) the radius along each direction (inf where never bracketed).
@@ -657,7 +657,7 @@ def log_volume(cost_fn: Callable, w0, key, n_directions: int = 100, epsilon=1e-2
     nan = jnp.float32(jnp.nan)
     estimate = jnp.where(broken, nan, estimate)
     full_ray = jnp.where(broken, nan, full_ray)
-    mean_log = jnp.where(broken, nan, jnp.mean(logs, axis=-1))
+    mean_log = jnp.where(broken, nan, jnp.mean(log_w, axis=-1))
     resolved = ~broken & ~((saturated > 0.5) & (jnp.abs(estimate - full_ray) <= RESOLVED_NATS * dim))
     finite = jnp.isfinite(radii)
     n_finite = jnp.sum(finite, axis=-1)
