@@ -242,7 +242,9 @@ def _secant_radii(costs, directions, epsilon, tol, max_steps, n, first):
         mid = (x_lo + x_hi) / 2
         both = jnp.where(lo_ok & hi_ok, interp, mid)
         # only an end above epsilon: step down along the quadratic law C ~ r^2 (the cost's curvature at w0)
-        down = jnp.where(hi_ok, x_hi - jnp.maximum(y_hi / 2, _LOG2 / 8), x_hi - _LOG2)
+        # (at most a factor 2^16 per step, and never below r = 2^-120: a float32 step of 0 would stall the search)
+        down = jnp.where(hi_ok, x_hi - jnp.clip(y_hi / 2, _LOG2 / 8, 16 * _LOG2), x_hi - _LOG2)
+        down = jnp.maximum(down, jnp.float32(-120 * _LOG2))
         # only ends below: the slope of the last two points (clipped to 1/4 .. 4; 2 without two points), at least
         # doubling and at most a factor 2^16
         slope = jnp.where(s["two_below"] & jnp.isfinite(s["y_prev"]) & lo_ok,

@@ -61,6 +61,11 @@ def test_star_radii_unbracketed_unconverged_and_nan_costs():
     for search, budget in (("bisect", 4), ("secant", 1)):   # budget too small
         short = V.star_radii(lambda w: jnp.sum(w ** 2), w0, u, 0.3, rtol=1e-6, max_steps=budget, search=search)
         assert short.bracketed.all() and not short.converged.any() and np.isfinite(short.radius).all()
+    # a cost above epsilon at any float32 move (the NRS grid's deepest, largest-scale networks): the secant keeps
+    # its radius at the float32 resolution, unconverged but finite (it reached r = 0, log-volume -inf, before)
+    ones = jnp.ones(3)
+    jump = V.star_radii(lambda w: jnp.where(jnp.any(w != ones), 1.0, 0.0), ones, u, 0.01)
+    assert not jump.converged.any() and (np.asarray(jump.radius) > 0).all() and (np.asarray(jump.radius) < 1e-6).all()
     broken = V.star_radii(lambda w: jnp.where(jnp.sum(w ** 2) > 0.2, jnp.nan, jnp.sum(w ** 2)), w0, u, 0.1)
     np.testing.assert_allclose(broken.radius, math.sqrt(0.1), rtol=6e-3)   # NaN counts as too far
     for search in V.SEARCHES:
