@@ -41,7 +41,8 @@ def make(activations=ACTIVATIONS, depths=range(1, 6), scales=SCALES, seeds=100, 
 
 
 SWEEP = make(seeds=100, n_directions=100)    # 2,500 networks (x 5 depths from one trunk), 100 rays each
-# About 3 minutes on 2 CPU cores (compiling one program per activation is ~1/3 of it).
+# 2026-12-06: with 2 seeds (--set seed=0,1) 17 minutes on 2 CPU cores shared with other jobs (load average 13-16);
+# the 16 seeds below take several times that (the epsilon axis searches every ray five times).
 LAPTOP = make(seeds=16, n_directions=48, name="volume_blog_laptop")
 QUICK = make(activations=("relu", "tanh"), depths=(1, 2), scales=(0.32, 3.16), seeds=2, n_directions=4,
              epsilons=(1e-3, 1e-1), name="volume_blog_quick")
