@@ -72,13 +72,20 @@ from .measures.base import register_measure
 
 __all__ = ["MEASURES", "COSTS", "STATISTICS", "MAX_STEPS", "StarRadii", "VolumeEstimate", "star_radii",
            "log_volume", "gaussian_log_mass", "uniform_log_mass", "random_directions", "direction_key",
-           "network_cost", "network_log_volume", "check_volume_args", "log_ball_volume"]
+           "network_cost", "network_log_volume", "check_volume_args", "log_ball_volume", "prior_directions",
+           "init_std", "uniform_count", "DIRECTIONS", "SEARCHES", "DIAGNOSTICS", "epsilon_suffix"]
 
 MEASURES = ("gaussian", "uniform")
 COSTS = ("kl", "mse", "nmse")
 STATISTICS = ("log_volume", "mean_log", "per_parameter", "log_radius_mean", "radius_median", "unconverged",
-              "unbracketed")
+              "unbracketed", "saturated", "ess", "resolved", "full_ray", "steps")
+DIRECTIONS = ("mixture", "uniform")
+SEARCHES = ("secant", "bisect")
 MAX_STEPS = 100
+SATURATION_NATS = 0.01   # a ray is saturated when its integral is within this of its full-ray value
+RESOLVED_NATS = 0.01     # per parameter: an estimate this close to its rays' full-ray value is not resolved
+_LOG2 = math.log(2.0)
+_LOG_R_MAX = 99 * math.log(2.0)   # an unbracketed ray: beyond r = 2^99 (where 99 doublings from r = 1 end)
 _TAIL_NATS = 40.0   # the ray integral keeps the part of [0, R] within this many nats of the integrand's peak
 _NODES = 48         # Gauss-Legendre nodes on each side of the peak
 _HASH_MULT = (0x9E3779B1, 0x85EBCA77, 0x2C1B3C6D)
@@ -109,16 +116,41 @@ def _check_max_steps(max_steps) -> int:
     return int(max_steps)
 
 
-def star_radii(cost_fn: Callable, w0, directions, epsilon, rtol=1e-2, max_steps: int = MAX_STEPS) -> StarRadii:
+def _check_choice(name, value, allowed) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise ConfigError(f"{name}={value!r} is not allowed; allowed: {', '.join(allowed)}")
+    return value
+
+
+def _concrete(value):
+    """``value`` as a numpy array when it is known outside a trace, else None (checked inside, as NaN)."""
+    try:
+        return np.asarray(value, np.float64)
+    except (TypeError, jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+        return None
+
+
+def _check_epsilon(epsilon) -> None:
+    value = _concrete(epsilon)
+    if value is not None and not (value.size and np.all(np.isfinite(value)) and np.all(value > 0)):
+        raise ConfigError(f"epsilon={epsilon!r} is not allowed; allowed: finite numbers > 0 (a traced epsilon "
+                          "that is not gives a NaN estimate)")
+
+
+def star_radii(cost_fn: Callable, w0, directions, epsilon, rtol=1e-2, max_steps: int = MAX_STEPS,
+               search: str = "secant", first=None) -> StarRadii:
     """The radius along each direction where ``cost_fn`` first reaches ``epsilon`` (see the module docstring).
 
     Args:
       cost_fn: ``cost_fn(w) -> scalar`` on a flat parameter vector, 0 at ``w0`` and growing away from it.
       w0: (D,) the centre.
       directions: (n, D) unit directions.
-      epsilon: the cost threshold (> 0; may be traced).
+      epsilon: the cost threshold (> 0; a number or an (n,) array, one per direction; may be traced).
       rtol: stop when ``|C - epsilon| <= rtol * epsilon``.
       max_steps: cost evaluations per direction (static).
+      search: ``"secant"`` (regula falsi in ``(log r, log C)``, the default) or ``"bisect"`` (doubling from
+        ``r = 1``, then bisection: the estimator of DESIGN.md section 14, bit for bit).
+      first: (n,) the first radius tried by ``"secant"`` (default 1).
 
     Returns:
       ``StarRadii`` with (n,) arrays.
@@ -130,6 +162,8 @@ def star_radii(cost_fn: Callable, w0, directions, epsilon, rtol=1e-2, max_steps:
       [0.5, 0.5]
     """
     max_steps = _check_max_steps(max_steps)
+    _check_choice("search", search, SEARCHES)
+    _check_epsilon(epsilon)
     w0 = jnp.asarray(w0, jnp.float32)
     directions = jnp.asarray(directions, jnp.float32)
     if w0.ndim != 1 or directions.ndim != 2 or directions.shape[1] != w0.shape[0]:
@@ -139,6 +173,14 @@ def star_radii(cost_fn: Callable, w0, directions, epsilon, rtol=1e-2, max_steps:
     tol = jnp.asarray(rtol, jnp.float32) * epsilon
     n = directions.shape[0]
     costs = jax.vmap(lambda r, u: cost_fn(w0 + r * u))
+    if search == "bisect":
+        return _bisect_radii(costs, directions, epsilon, tol, max_steps, n)
+    first = jnp.ones(n, jnp.float32) if first is None else jnp.broadcast_to(jnp.asarray(first, jnp.float32), (n,))
+    return _secant_radii(costs, directions, epsilon, tol, max_steps, n, first)
+
+
+def _bisect_radii(costs, directions, epsilon, tol, max_steps, n):
+    """Today's search (DESIGN.md section 14): doubling from r = 1, then bisection."""
     inf = jnp.float32(jnp.inf)
 
     def cond(state):
@@ -164,6 +206,77 @@ def star_radii(cost_fn: Callable, w0, directions, epsilon, rtol=1e-2, max_steps:
     bracketed = jnp.isfinite(hi)
     radius = jnp.where(done, r, jnp.where(bracketed, (lo + hi) / 2, inf))
     return StarRadii(radius, done, bracketed, used)
+
+
+def _secant_radii(costs, directions, epsilon, tol, max_steps, n, first):
+    """Regula falsi in ``(log r, log C)`` (Illinois variant), safeguarded; see ``star_radii``."""
+    inf = jnp.float32(jnp.inf)
+    target = jnp.log(epsilon)
+    log_max = jnp.float32(_LOG_R_MAX)
+
+    def cond(state):
+        return jnp.any(~state["done"]) & (state["step"] < max_steps)
+
+    def body(s):
+        x = s["x"]
+        c = costs(jnp.exp(x), directions).astype(jnp.float32)
+        c = jnp.where(jnp.isnan(c), inf, c)
+        close = jnp.abs(c - epsilon) <= tol
+        below = c < epsilon
+        y = jnp.log(jnp.maximum(c, 0.0)) - target          # log(C / epsilon): < 0 below, -inf where C = 0
+        active = ~s["done"]
+        # new bracket ends; Illinois: an end kept twice in a row has its residual halved (in log C)
+        x_lo = jnp.where(below, x, s["x_lo"])
+        y_lo = jnp.where(below, y, jnp.where(s["last_above"], s["y_lo"] / 2, s["y_lo"]))
+        x_hi = jnp.where(below, s["x_hi"], x)
+        y_hi = jnp.where(below, jnp.where(s["last_below"], s["y_hi"] / 2, s["y_hi"]), y)
+        has_lo = s["has_lo"] | below
+        has_hi = s["has_hi"] | ~below
+        lo_ok = has_lo & jnp.isfinite(y_lo)
+        hi_ok = has_hi & jnp.isfinite(y_hi)
+        # both ends with finite log-costs: interpolate, kept inside the inner 96% of the bracket
+        width = x_hi - x_lo
+        denom = jnp.where(y_hi - y_lo > 0, y_hi - y_lo, 1.0)
+        interp = x_lo - y_lo * width / denom
+        interp = jnp.clip(interp, x_lo + 0.02 * width, x_hi - 0.02 * width)
+        mid = (x_lo + x_hi) / 2
+        both = jnp.where(lo_ok & hi_ok, interp, mid)
+        # only an end above epsilon: step down along the quadratic law C ~ r^2 (the cost's curvature at w0)
+        # (at most a factor 2^16 per step, and never below r = 2^-120: a float32 step of 0 would stall the search)
+        down = jnp.where(hi_ok, x_hi - jnp.clip(y_hi / 2, _LOG2 / 8, 16 * _LOG2), x_hi - _LOG2)
+        down = jnp.maximum(down, jnp.float32(-120 * _LOG2))
+        # only ends below: the slope of the last two points (clipped to 1/4 .. 4; 2 without two points), at least
+        # doubling and at most a factor 2^16
+        slope = jnp.where(s["two_below"] & jnp.isfinite(s["y_prev"]) & lo_ok,
+                          (y_lo - s["y_prev"]) / jnp.maximum(x_lo - s["x_prev"], 1e-6), 2.0)
+        slope = jnp.clip(slope, 0.25, 4.0)
+        up_step = jnp.where(lo_ok, -y_lo / slope, 16 * _LOG2)
+        up = x_lo + jnp.clip(up_step, _LOG2, 16 * _LOG2)
+        next_x = jnp.where(has_hi, jnp.where(has_lo, both, down), up)
+        # too far out without a bracket: the ray never reaches epsilon (r = inf)
+        escaped = ~has_hi & (next_x > log_max)
+        finished = close | escaped
+        keep = lambda new, old: jnp.where(active, new, old)  # noqa: E731
+        return {
+            "x": keep(jnp.where(finished, x, next_x), x), "x_lo": keep(x_lo, s["x_lo"]), "y_lo": keep(y_lo, s["y_lo"]),
+            "x_hi": keep(x_hi, s["x_hi"]), "y_hi": keep(y_hi, s["y_hi"]), "has_lo": keep(has_lo, s["has_lo"]),
+            "has_hi": keep(has_hi, s["has_hi"]), "x_prev": keep(jnp.where(below, s["x_lo"], s["x_prev"]), s["x_prev"]),
+            "y_prev": keep(jnp.where(below, s["y_lo"], s["y_prev"]), s["y_prev"]),
+            "two_below": keep(s["two_below"] | (below & s["has_lo"]), s["two_below"]),
+            "last_below": keep(below, s["last_below"]), "last_above": keep(~below, s["last_above"]),
+            "converged": s["converged"] | (active & close), "done": s["done"] | (active & finished),
+            "step": s["step"] + 1, "used": s["used"] + active.astype(jnp.int32)}
+
+    zeros, false = jnp.zeros(n, jnp.float32), jnp.zeros(n, bool)
+    start = {"x": jnp.log(first), "x_lo": zeros, "y_lo": jnp.full(n, -inf), "x_hi": zeros, "y_hi": jnp.full(n, inf),
+             "has_lo": false, "has_hi": false, "x_prev": zeros, "y_prev": jnp.full(n, -inf), "two_below": false,
+             "last_below": false, "last_above": false, "converged": false, "done": false, "step": jnp.int32(0),
+             "used": jnp.zeros(n, jnp.int32)}
+    s = jax.lax.while_loop(cond, body, start)
+    # a converged ray keeps its point (also one that converged from below, before any cost >= epsilon); a bracket
+    # left unconverged by the budget keeps its next interpolated point (inside the bracket)
+    radius = jnp.where(s["converged"] | s["has_hi"], jnp.exp(s["x"]), inf)
+    return StarRadii(radius, s["converged"], s["has_hi"], s["used"])
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -279,19 +392,29 @@ def uniform_log_mass(radius, dim: int):
 # the estimator
 
 class VolumeEstimate(NamedTuple):
-    """``log_volume``'s result: jnp arrays, so it vmaps over networks.
+    """``log_volume``'s result: jnp arrays, so it vmaps over networks. With an array of ``k`` epsilons every
+    field but ``sigma`` has a leading ``(k,)`` axis (the same rays searched at each epsilon).
 
     Attributes:
-      log_volume: the estimate ``logsumexp(l) - log n`` (nats).
-      mean_log: ``mean(l)`` (a lower bound in expectation, by Jensen).
+      log_volume: the estimate ``log mean_i w_i`` (nats; NaN when the inputs are broken, see ``log_volume``).
+      mean_log: ``mean(log w)`` (a lower bound of ``log_volume``, by Jensen; ``mean(l)`` for uniform directions).
       per_parameter: ``log_volume / D``.
-      log_masses: (n,) the per-direction values ``l_i``.
+      log_masses: (n,) the per-direction values ``l_i`` (the log-mass of the ray segment).
       radii: (n,) the radius along each direction (inf where never bracketed).
-      log_radius_mean: mean of ``log r`` over the bracketed directions (NaN if none).
+      log_radius_mean: mean of ``log r`` over the finite radii (NaN if none).
       radius_median: median radius (inf counted as the largest).
       unconverged: directions bracketed but not within ``rtol`` after the step budget (int32).
-      unbracketed: directions that never reached epsilon (r = inf; int32).
-      sigma: the Gaussian's sigma (the RMS of ``w0`` unless given; NaN for the uniform measure).
+      unbracketed: directions whose radius is infinite (never reached epsilon; int32).
+      sigma: the Gaussian's sigma (the RMS of ``w0`` unless given; with per-parameter scales their RMS; NaN for
+        the uniform measure).
+      log_weights: (n,) ``log w_i = l_i - log(q(u_i) / uniform(u_i))``.
+      saturated: share of rays with ``|l_i(r_i) - l_inf(u_i)| <= 0.01`` (the ray holds its whole prior mass).
+      ess: the weights' effective sample size ``(sum w)^2 / sum w^2`` (1 .. n).
+      full_ray: the same estimator with every ray taken to infinity (0 up to sampling noise for the mixture; the
+        ceiling ``-D/2 + sqrt(2 D ln n)`` or so for uniform directions).
+      resolved: not (``saturated > 0.5`` and ``|log_volume - full_ray| <= 0.01 D``): False when the number is the
+        prior's, not the network's (DESIGN.md section 21).
+      steps: mean cost evaluations per ray.
     """
 
     log_volume: jax.Array
@@ -304,12 +427,27 @@ class VolumeEstimate(NamedTuple):
     unconverged: jax.Array
     unbracketed: jax.Array
     sigma: jax.Array
+    log_weights: jax.Array
+    saturated: jax.Array
+    ess: jax.Array
+    full_ray: jax.Array
+    resolved: jax.Array
+    steps: jax.Array
 
 
 def random_directions(key, n_directions: int, dim: int):
     """(n, D) float32 unit vectors, uniform on the sphere (normalized Gaussians)."""
     u = jax.random.normal(key, (int(n_directions), int(dim)), jnp.float32)
     return u / jnp.linalg.norm(u, axis=1, keepdims=True)
+
+
+def prior_directions(key, n_directions: int, z0):
+    """(n, D) unit vectors ``(g - z0) / |g - z0|`` with ``g ~ N(0, I)``: the directions in which the prior's mass
+    lies, seen from ``z0`` (whitened coordinates). Their density relative to the uniform law on the sphere is
+    ``exp(gaussian_log_mass(inf, u . z0, |z0|^2, D))``."""
+    z0 = jnp.asarray(z0, jnp.float32)
+    g = jax.random.normal(key, (int(n_directions), z0.shape[0]), jnp.float32) - z0
+    return g / jnp.linalg.norm(g, axis=1, keepdims=True)
 
 
 def direction_key(w0, seed: int = 0):
@@ -329,70 +467,218 @@ def direction_key(w0, seed: int = 0):
 
 
 def _check_measure_name(measure) -> str:
-    if measure not in MEASURES:
-        raise ConfigError(f"measure={measure!r} is not allowed; allowed: {', '.join(MEASURES)}")
-    return measure
+    return _check_choice("measure", measure, MEASURES)
+
+
+def _check_alpha(alpha) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)) or not 0 < alpha <= 1:
+        raise ConfigError(f"alpha={alpha!r} is not allowed; allowed: a number in (0, 1] (the uniform share of the "
+                          "rays; static)")
+    return float(alpha)
+
+
+def _check_widths(widths) -> tuple:
+    values = tuple(widths) if isinstance(widths, (tuple, list)) else (widths,)
+    if not values or not all(_positive_number(w) and w >= 1 for w in values):
+        raise ConfigError(f"widths={widths!r} is not allowed; allowed: a tuple of numbers >= 1 (static)")
+    return tuple(float(w) for w in values)
+
+
+def uniform_count(n_directions: int, alpha: float) -> int:
+    """``round(alpha n)`` (halves up): how many of ``n`` rays the mixture draws uniformly."""
+    return int(math.floor(alpha * n_directions + 0.5))
+
+
+def _log_mean_exp(x, axis=-1):
+    return jax.nn.logsumexp(x, axis=axis) - jnp.log(jnp.float32(x.shape[axis]))
 
 
 def log_volume(cost_fn: Callable, w0, key, n_directions: int = 100, epsilon=1e-2, sigma=None,
-               measure: str = "gaussian", rtol=1e-2, max_steps: int = MAX_STEPS) -> VolumeEstimate:
+               measure: str = "gaussian", rtol=1e-2, max_steps: int = MAX_STEPS, directions: str = "mixture",
+               alpha: float = 0.5, search: str = "secant", precondition=None,
+               widths: tuple = (1.0,)) -> VolumeEstimate:
     """Estimate the log measure of the star domain ``{w: C(w) < epsilon}`` around ``w0``.
 
     Args:
       cost_fn: ``cost_fn(w) -> scalar`` on a flat (D,) vector, 0 at ``w0``.
       w0: (D,) the centre.
-      key: PRNG key of the directions (``n_directions`` normalized Gaussians).
+      key: PRNG key of the directions.
       n_directions: number of rays (static).
-      epsilon: the cost threshold (> 0).
-      sigma: the Gaussian prior's standard deviation (default: the RMS of ``w0``); ignored for ``"uniform"``.
-      measure: ``"gaussian"`` (``N(0, sigma^2 I)``) or ``"uniform"`` (Lebesgue volume).
+      epsilon: the cost threshold (> 0), or a 1-D array of thresholds (one search per threshold along the same
+        rays; every field gets a leading axis).
+      sigma: the Gaussian prior's standard deviation: ``None`` or ``"rms"`` (the RMS of ``w0``), a number, or a
+        (D,) array of per-parameter scales (the prior ``N(0, diag(sigma^2))``, integrated in whitened
+        coordinates ``z = w / sigma``; ``network_log_volume`` builds it for ``sigma="init"``).
+      measure: ``"gaussian"`` or ``"uniform"`` (Lebesgue volume, with uniform directions whatever
+        ``directions`` says: the mixture's prior components are the Gaussian's).
       rtol: the radius search's relative tolerance on the cost.
       max_steps: cost evaluations per direction (static).
+      directions: ``"mixture"`` (importance-sampled: ``round(alpha n)`` uniform rays, the rest from the prior's
+        direction law ``prior_directions``, each weighted by ``1 / (alpha + (1 - alpha) exp(l_inf(u)))``) or
+        ``"uniform"`` (``alpha = 1``: DESIGN.md section 14's estimator; with ``search="bisect"`` bit for bit).
+      alpha: the uniform share of the mixture (static, in (0, 1]).
+      widths: the prior components of the mixture (static): the direction laws of ``w - w0`` for ``w`` drawn from
+        the prior widened ``width`` times, sharing ``1 - alpha`` (``(1.0,)``: DESIGN.md section 21's mixture).
+        Wider components put rays where a region holding a small part of the prior has its mass (an off-centre
+        ball at D = 2,000: 13-26 nats low with ``(1.0,)``, within 1.7 with ``(1, 4/3, 2, 20/7)``; docs/volume.md).
+      search: the radius search (``star_radii``): ``"secant"`` or ``"bisect"``.
+      precondition: optional (D,) positive diagonal ``P`` (tyche's preconditioner, rescaled to unit
+        log-determinant): the uniform component draws ``P g / |P g|`` instead, with density ratio
+        ``|P^-1 u|^-D`` to the uniform law, in whitened coordinates.
 
     Returns:
-      ``VolumeEstimate`` (``log_volume``, ``per_parameter``, per-direction ``log_masses`` and ``radii``, ...).
+      ``VolumeEstimate``. Broken inputs that are only known inside a trace give NaN estimates (``log_volume``,
+      ``per_parameter``, ``mean_log``, ``full_ray``) and ``resolved = False``: a NaN or infinite ``w0``, a cost at
+      ``w0`` that is NaN or not below epsilon, an epsilon that is not a finite number > 0. Known ones raise
+      ConfigError.
 
     Example:
       >>> import jax, jax.numpy as jnp, redshift_jax as rj
       >>> est = rj.volume.log_volume(lambda w: jnp.sum(w ** 2), jnp.zeros(3), jax.random.key(0),
-      ...                            n_directions=8, epsilon=1.0, measure="uniform")
+      ...                            n_directions=8, epsilon=1.0, measure="uniform", directions="uniform")
       >>> round(float(est.log_volume), 2)   # the unit ball: log(4 pi / 3)
       1.43
     """
     _check_measure_name(measure)
-    n_directions = int(n_directions)
-    if n_directions < 1:
+    _check_choice("directions", directions, DIRECTIONS)
+    _check_choice("search", search, SEARCHES)
+    # the mixture's prior components are the Gaussian's: the uniform measure keeps uniform directions
+    alpha = 1.0 if directions == "uniform" or measure == "uniform" else _check_alpha(alpha)
+    widths = _check_widths(widths)
+    if isinstance(n_directions, bool) or not isinstance(n_directions, (int, np.integer)) or n_directions < 1:
         raise ConfigError(f"n_directions={n_directions!r} is not allowed; allowed: an integer >= 1")
+    n_directions = int(n_directions)
+    _check_epsilon(epsilon)
     w0 = jnp.asarray(w0, jnp.float32)
     if w0.ndim != 1:
         raise ConfigError(f"log_volume: w0 has shape {w0.shape}; allowed: a flat (D,) vector (ravel_pytree)")
     dim = w0.shape[0]
-    directions = random_directions(key, n_directions, dim)
-    found = star_radii(cost_fn, w0, directions, epsilon, rtol, max_steps)
-    radii = found.radius
-    if measure == "gaussian":
-        sq = jnp.sum(w0 * w0)
-        if sigma is None:
-            sigma = jnp.sqrt(sq / dim)
-            norm_sq = jnp.float32(dim)
-        else:
-            sigma = jnp.asarray(sigma, jnp.float32)
-            norm_sq = sq / (sigma * sigma)
-        logs = gaussian_log_mass(radii / sigma, directions @ w0 / sigma, norm_sq, dim)
+    eps = jnp.asarray(epsilon, jnp.float32)
+    if eps.ndim > 1:
+        raise ConfigError(f"epsilon has shape {eps.shape}; allowed: a number or a 1-D array of numbers")
+    if isinstance(sigma, str) and sigma != "rms":
+        raise ConfigError(f"log_volume: sigma={sigma!r} is not allowed; allowed: None or 'rms', a number > 0, or a "
+                          "(D,) array of per-parameter scales (sigma='init' needs a model: network_log_volume)")
+    sigma = None if isinstance(sigma, str) else sigma
+    per_parameter_scales = sigma is not None and jnp.ndim(sigma) > 0
+    if per_parameter_scales and (jnp.shape(sigma) != (dim,) or measure != "gaussian"):
+        raise ConfigError(f"log_volume: sigma of shape {jnp.shape(sigma)} with measure={measure!r} is not allowed; "
+                          f"allowed: per-parameter scales of shape ({dim},) with measure='gaussian'")
+    if precondition is not None and jnp.shape(precondition) != (dim,):
+        raise ConfigError(f"log_volume: precondition of shape {jnp.shape(precondition)} is not allowed; allowed: a "
+                          f"({dim},) array of positive numbers")
+
+    # the prior's scale and the whitened centre z0 (scalar sigma: the rays stay the unit directions in w)
+    sq = jnp.sum(w0 * w0)
+    if sigma is None:
+        scale = jnp.sqrt(sq / dim)
+        norm_sq = jnp.float32(dim)
+    elif per_parameter_scales:
+        scales = jnp.asarray(sigma, jnp.float32)
+        scale = jnp.sqrt(jnp.mean(scales * scales))
+        norm_sq = jnp.sum(jnp.square(w0 / scales))
     else:
-        sigma = jnp.float32(jnp.nan)
+        scale = jnp.asarray(sigma, jnp.float32)
+        norm_sq = sq / (scale * scale)
+    z0 = w0 / scales if per_parameter_scales else w0 / scale
+
+    # directions (whitened coordinates) and log(q(u) / uniform(u)) of the proposal
+    n_uniform = n_directions if alpha == 1.0 else uniform_count(n_directions, alpha)
+    keys = (key, None) if alpha == 1.0 else jax.random.split(key)
+    parts = []
+    if n_uniform:
+        u = random_directions(keys[0], n_uniform, dim)
+        if precondition is not None:
+            p = jnp.asarray(precondition, jnp.float32)
+            p = p / jnp.exp(jnp.mean(jnp.log(p)))
+            u = u * p
+            u = u / jnp.linalg.norm(u, axis=1, keepdims=True)
+        parts.append(u)
+    rest = n_directions - n_uniform
+    counts = [rest // len(widths) + (1 if i < rest % len(widths) else 0) for i in range(len(widths))]
+    if rest:
+        width_keys = jax.random.split(keys[1], len(widths)) if len(widths) > 1 else [keys[1]]
+        parts += [prior_directions(k_, m, z0 / width) for k_, m, width in zip(width_keys, counts, widths) if m]
+    u = parts[0] if len(parts) == 1 else jnp.concatenate(parts)
+    if per_parameter_scales:
+        stretched = u * scales
+        length = jnp.linalg.norm(stretched, axis=1)       # whitened radius R = r / length along w-space rays
+        search_dirs = stretched / length[:, None]
+        beta = u @ z0
+    else:
+        length = scale
+        search_dirs = u
+        beta = u @ w0 / scale
+    full = gaussian_log_mass(jnp.float32(jnp.inf), beta, norm_sq, dim)   # l_inf(u): the prior's ray mass
+    if alpha == 1.0 and precondition is None:
+        log_q = None
+    else:
+        log_uniform = jnp.zeros(n_directions, jnp.float32)
+        if precondition is not None:
+            log_uniform = -dim * jnp.log(jnp.linalg.norm(u / p, axis=1))
+        terms = [jnp.float32(math.log(alpha)) + log_uniform]
+        for m, width in zip(counts, widths):
+            if m:   # the prior at width x its scale, seen from z0: the ray mass with z0 / width
+                mass = full if width == 1.0 else gaussian_log_mass(jnp.float32(jnp.inf), beta / width,
+                                                                   norm_sq / (width * width), dim)
+                terms.append(jnp.float32(math.log((1 - alpha) * m / rest)) + mass)
+        log_q = terms[0] if len(terms) == 1 else jax.nn.logsumexp(jnp.stack(terms), axis=0)
+
+    # one radius search for every (epsilon, ray)
+    eps_rows = eps.reshape(-1)
+    k = eps_rows.shape[0]
+    tiled = jnp.tile(search_dirs, (k, 1)) if k > 1 else search_dirs
+    found = star_radii(cost_fn, w0, tiled, jnp.repeat(eps_rows, n_directions) if k > 1 else eps_rows[0], rtol,
+                       max_steps, search)
+    shape = (k, n_directions)
+    radii = found.radius.reshape(shape)
+    if measure == "gaussian":
+        logs = gaussian_log_mass(radii / (length[None, :] if per_parameter_scales else length), beta[None, :],
+                                 norm_sq, dim)
+        sigma_out = scale
+    else:
         logs = uniform_log_mass(radii, dim)
-    estimate = jax.nn.logsumexp(logs) - jnp.log(jnp.float32(n_directions))
+        sigma_out = jnp.float32(jnp.nan)
+    if log_q is None:
+        log_w = logs
+        estimate = jax.nn.logsumexp(logs, axis=-1) - jnp.log(jnp.float32(n_directions))
+        full_ray = _log_mean_exp(full)
+    else:
+        log_w = logs - log_q
+        estimate = _log_mean_exp(log_w)
+        full_ray = _log_mean_exp(full - log_q)
+    ess = jnp.exp(2 * jax.nn.logsumexp(log_w, axis=-1) - jax.nn.logsumexp(2 * log_w, axis=-1))
+    if measure == "gaussian":
+        saturated = jnp.mean(jnp.abs(logs - full) <= SATURATION_NATS, axis=-1)
+    else:
+        saturated = jnp.zeros(k, jnp.float32)
+    # broken inputs (only known inside a trace): NaN, not a number that looks like a measurement
+    c0 = jnp.asarray(cost_fn(w0), jnp.float32)
+    broken = (~jnp.all(jnp.isfinite(w0)) | ~(c0 < eps_rows) | ~jnp.isfinite(eps_rows) | ~(eps_rows > 0)
+              | ~jnp.isfinite(scale))
+    nan = jnp.float32(jnp.nan)
+    estimate = jnp.where(broken, nan, estimate)
+    full_ray = jnp.where(broken, nan, full_ray)
+    mean_log = jnp.where(broken, nan, jnp.mean(log_w, axis=-1))
+    resolved = ~broken & ~((saturated > 0.5) & (jnp.abs(estimate - full_ray) <= RESOLVED_NATS * dim))
     finite = jnp.isfinite(radii)
-    n_finite = jnp.sum(finite)
+    n_finite = jnp.sum(finite, axis=-1)
     log_r = jnp.where(finite, jnp.log(jnp.where(finite, radii, 1.0)), 0.0)
-    log_radius_mean = jnp.where(n_finite > 0, jnp.sum(log_r) / jnp.maximum(n_finite, 1), jnp.nan)
-    return VolumeEstimate(
-        log_volume=estimate.astype(jnp.float32), mean_log=jnp.mean(logs).astype(jnp.float32),
+    log_radius_mean = jnp.where(n_finite > 0, jnp.sum(log_r, axis=-1) / jnp.maximum(n_finite, 1), jnp.nan)
+    bracketed = found.bracketed.reshape(shape)
+    out = VolumeEstimate(
+        log_volume=estimate.astype(jnp.float32), mean_log=mean_log.astype(jnp.float32),
         per_parameter=(estimate / dim).astype(jnp.float32), log_masses=logs, radii=radii,
-        log_radius_mean=log_radius_mean.astype(jnp.float32), radius_median=jnp.median(radii).astype(jnp.float32),
-        unconverged=jnp.sum(found.bracketed & ~found.converged, dtype=jnp.int32),
-        unbracketed=jnp.sum(~found.bracketed, dtype=jnp.int32), sigma=jnp.asarray(sigma, jnp.float32))
+        log_radius_mean=log_radius_mean.astype(jnp.float32),
+        radius_median=jnp.median(radii, axis=-1).astype(jnp.float32),
+        unconverged=jnp.sum(bracketed & ~found.converged.reshape(shape), axis=-1, dtype=jnp.int32),
+        unbracketed=jnp.sum(~finite, axis=-1, dtype=jnp.int32), sigma=jnp.asarray(sigma_out, jnp.float32),
+        log_weights=log_w.astype(jnp.float32), saturated=saturated.astype(jnp.float32),
+        ess=ess.astype(jnp.float32), full_ray=full_ray.astype(jnp.float32), resolved=resolved,
+        steps=jnp.mean(found.steps.reshape(shape), axis=-1, dtype=jnp.float32))
+    if eps.ndim == 0:
+        out = out._replace(**{name: getattr(out, name)[0] for name in out._fields if name != "sigma"})
+    return out
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -444,21 +730,93 @@ def network_cost(model, params, inputs, cost: str = "kl", **apply_kwargs):
     return cost_fn, w0
 
 
+_WEIGHT_LEAVES = ("W", "W_gate")
+_BIAS_LEAVES = {"b": "W", "b_gate": "W_gate"}
+
+
+def _weight_std(prior, fan_in, fan_out, weight_scale):
+    if prior in ("paper", "ball"):   # U(-s, s), s = a sqrt(6 / (fan_in + fan_out)) (ball: the same variance)
+        return weight_scale * math.sqrt(6.0 / (fan_in + fan_out)) / math.sqrt(3.0)
+    if prior == "uniform":
+        return weight_scale / math.sqrt(3.0)
+    if prior == "normal":
+        return weight_scale / math.sqrt(fan_in)
+    if prior == "torch":
+        return weight_scale / math.sqrt(3.0 * fan_in)
+    raise ConfigError(f"sigma='init' with prior={prior!r} is not allowed (no finite variance); allowed priors: "
+                      "paper, uniform, normal, ball, torch")
+
+
+def _bias_std(prior, fan_in, bias_scale):
+    if prior == "normal":
+        return bias_scale
+    if prior == "torch":
+        return bias_scale / math.sqrt(3.0 * fan_in)
+    return bias_scale / math.sqrt(3.0)   # U(-b, b)
+
+
+def init_std(model, params, weight_scale=1.0, bias_scale=1.0):
+    """(D,) the per-parameter standard deviation of ``model``'s own prior at ``weight_scale`` and ``bias_scale``
+    (in ``ravel_pytree(params)`` order): what ``sigma="init"`` means.
+
+    For models whose parameters are layers of ``W`` (fan_in, fan_out) and ``b`` (fan_out,) (``rj.MLP``, stacked
+    hidden layers included) drawn from ``model.prior``: torch's ``U(-a/sqrt(fan_in), a/sqrt(fan_in))`` has std
+    ``a / sqrt(3 fan_in)`` (biases ``b / sqrt(3 fan_in)``); the paper's ``U(-s, s)`` with ``s = a sqrt(6 / (fan_in
+    + fan_out))`` has ``s / sqrt(3)`` (biases ``U(-b, b)``: ``b / sqrt(3)``); normal ``a / sqrt(fan_in)`` and ``b``.
+    ``weight_scale`` and ``bias_scale`` may be traced.
+    """
+    prior = getattr(model, "prior", None)
+    if prior is None:
+        raise ConfigError(f"sigma='init' needs a model with a prior; {type(model).__name__} has none; allowed: "
+                          "sigma=None ('rms') or a number")
+
+    def layer(node):
+        if not isinstance(node, dict) or "W" not in node:
+            if isinstance(node, dict):
+                return {k: layer(v) for k, v in node.items()}
+            raise ConfigError(f"sigma='init' does not know {type(model).__name__}'s parameters (a leaf outside a "
+                              "layer of W and b); allowed: models built of W/b layers (rj.MLP)")
+        out = {}
+        for name, leaf in node.items():
+            weight = node[_BIAS_LEAVES.get(name, name)] if name in _BIAS_LEAVES else leaf
+            fan_in, fan_out = weight.shape[-2], weight.shape[-1]
+            if name in _WEIGHT_LEAVES:
+                std = _weight_std(prior, fan_in, fan_out, 1.0) * jnp.asarray(weight_scale, jnp.float32)
+            elif name in _BIAS_LEAVES:
+                std = _bias_std(prior, fan_in, 1.0) * jnp.asarray(bias_scale, jnp.float32)
+            else:
+                raise ConfigError(f"sigma='init' does not know the parameter {name!r} of {type(model).__name__}; "
+                                  "allowed: W, b, W_gate, b_gate")
+            out[name] = jnp.broadcast_to(jnp.asarray(std, jnp.float32), leaf.shape)
+        return out
+
+    return ravel_pytree(layer(params))[0].astype(jnp.float32)
+
+
 def network_log_volume(model, params, inputs, key=None, cost: str = "kl", n_directions: int = 100, epsilon=1e-2,
                        sigma=None, measure: str = "gaussian", rtol=1e-2, seed: int = 0,
-                       max_steps: int = MAX_STEPS, **apply_kwargs) -> VolumeEstimate:
+                       max_steps: int = MAX_STEPS, directions: str = "mixture", alpha: float = 0.5,
+                       search: str = "secant", widths: tuple = (1.0,), weight_scale=1.0, bias_scale=1.0,
+                       **apply_kwargs) -> VolumeEstimate:
     """``log_volume`` of a network's cost on ``inputs``; ``key=None`` uses ``direction_key(w0, seed)`` (what the
-    sweep measure does)."""
+    sweep measure does). ``sigma="init"`` is the model's own prior at ``weight_scale`` / ``bias_scale``
+    (``init_std``)."""
     cost_fn, w0 = network_cost(model, params, inputs, cost, **apply_kwargs)
     key = direction_key(w0, seed) if key is None else key
-    return log_volume(cost_fn, w0, key, n_directions, epsilon, sigma, measure, rtol, max_steps)
+    if isinstance(sigma, str) and sigma == "init":
+        sigma = init_std(model, params, weight_scale, bias_scale)
+    return log_volume(cost_fn, w0, key, n_directions, epsilon, sigma, measure, rtol, max_steps, directions, alpha,
+                      search, None, widths)
 
 
 # ------------------------------------------------------------------------------------------------------------
 # the sweep measure (a network measure, DESIGN.md section 11) and argument checks
 
 VOLUME_ARGS = {"cost": "kl", "epsilon": 1e-2, "n_directions": 100, "measure": "gaussian", "sigma": None,
-               "rtol": 1e-2, "seed": 0, "statistic": "log_volume", "resolution": None, "max_steps": MAX_STEPS}
+               "rtol": 1e-2, "seed": 0, "statistic": "log_volume", "resolution": None, "max_steps": MAX_STEPS,
+               "directions": "mixture", "alpha": 0.5, "search": "secant", "widths": [1.0], "epsilons": None}
+# stored beside every estimate of the sweep measure (``volume_saturated``, ...; DESIGN.md section 21)
+DIAGNOSTICS = ("saturated", "ess", "unbracketed", "resolved")
 
 
 def _positive_number(value) -> bool:
@@ -480,7 +838,17 @@ def check_volume_args(owner: str, args: dict, allowed=tuple(VOLUME_ARGS)) -> Non
         "statistic": (lambda v: v in STATISTICS, ", ".join(STATISTICS)),
         "epsilon": (_positive_number, "a finite number > 0"),
         "rtol": (lambda v: _positive_number(v) and v < 1, "a number in (0, 1)"),
-        "sigma": (lambda v: v is None or _positive_number(v), "None (the RMS of the parameters) or a number > 0"),
+        "sigma": (lambda v: v is None or v in ("rms", "init") or _positive_number(v),
+                  "None or 'rms' (the RMS of the parameters), 'init' (the model's own prior) or a number > 0"),
+        "directions": (lambda v: v in DIRECTIONS, ", ".join(DIRECTIONS)),
+        "search": (lambda v: v in SEARCHES, ", ".join(SEARCHES)),
+        "alpha": (lambda v: _positive_number(v) and v <= 1, "a number in (0, 1]"),
+        "widths": (lambda v: isinstance(v, (list, tuple)) and len(v) > 0
+                   and all(_positive_number(w) and w >= 1 for w in v), "a list of numbers >= 1"),
+        "epsilons": (lambda v: v is None or (isinstance(v, (list, tuple)) and len(v) > 0
+                                             and all(_positive_number(e) for e in v)
+                                             and len(set(v)) == len(v)),
+                     "None or a list of distinct finite numbers > 0 (the epsilon axis)"),
         "n_directions": (_positive_int, "an integer >= 1"),
         "max_steps": (_positive_int, "an integer >= 1"),
         "resolution": (lambda v: v is None or (_positive_int(v) and v >= 2),
@@ -504,14 +872,42 @@ def _cost_inputs(inputs, resolution):
     return jnp.stack([m.reshape(-1) for m in mesh[::-1]], axis=-1)  # coordinate 0 fastest, like grid()
 
 
+def epsilon_suffix(epsilon) -> str:
+    """The result variable's suffix of one value of the epsilon axis: ``eps0.001``."""
+    return f"eps{float(epsilon):g}"
+
+
+def _volume_outputs(epsilons=None, **_):
+    extra = list(DIAGNOSTICS)
+    for eps in epsilons or ():
+        extra += [epsilon_suffix(eps), f"{epsilon_suffix(eps)}_resolved", f"{epsilon_suffix(eps)}_saturated"]
+    return tuple(extra)
+
+
 def _volume_measure(model, params, inputs, numeric, cost="kl", epsilon=1e-2, n_directions=100, measure="gaussian",
-                    sigma=None, rtol=1e-2, seed=0, statistic="log_volume", resolution=None, max_steps=MAX_STEPS):
+                    sigma=None, rtol=1e-2, seed=0, statistic="log_volume", resolution=None, max_steps=MAX_STEPS,
+                    directions="mixture", alpha=0.5, search="secant", widths=(1.0,), epsilons=None):
+    """The statistic at ``epsilon`` with its diagnostics, and at each of ``epsilons`` (one radius search over the
+    same rays for all of them, in one program)."""
     from .models.base import split_numeric
 
-    _, apply_args = split_numeric(model, numeric)
-    est = network_log_volume(model, params, _cost_inputs(inputs, resolution), None, cost, n_directions, epsilon,
-                             sigma, measure, rtol, seed, max_steps, **apply_args)
-    return jnp.asarray(getattr(est, statistic), jnp.float32)
+    init_args, apply_args = split_numeric(model, numeric)
+    values = [float(epsilon)] + [float(e) for e in epsilons or () if float(e) != float(epsilon)]
+    est = network_log_volume(model, params, _cost_inputs(inputs, resolution), None, cost, n_directions,
+                             np.asarray(values, np.float32), sigma, measure, rtol, seed, max_steps, directions, alpha,
+                             search, tuple(widths), init_args.get("weight_scale", 1.0),
+                             init_args.get("bias_scale", 1.0), **apply_args)
+
+    def at(name, i):
+        return jnp.asarray(getattr(est, name)[i], jnp.float32)
+
+    out = {"": at(statistic, 0), **{name: at(name, 0) for name in DIAGNOSTICS}}
+    for eps in epsilons or ():
+        i = values.index(float(eps))
+        out[epsilon_suffix(eps)] = at(statistic, i)
+        out[f"{epsilon_suffix(eps)}_resolved"] = at("resolved", i)
+        out[f"{epsilon_suffix(eps)}_saturated"] = at("saturated", i)
+    return out
 
 
 def _check_measure(sweep, **args):
@@ -526,4 +922,4 @@ def _check_measure(sweep, **args):
                           "allowed: one value per sweep (use a suite of parts)")
 
 
-register_measure("volume", "network", _volume_measure, VOLUME_ARGS, check=_check_measure)
+register_measure("volume", "network", _volume_measure, VOLUME_ARGS, check=_check_measure, outputs=_volume_outputs)

@@ -5,9 +5,12 @@ The blog's grid: relu, gelu, tanh, sigmoid, gaussian x 1..5 hidden layers x weig
 3.16} x 100 seeds, PyTorch's default init (``prior="torch"``). The blog does not publish its network, so we use the
 modular-sum network of section 10 instead: ``MLP(width=64, in_dim=2, prior="torch")`` on the 16 x 16 lattice
 (``resolution=16`` on [-1, 1]^2 is exactly the modular-sum inputs ``x / 15 * 2 - 1``), a scalar logit, and the
-Bernoulli KL cost over the lattice (``("volume", {"cost": "kl"})``, epsilon 1e-2, Gaussian measure with sigma the
-RMS of the parameters). The weight scale multiplies the weights' bounds ``1 / sqrt(fan_in)``; biases keep
-PyTorch's default. Depth is read out of one trunk per seed (the depth-d network is the first d layers plus the
+Bernoulli KL cost over the lattice (``("volume", {"cost": "kl"})``, epsilon 1e-2, the importance-sampled estimator
+of DESIGN.md section 21, Gaussian measure with ``sigma="init"``: each parameter's own prior std, ``a / sqrt(3
+fan_in)`` for weights, ``1 / sqrt(3 fan_in)`` for biases). The weight scale multiplies the weights' bounds ``1 /
+sqrt(fan_in)``; biases keep PyTorch's default. The same rays are also searched at every epsilon of ``EPSILONS``
+(``volume_eps0.0001`` ... ``volume_eps1``, with ``_resolved`` and ``_saturated``), in the same program. Depth is
+read out of one trunk per seed (the depth-d network is the first d layers plus the
 shared readout). Fourier and LZ complexity of the same networks' 16 x 16 logit images sit beside the volume.
 
 A suite with one part per activation (a network measure sees one activation per compiled sweep), drawn by
@@ -23,9 +26,13 @@ ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "gaussian")
 SCALES = (0.32, 0.56, 1.0, 1.78, 3.16)
 
 
+EPSILONS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+
+
 def make(activations=ACTIVATIONS, depths=range(1, 6), scales=SCALES, seeds=100, n_directions=100, epsilon=1e-2,
-         name="volume_blog"):
-    volume = ("volume", {"cost": "kl", "n_directions": n_directions, "epsilon": epsilon})
+         epsilons=EPSILONS, name="volume_blog"):
+    volume = ("volume", {"cost": "kl", "n_directions": n_directions, "epsilon": epsilon, "sigma": "init",
+                         "epsilons": list(epsilons)})
     return {activation: rj.Sweep(model=rj.MLP(activation=activation, width=64, in_dim=2, prior="torch"),
                                  axes={"depth": list(depths), "weight_scale": list(scales),
                                        "seed": list(range(seeds))},
@@ -34,7 +41,8 @@ def make(activations=ACTIVATIONS, depths=range(1, 6), scales=SCALES, seeds=100, 
 
 
 SWEEP = make(seeds=100, n_directions=100)    # 2,500 networks (x 5 depths from one trunk), 100 rays each
-# About 3 minutes on 2 CPU cores (compiling one program per activation is ~1/3 of it).
+# 2026-12-06: with 2 seeds (--set seed=0,1) 17 minutes on 2 CPU cores shared with other jobs (load average 13-16);
+# the 16 seeds below take several times that (the epsilon axis searches every ray five times).
 LAPTOP = make(seeds=16, n_directions=48, name="volume_blog_laptop")
 QUICK = make(activations=("relu", "tanh"), depths=(1, 2), scales=(0.32, 3.16), seeds=2, n_directions=4,
-             name="volume_blog_quick")
+             epsilons=(1e-3, 1e-1), name="volume_blog_quick")

@@ -2,7 +2,8 @@
 
 The NRS grid networks of Figure 4 (``MLP(width=64)``, the paper's prior, 2-D inputs, depth x weight scale
 geometric in 1..50) with their Fourier and LZ complexity on the 64 x 64 grid, and beside them the local volume of
-the same networks (Gaussian measure, sigma the RMS of the parameters, epsilon 1e-2) under two costs on a 16 x 16
+the same networks (the importance-sampled estimator of DESIGN.md section 21, Gaussian measure, sigma the RMS of the
+parameters, epsilon 1e-2) under two costs on a 16 x 16
 sub-grid of [-1, 1]^2 (the full 4096-point grid costs 16x more and the function is smooth at that scale):
 
 - ``volume``: ``"mse"``, the mean squared change of the output field (section 14's NRS cost). The outputs'
@@ -38,6 +39,7 @@ def make(activations=ACTIVATIONS, depths=range(1, 11), scales=15, seeds=16, n_di
 
 
 SWEEP = make(seeds=16, n_directions=100)   # Figure 4's grid for five activations: 2,400 trunks x 10 depths
-# About 4 minutes on 2 CPU cores.
+# 2026-12-06: with 2 seeds and depth 1..4 (--set seed=0,1 --set depth=1,2,3,4) 4-21 minutes on 2 CPU cores shared
+# with other jobs, depending on their load.
 LAPTOP = make(depths=range(1, 7), scales=5, seeds=8, n_directions=32, name="volume_nrs_laptop")
 QUICK = make(activations=("relu", "tanh"), depths=(1, 2), scales=2, seeds=2, n_directions=4, name="volume_nrs_quick")

@@ -2,6 +2,7 @@
 estimator against Monte Carlo volumes, the sweep measure against direct calls, ModularSum's volume option, the
 sweep files and the notebook."""
 
+import functools
 import math
 from pathlib import Path
 
@@ -16,6 +17,9 @@ from redshift_jax import volume as V
 from redshift_jax.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
+
+_estimate = jax.jit(V.log_volume, static_argnums=(0, 3),
+                    static_argnames=("measure", "directions", "search", "alpha", "widths", "max_steps"))
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -32,13 +36,21 @@ def test_star_radii_quadratic_closed_form():
     w0 = rng.normal(size=5).astype(np.float32)
     u = rng.normal(size=(16, 5))
     u = (u / np.linalg.norm(u, axis=1, keepdims=True)).astype(np.float32)
-    for eps in (1e-4, 1e-2, 30.0):  # radius from ~1e-3 (bisection down from 1) to ~10 (doubling up)
-        out = jax.jit(V.star_radii, static_argnums=0)(_quadratic(w0, A), w0, u, eps)
-        want = np.sqrt(eps / np.einsum("ni,ij,nj->n", u, A, u))
-        assert out.converged.all() and out.bracketed.all()
-        # |C - eps| <= rtol eps with C ~ r^2: the radius is within rtol / 2 (plus float32 rounding)
-        np.testing.assert_allclose(out.radius, want, rtol=0.5e-2 + 1e-5)
-        assert (out.steps <= V.MAX_STEPS).all()
+    steps = {}
+    for search in V.SEARCHES:
+        run = jax.jit(functools.partial(V.star_radii, search=search), static_argnums=0)
+        for eps in (1e-4, 1e-2, 30.0):  # radius from ~1e-3 (bisection down from 1) to ~10 (doubling up)
+            out = run(_quadratic(w0, A), w0, u, eps)
+            want = np.sqrt(eps / np.einsum("ni,ij,nj->n", u, A, u))
+            assert out.converged.all(), (search, eps)
+            if search == "bisect":
+                assert out.bracketed.all()
+            # |C - eps| <= rtol eps with C ~ r^2: the radius is within rtol / 2 (plus float32 rounding)
+            np.testing.assert_allclose(out.radius, want, rtol=0.5e-2 + 1e-5, err_msg=search)
+            assert (out.steps <= V.MAX_STEPS).all()
+            steps[search, eps] = float(np.mean(out.steps))
+    for eps in (1e-4, 1e-2, 30.0):   # C ~ r^2 is what the secant's first step assumes: 2 evaluations at most
+        assert steps["secant", eps] <= 2.0 < steps["bisect", eps]
 
 
 def test_star_radii_unbracketed_unconverged_and_nan_costs():
@@ -46,12 +58,27 @@ def test_star_radii_unbracketed_unconverged_and_nan_costs():
     u = jnp.eye(3)
     bounded = V.star_radii(lambda w: jnp.minimum(jnp.sum(w ** 2), 0.5), w0, u, 1.0)   # never reaches epsilon
     assert np.isinf(bounded.radius).all() and not bounded.bracketed.any()
-    short = V.star_radii(lambda w: jnp.sum(w ** 2), w0, u, 0.3, rtol=1e-6, max_steps=4)  # budget too small
-    assert short.bracketed.all() and not short.converged.any() and np.isfinite(short.radius).all()
+    for search, budget in (("bisect", 4), ("secant", 1)):   # budget too small
+        short = V.star_radii(lambda w: jnp.sum(w ** 2), w0, u, 0.3, rtol=1e-6, max_steps=budget, search=search)
+        assert short.bracketed.all() and not short.converged.any() and np.isfinite(short.radius).all()
+    # a cost above epsilon at any float32 move (the NRS grid's deepest, largest-scale networks): the secant keeps
+    # its radius at the float32 resolution, unconverged but finite (it reached r = 0, log-volume -inf, before)
+    ones = jnp.ones(3)
+    jump = V.star_radii(lambda w: jnp.where(jnp.any(w != ones), 1.0, 0.0), ones, u, 0.01)
+    assert not jump.converged.any() and (np.asarray(jump.radius) > 0).all() and (np.asarray(jump.radius) < 1e-6).all()
     broken = V.star_radii(lambda w: jnp.where(jnp.sum(w ** 2) > 0.2, jnp.nan, jnp.sum(w ** 2)), w0, u, 0.1)
     np.testing.assert_allclose(broken.radius, math.sqrt(0.1), rtol=6e-3)   # NaN counts as too far
-    est = V.log_volume(lambda w: jnp.minimum(jnp.sum(w ** 2), 0.5), w0, jax.random.key(0), 4, 1.0, sigma=1.0)
-    assert int(est.unbracketed) == 4 and float(est.log_volume) == pytest.approx(0.0, abs=1e-5)  # whole Gaussian
+    for search in V.SEARCHES:
+        est = _estimate(lambda w: jnp.minimum(jnp.sum(w ** 2), 0.5), w0, jax.random.key(0), 4, 1.0, 1.0,
+                        search=search)
+        assert int(est.unbracketed) == 4 and float(est.log_volume) == pytest.approx(0.0, abs=1e-5)  # whole Gaussian
+        assert float(est.saturated) == 1.0 and not bool(est.resolved)
+    # a ray that converges from below (before any cost >= epsilon) is converged, not unbracketed
+    for search in V.SEARCHES:   # r = 1: C = 1 is within 0.9 * 4 of epsilon = 4, and below it
+        up = V.star_radii(lambda w: jnp.sum(w ** 2), w0, u, 4.0, rtol=0.9, search=search)
+        assert up.converged.all() and not up.bracketed.any() and (up.radius == 1.0).all()
+        est = _estimate(lambda w: jnp.sum(w ** 2), w0, jax.random.key(0), 4, 4.0, 1.0, rtol=0.9, search=search)
+        assert int(est.unbracketed) == 0 and int(est.unconverged) == 0
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -209,8 +236,14 @@ def test_refusals_name_the_value():
     model = rj.MLP(width=4)
     with pytest.raises(ConfigError, match="epsilon=-1"):
         rj.Sweep(model=model, axes={"seed": [0]}, resolution=4, measures=[("volume", {"epsilon": -1})])
-    with pytest.raises(ConfigError, match="no argument 'directions'"):
+    with pytest.raises(ConfigError, match="no argument 'direction'"):
+        rj.Sweep(model=model, axes={"seed": [0]}, resolution=4, measures=[("volume", {"direction": 3})])
+    with pytest.raises(ConfigError, match="directions=3"):
         rj.Sweep(model=model, axes={"seed": [0]}, resolution=4, measures=[("volume", {"directions": 3})])
+    with pytest.raises(ConfigError, match=r"epsilons=\[0.1, 0.1\]"):
+        rj.Sweep(model=model, axes={"seed": [0]}, resolution=4, measures=[("volume", {"epsilons": [0.1, 0.1]})])
+    with pytest.raises(ConfigError, match="sigma='prior'"):
+        rj.Sweep(model=model, axes={"seed": [0]}, resolution=4, measures=[("volume", {"sigma": "prior"})])
     with pytest.raises(ConfigError, match="one value per sweep"):
         rj.Sweep(model=model, axes={"activation": ["relu", "tanh"], "seed": [0]}, resolution=4,
                  measures=[("volume", {"n_directions": 2})])
@@ -234,7 +267,7 @@ def test_second_call_does_not_recompile(compile_counter):
 
 def test_sweep_measure_equals_direct_call_and_ignores_chunking():
     model = rj.MLP(width=6, activation="tanh", prior="torch")
-    measures = ("fourier", ("volume", {"n_directions": 4, "cost": "kl"}))
+    measures = ("fourier", ("volume", {"n_directions": 4, "cost": "kl", "epsilons": [1e-3, 1e-2]}))
     axes = {"depth": [1, 2], "weight_scale": [0.5, 2.0], "seed": [0, 1, 2]}
     # (built twice rather than with Sweep.replace, which refuses measures with arguments at the moment)
     ds = rj.run_sweep(rj.Sweep(model=model, axes=axes, resolution=4, measures=measures, chunk_size=2), progress=False)
@@ -242,6 +275,11 @@ def test_sweep_measure_equals_direct_call_and_ignores_chunking():
                          progress=False)
     np.testing.assert_array_equal(ds.volume.values, again.volume.values)
     assert np.isfinite(ds.volume.values).all()
+    for suffix in V.DIAGNOSTICS + ("eps0.001", "eps0.001_resolved", "eps0.001_saturated", "eps0.01"):
+        assert f"volume_{suffix}" in ds, suffix
+    np.testing.assert_array_equal(ds["volume_eps0.01"].values, ds.volume.values)   # the same search
+    assert ((ds.volume_ess.values >= 1 - 1e-4) & (ds.volume_ess.values <= 4 + 1e-4)).all()
+    assert (ds["volume_eps0.001"].values <= ds.volume.values + 1e-3).all()
     x = jnp.asarray(rj.grid(4, 2))
     direct = jax.jit(lambda p: V.network_log_volume(model.replace(depth=2), p, x, n_directions=4).log_volume)
     for scale, seed in ((0.5, 0), (2.0, 2)):
@@ -295,3 +333,173 @@ def test_notebook_runs_at_smoke_size(tmp_path, run_notebook):
     run_notebook("volume.py")
     for name in ("volume_rays.png", "volume_heatmaps.png"):
         assert (tmp_path / name).exists(), name
+
+
+# ------------------------------------------------------------------------------------------------------------
+# DESIGN.md section 21: importance-sampled directions against closed forms
+
+
+
+def _never(w):
+    return jnp.float32(0.0) * jnp.sum(w)
+
+
+@pytest.mark.parametrize("dim", [257, 4417])
+def test_never_reached_cost_is_the_whole_prior(dim):
+    # every ray is infinite, the star domain holds the whole prior: log-volume 0. Uniform directions sit at their
+    # ceiling -D/2 + sqrt(2 D ln n) (the issue: -0.374 .. -0.467 per parameter), the mixture at 0.
+    w0 = 0.3 * jax.random.normal(jax.random.key(dim), (dim,))
+    mix = _estimate(_never, w0, jax.random.key(1), 48, 1e-2)
+    assert float(mix.log_volume) == pytest.approx(0.0, abs=0.01)
+    assert int(mix.unbracketed) == 48 and float(mix.saturated) == 1.0 and not bool(mix.resolved)
+    assert float(mix.ess) == pytest.approx(24.0, rel=1e-3)   # the 24 prior rays carry weight 2, the rest ~0
+    uni = _estimate(_never, w0, jax.random.key(1), 48, 1e-2, directions="uniform")
+    ceiling = -dim / 2 + math.sqrt(2 * dim * math.log(48))
+    assert float(uni.log_volume) < -0.35 * dim and abs(float(uni.log_volume) - ceiling) < 0.1 * dim
+    assert float(uni.full_ray) == pytest.approx(float(uni.log_volume), abs=1e-3) and not bool(uni.resolved)
+
+
+def _ball(center):
+    return lambda w: jnp.sqrt(jnp.sum((w - center) ** 2))
+
+
+@pytest.mark.parametrize("dim, tolerances", [(3, (0.2, 0.2, 0.3)), (1000, (15.0, 3.0, None))])
+def test_off_centre_ball_against_the_noncentral_chi_square(dim, tolerances):
+    # the ball |w - c| < rho around w0 = c under N(0, I): mass ncx2.cdf(rho^2, D, |c|^2); |c|^2 = rho^2 = D
+    from scipy import stats
+
+    c = jnp.ones(dim, jnp.float32)
+    truth = stats.ncx2.logcdf(dim, dim, dim)
+    eps = math.sqrt(dim)   # the cost is the distance: the radius is eps exactly (one secant step)
+    mixture, widened, uniform = tolerances
+    cost = _ball(c)
+    for seed in (0, 1):
+        key = jax.random.key(seed)
+        got = float(_estimate(cost, c, key, 48, eps, 1.0).log_volume)
+        assert got == pytest.approx(truth, abs=mixture)
+        wide = float(_estimate(cost, c, key, 48, eps, 1.0, widths=(1.0, 4 / 3, 2.0, 20 / 7)).log_volume)
+        assert wide == pytest.approx(truth, abs=widened)
+        low = float(_estimate(cost, c, key, 48, eps, 1.0, directions="uniform").log_volume)
+        if uniform is None:
+            assert low < truth - 200   # uniform directions: hundreds of nats low
+        else:
+            assert low == pytest.approx(truth, abs=uniform)
+
+
+def test_half_space_is_log_phi():
+    # {w : a . w < t} seen from w0 one unit inside it: rays with a . u <= 0 never leave (r = inf), the others at
+    # 1 / (a . u); mass log Phi(t / |a|) under N(0, I). Four keys of 256 rays, pooled (log-mean-exp).
+    from scipy import stats
+
+    dim = 10
+    a_hat = jax.random.normal(jax.random.key(7), (dim,))
+    a_hat = a_hat / jnp.linalg.norm(a_hat)
+    keys = jax.random.split(jax.random.key(3), 4)
+    for t, tol in ((-1.5, 0.25), (1.0, 0.1)):
+        w0 = 0.5 * jax.random.normal(jax.random.key(8), (dim,))
+        w0 = w0 - (jnp.dot(w0, a_hat) - (t - 1.0)) * a_hat
+
+        def cost(w, w0=w0):
+            return jax.nn.relu(jnp.dot(a_hat, w - w0))
+
+        est = jax.jit(jax.vmap(lambda k, c=cost, w=w0: V.log_volume(c, w, k, 256, 1.0, 1.0)))(keys)
+        pooled = float(jax.nn.logsumexp(est.log_volume) - math.log(4))
+        assert pooled == pytest.approx(stats.norm.logcdf(t), abs=tol), t
+        assert (np.asarray(est.unbracketed) > 0).all() and np.asarray(est.resolved).all()
+
+
+def test_uniform_directions_with_bisection_are_the_old_estimator():
+    # directions="uniform", search="bisect" is DESIGN.md section 14's estimator: the same rays, radii and sum
+    w0 = jnp.linspace(-1.0, 1.0, 30)
+    cost = _star_cost(w0, jnp.eye(30))
+    key = jax.random.key(4)
+    est = _estimate(cost, w0, key, 16, 0.5, directions="uniform", search="bisect")
+    u = V.random_directions(key, 16, 30)
+    radii = jax.jit(lambda d: V.star_radii(cost, w0, d, 0.5, search="bisect").radius)(u)
+    np.testing.assert_array_equal(est.radii, radii)
+    sigma = jnp.sqrt(jnp.sum(w0 * w0) / 30)
+    logs = V.gaussian_log_mass(radii / sigma, u @ w0 / sigma, jnp.float32(30), 30)
+    np.testing.assert_allclose(est.log_masses, logs, rtol=1e-6)
+    assert float(est.log_volume) == pytest.approx(float(jax.nn.logsumexp(logs) - math.log(16)), rel=1e-6)
+
+
+def test_per_parameter_sigma_whitens_the_ball():
+    # sigma = s (D,): N(0, diag(s^2)); the cost |(w - w0) / s| < rho is a whitened ball around z0 = w0 / s,
+    # mass ncx2.cdf(rho^2, D, |z0|^2)
+    from scipy import stats
+
+    dim = 12
+    s = jnp.linspace(0.2, 3.0, dim)
+    w0 = s * jnp.linspace(-1.5, 1.0, dim)
+    cost = lambda w: jnp.sqrt(jnp.sum(((w - w0) / s) ** 2))  # noqa: E731
+    for rho in (1.0, 3.0):
+        truth = stats.ncx2.logcdf(rho ** 2, dim, float(jnp.sum((w0 / s) ** 2)))
+        est = _estimate(cost, w0, jax.random.key(5), 64, rho, s)
+        assert float(est.log_volume) == pytest.approx(truth, abs=0.15), rho
+        assert float(est.sigma) == pytest.approx(float(jnp.sqrt(jnp.mean(s * s))), rel=1e-6)
+
+
+def test_preconditioned_directions_stay_unbiased():
+    from scipy import stats
+
+    dim = 6
+    c = jnp.full(dim, 0.8)
+    truth = stats.ncx2.logcdf(4.0, dim, float(jnp.sum(c * c)))
+    p = jnp.linspace(0.5, 2.0, dim)
+    keys = jax.random.split(jax.random.key(0), 3)
+    cost = _ball(c)
+    got = jax.jit(jax.vmap(lambda k: V.log_volume(cost, c, k, 200, 2.0, 1.0, precondition=p).log_volume))(keys)
+    assert float(jnp.mean(got)) == pytest.approx(truth, abs=0.1)
+
+
+def test_init_std_is_the_torch_prior():
+    model = rj.MLP(width=16, depth=3, in_dim=2, prior="torch")
+    params = model.init(jax.random.key(0), weight_scale=1.78, bias_scale=0.5)
+    std = V.init_std(model, params, 1.78, 0.5)
+    flat_shapes = jax.tree.map(lambda a: a.shape, params)
+    assert std.shape == jax.flatten_util.ravel_pytree(params)[0].shape
+    want = jax.tree_util.tree_map_with_path(
+        lambda path, a: np.full(a.shape, (1.78 if path[-1].key == "W" else 0.5)
+                                / math.sqrt(3 * (2 if path[0].key == "first" else 16))), params)
+    np.testing.assert_allclose(std, jax.flatten_util.ravel_pytree(want)[0], rtol=1e-6)
+    # and it is the empirical std of the draws, per layer
+    w, _ = jax.flatten_util.ravel_pytree(params)
+    hidden = np.asarray(params["hidden"]["W"]).ravel()
+    assert hidden.std() == pytest.approx(1.78 / math.sqrt(48), rel=0.05)
+    assert flat_shapes["hidden"]["W"] == (2, 16, 16) and np.isfinite(np.asarray(w)).all()
+    with pytest.raises(ConfigError, match="prior='cauchy'"):
+        V.init_std(rj.MLP(prior="cauchy"), rj.MLP(prior="cauchy").init(jax.random.key(0)))
+
+
+def test_broken_inputs_raise_or_give_nan():
+    # issue 27: known bad arguments raise ConfigError naming the value; data-dependent failures inside jit -> NaN
+    w0 = jnp.linspace(-1.0, 1.0, 5)
+    cost = _star_cost(w0, jnp.eye(5))
+    for eps in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ConfigError, match="epsilon="):
+            V.log_volume(cost, w0, jax.random.key(0), 4, eps)
+    traced = jax.jit(lambda w, e, f: V.log_volume(f, w, jax.random.key(0), 4, e).log_volume, static_argnums=2)
+    assert np.isfinite(float(traced(w0, 0.1, cost)))
+    assert np.isnan(float(traced(w0, -0.1, cost)))                                    # epsilon <= 0, traced
+    assert np.isnan(float(traced(w0, jnp.nan, cost)))                                 # epsilon NaN, traced
+    assert np.isnan(float(traced(w0, 0.1, lambda w: jnp.nan * jnp.sum(w))))           # an all-NaN cost
+    assert np.isnan(float(traced(w0, 0.1, lambda w: cost(w) + 1.0)))                  # cost >= epsilon at w0
+    assert np.isnan(float(traced(w0.at[2].set(jnp.nan), 0.1, cost)))                  # NaN in w0
+    for name, value in (("directions", "gaussian"), ("search", "newton"), ("alpha", 0.0), ("widths", (0.5,))):
+        with pytest.raises(ConfigError, match=f"{name}="):
+            V.log_volume(cost, w0, jax.random.key(0), 4, 0.1, **{name: value})
+    with pytest.raises(ConfigError, match="sigma='init'"):
+        V.log_volume(cost, w0, jax.random.key(0), 4, 0.1, sigma="init")
+
+
+def test_epsilon_axis_is_the_same_rays_searched_at_each_epsilon():
+    w0 = jnp.linspace(-1.0, 1.0, 8)
+    cost = _star_cost(w0, jnp.eye(8))
+    eps = np.array([1e-3, 1e-1, 1.0], np.float32)
+    both = _estimate(cost, w0, jax.random.key(2), 8, eps)
+    assert both.log_volume.shape == (3,) and both.radii.shape == (3, 8)
+    for i, e in enumerate(eps):
+        one = _estimate(cost, w0, jax.random.key(2), 8, float(e))
+        np.testing.assert_allclose(both.radii[i], one.radii, rtol=1e-6)
+        assert float(both.log_volume[i]) == pytest.approx(float(one.log_volume), rel=1e-5, abs=1e-5)
+    assert (np.diff(np.asarray(both.log_volume)) > 0).all()   # a larger epsilon, a larger region

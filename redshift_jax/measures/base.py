@@ -35,13 +35,14 @@ class _Kind:
     fn: Callable
     defaults: tuple  # ((argument, default), ...)
     check: Callable | None  # check(sweep, **args) -> None, raises ConfigError
+    outputs: Callable | None = None  # outputs(**args) -> suffixes of the extra result variables (network measures)
 
 
 _REGISTRY: dict[str, _Kind] = {}
 
 
 def register_measure(name: str, reads: str, fn: Callable, defaults: Mapping[str, Any] | None = None,
-                     check: Callable | None = None) -> None:
+                     check: Callable | None = None, outputs: Callable | None = None) -> None:
     """Make ``name`` usable in a Sweep's ``measures``.
 
     Args:
@@ -51,10 +52,14 @@ def register_measure(name: str, reads: str, fn: Callable, defaults: Mapping[str,
         for network measures. Must be jit- and vmap-safe and return one float32 number.
       defaults: the arguments a sweep may set, with their defaults (others are refused).
       check: ``check(sweep, **args)`` raising ConfigError when the arguments do not fit the sweep.
+      outputs: for a network measure with several results, ``outputs(**args)`` -> the suffixes of the extra
+        result variables (``label_suffix``); ``fn`` then returns ``{"": main value, suffix: value, ...}``.
     """
     if reads not in READS:
         raise ConfigError(f"register_measure: reads={reads!r} is not allowed; allowed: {', '.join(READS)}")
-    _REGISTRY[name] = _Kind(reads, fn, tuple(sorted((defaults or {}).items())), check)
+    if outputs is not None and reads != "network":
+        raise ConfigError(f"register_measure: outputs= is allowed for network measures only, not reads={reads!r}")
+    _REGISTRY[name] = _Kind(reads, fn, tuple(sorted((defaults or {}).items())), check, outputs)
 
 
 def measure_names() -> tuple[str, ...]:
@@ -93,6 +98,13 @@ class Measure:
     @property
     def kwargs(self) -> dict:
         return {**dict(_REGISTRY[self.name].defaults), **dict(self.args)}
+
+    @property
+    def output_labels(self) -> tuple[str, ...]:
+        """The result variables: the label, then ``label_suffix`` for each extra output."""
+        outputs = _REGISTRY[self.name].outputs
+        extra = tuple(outputs(**self.kwargs)) if outputs is not None else ()
+        return (self.label,) + tuple(f"{self.label}_{suffix}" for suffix in extra)
 
     def __call__(self, *inputs):
         return _REGISTRY[self.name].fn(*inputs, **self.kwargs)

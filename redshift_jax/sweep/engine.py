@@ -70,6 +70,15 @@ def _measures_reading(sweep: Sweep, reads: str) -> tuple:
 MEASURE_BLOCK = 128
 
 
+def _outputs(measure, value) -> dict:
+    """``{result variable: value}`` of one network measure (several for a measure with extra outputs)."""
+    if not isinstance(value, dict):
+        return {measure.label: value}
+    labels = measure.output_labels
+    suffixes = [""] + [label[len(measure.label) + 1:] for label in labels[1:]]
+    return {label: value[suffix] for label, suffix in zip(labels, suffixes)}
+
+
 def network_images(model, sweep: Sweep, shared_rows, base_key, numeric: dict, seed, tag=None,
                    branch_kwargs: dict | None = None, state=None):
     """Sample one network and evaluate it on the grid.
@@ -108,10 +117,11 @@ def network_images(model, sweep: Sweep, shared_rows, base_key, numeric: dict, se
             rows = []
             for r in shared_rows:
                 sub_model, sub_params = model.at_shared(params, r + 1)
-                rows.append(measure(sub_model, sub_params, x, numeric))
-            network_values[measure.label] = jnp.stack(rows)
+                rows.append(_outputs(measure, measure(sub_model, sub_params, x, numeric)))
+            network_values.update({k: jnp.stack([row[k] for row in rows]) for k in rows[0]})
         else:
-            network_values[measure.label] = jnp.asarray(measure(model, params, x, numeric))[None]
+            network_values.update({k: jnp.asarray(v)[None] for k, v in
+                                    _outputs(measure, measure(model, params, x, numeric)).items()})
     return ys.reshape((ys.shape[0],) + _image_shape(sweep)), network_values
 
 
@@ -263,6 +273,8 @@ def compile_variant(model, sweep: Sweep, chunk: int, mesh: Mesh | None = None, s
         out = {name: v.reshape(n_local, n_rows) for name, v in measure_images(sweep, flat).items()}
         out.update(network_values)
         out["finite"] = jnp.all(jnp.isfinite(flat.reshape(n_local, n_rows, -1)), axis=-1)
+        for measure in _measures_reading(sweep, "network"):   # a network measure's NaN: its network broke
+            out["finite"] &= ~jnp.isnan(network_values[measure.label])
         if sweep.keep_values:
             out["values"] = images
         return out

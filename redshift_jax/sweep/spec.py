@@ -123,8 +123,8 @@ class Sweep:
 
     @property
     def measure_labels(self) -> tuple[str, ...]:
-        """The result variables' names, one per measure."""
-        return tuple(m.label for m in self.measure_objects)
+        """The result variables' names: one per measure, and a measure's extra outputs after its label."""
+        return tuple(label for m in self.measure_objects for label in m.output_labels)
 
     @property
     def numeric_axes(self) -> dict:
