@@ -480,12 +480,36 @@ def _fault(kind: str, out: Path, rng: random.Random) -> None:
             path.unlink()
         else:
             path.write_text(rng.choice(["", "{not json", json.dumps({"format": 2, "fingerprint": {}})]))
+    elif kind in ("truncate_array_meta", "alter_array_meta", "delete_array_meta"):
+        # an array's own metadata (.zarray / .zattrs), or the group's (.zgroup / .zattrs)
+        arrays = root / "arrays"
+        path = rng.choice(sorted(p for p in arrays.rglob(".z*") if p.is_file()))
+        _damage_metadata(path, kind.split("_")[0], rng)
+    elif kind == "stray_metadata":  # consolidated or zarr v3 metadata that the store never wrote
+        where = rng.choice([root / "arrays", root / "arrays" / "fourier"])
+        name = rng.choice([".zmetadata", "zarr.json"])
+        (where / name).write_text(rng.choice(["", "{", json.dumps({"zarr_format": 3, "node_type": "group"})]))
     else:
         raise AssertionError(kind)
 
 
+def _damage_metadata(path: Path, how: str, rng: random.Random) -> None:
+    """Truncate, alter (a changed digit or byte: often still valid JSON) or delete one metadata file."""
+    if how == "delete":
+        path.unlink()
+        return
+    text = path.read_text()
+    if how == "truncate":
+        path.write_text(text[: rng.randrange(len(text))])
+    else:
+        digits = [i for i, c in enumerate(text) if c.isdigit()]
+        i = rng.choice(digits) if digits and rng.random() < 0.7 else rng.randrange(len(text))
+        new = str((int(text[i]) + rng.randrange(1, 10)) % 10) if text[i].isdigit() else chr(ord(text[i]) ^ 0x20)
+        path.write_text(text[:i] + new + text[i + 1:])
+
+
 FAULTS = ["delete_chunk", "truncate_chunk", "alter_chunk", "delete_marker", "corrupt_marker", "delete_meta",
-          "corrupt_meta"]
+          "corrupt_meta", "truncate_array_meta", "alter_array_meta", "delete_array_meta", "stray_metadata"]
 
 
 @pytest.mark.parametrize("trial", range(3))
@@ -502,6 +526,24 @@ def test_random_single_fault_then_resume(tmp_path, monkeypatch, reference, kind,
         assert "--overwrite" in text or "--resume" in text, text
         ds = _run(out, overwrite=True)
     _equal(ds, reference)
+    _equal(load_dataset(out), reference)
+    assert sorted(os.listdir(tmp_path)) == ["a.zarr"]
+
+
+@pytest.mark.parametrize("name", [".zattrs", ".zmetadata", ".zgroup", "fourier/.zarray", "seed/.zattrs"])
+@pytest.mark.parametrize("how", ["truncate", "alter", "delete"])
+def test_damaged_metadata_of_a_finished_result(tmp_path, reference, how, name):
+    """Any metadata file of a finished result damaged: loading or resuming gives the result bitwise or a one-line
+    error naming --overwrite, and --overwrite then replaces it (it is still recognized as ours)."""
+    rng = random.Random(f"final-{how}-{name}")
+    out = tmp_path / "a.zarr"
+    _run(out)
+    _damage_metadata(out / name, how, rng)
+    try:
+        _equal(_run(out, resume=True), reference)
+    except rj.StoreError as err:
+        assert "--overwrite" in _one_line(err)
+        _equal(_run(out, overwrite=True), reference)
     _equal(load_dataset(out), reference)
     assert sorted(os.listdir(tmp_path)) == ["a.zarr"]
 
