@@ -302,7 +302,9 @@ def _launch_local(args) -> int:
             flags = re.sub(rf"{flag}=\S*", "", env.get("XLA_FLAGS", "")).strip()
             env["XLA_FLAGS"] = f"{flags} {flag}={per}".strip()
         extra = ["--distributed"] + (["--no-progress"] if i else [])
-        children.append(subprocess.Popen([sys.executable, "-m", "redshift_jax.cli", *argv, *extra], env=env))
+        # each child is a light watcher (no jax import) of the process that runs the work: see _supervisor.py
+        supervisor = str(Path(__file__).with_name("_supervisor.py"))
+        children.append(subprocess.Popen([sys.executable, supervisor, str(i), *argv, *extra], env=env))
 
     def forward(signum, frame):
         for child in children:
@@ -460,6 +462,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _supervise(args) -> int:
+    """``--distributed``: this process only watches a child that runs the work (see ``_supervisor``)."""
+    from ._supervisor import supervise
+
+    which = args.process_id if args.process_id is not None else os.environ.get("REDSHIFT_PROCESS_ID", "?")
+    return supervise(args.argv, which)
+
+
 def main(argv: list[str] | None = None) -> int:
     from .devices import use_all_cpu_cores
 
@@ -467,6 +477,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
+    if getattr(args, "distributed", False) and not args.processes and os.environ.get("REDSHIFT_SUPERVISED") != "1":
+        return _supervise(args)
     from . import multihost
 
     try:
