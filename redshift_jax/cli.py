@@ -196,6 +196,16 @@ def _suite_dir(out: Path) -> None:
         raise StoreError(f"cannot create {out}: {err.strerror}") from None
 
 
+def _write_manifest(out: Path, manifest: dict) -> None:
+    """``suite.json``, written whole or not at all (a full disk leaves the previous one)."""
+    from .store import _write_text_atomic, store_error
+
+    try:
+        _write_text_atomic(out / "suite.json", json.dumps(manifest, indent=1))
+    except OSError as err:
+        raise store_error(err, out / "suite.json", "writing", None) from None
+
+
 def run_target(target, out: Path, resume: bool, progress: bool, figure: str, claims: dict,
                chunk_size: int | None = None, overwrite: bool = False, confirm: bool = False):
     """Run a Sweep / dict of parts / experiment into ``out``; return what ``load_result`` would."""
@@ -213,6 +223,9 @@ def run_target(target, out: Path, resume: bool, progress: bool, figure: str, cla
         if first:  # process 0 checks the folder (the others would see its parts appear)
             try:
                 _suite_dir(out)
+                # the manifest marks the folder as ours before any part starts: a suite killed in its first part
+                # (SIGKILL, full disk) is then resumed or overwritten like any other
+                _write_manifest(out, manifest)
             except BaseException as err:
                 multihost.publish("suite folder", str(err))
                 raise
@@ -226,10 +239,6 @@ def run_target(target, out: Path, resume: bool, progress: bool, figure: str, cla
             results[name] = run_sweep(sweep, out=out / f"{name}.zarr", resume=resume, progress=progress,
                                       chunk_size=chunk_size, attrs={"figure": figure}, overwrite=overwrite,
                                       confirm=confirm)
-            if first and not (out / "suite.json").exists():  # marks the folder as ours once it holds a part
-                (out / "suite.json").write_text(json.dumps(manifest, indent=1))
-        if first:
-            (out / "suite.json").write_text(json.dumps(manifest, indent=1))
         return results
     return run_sweep(target, out=out, resume=resume, progress=progress, chunk_size=chunk_size,
                      attrs={"figure": figure}, overwrite=overwrite, confirm=confirm)

@@ -629,3 +629,32 @@ def test_training_resume_retrains_a_damaged_piece(tmp_path, monkeypatch, damage)
     assert ds.attrs.get("resumed_activations") == "tanh"  # relu was retrained
     for name in full.data_vars:
         np.testing.assert_array_equal(ds[name].values, full[name].values, err_msg=name)
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Issue 27: the newer surfaces (suites, plot on any result)
+
+SUITE_FILE = f"""import redshift_jax as rj
+QUICK = {{"a": rj.Sweep(model=rj.MLP(width=8), axes={SPEC['axes']!r}, resolution=8, measures=("lz",)),
+         "b": rj.Sweep(model=rj.MLP(width=8), axes={{"seed": [0, 1]}}, resolution=8, measures=("lz",))}}
+"""
+
+
+@pytest.mark.parametrize("then", ["--resume", "--overwrite"])
+def test_suite_killed_during_its_first_part_can_be_resumed_or_overwritten(tmp_path, capsys, monkeypatch, then):
+    """suite.json was written only after a part finished, so a suite killed in its first part left a folder that
+    every later run refused as "a folder with other files"."""
+    sweep_file = tmp_path / "suite.py"
+    sweep_file.write_text(SUITE_FILE)
+    out = tmp_path / "suite"
+    argv = ["sweep", sweep_file, "--quick", "--out", out, "--no-progress"]
+    monkeypatch.setattr(RunStore, "finish", lambda self, ds: (_ for _ in ()).throw(KeyboardInterrupt()))
+    code, _, err = _cli(argv, capsys)
+    assert code == 130 and "--resume" in err, err
+    monkeypatch.undo()
+    code, _, err = _cli(argv + [then], capsys)
+    assert code == 0, err
+    parts, _, _ = cli.load_result(out)
+    assert sorted(parts) == ["a", "b"]
+    _equal(parts["b"], rj.run_sweep(rj.Sweep(model=rj.MLP(width=8), axes={"seed": [0, 1]}, resolution=8,
+                                             measures=("lz",)), progress=False))
