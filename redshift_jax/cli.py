@@ -145,7 +145,7 @@ def load_sweep_file(path: str | Path, size: str = "full"):
     if not _is_target(target):
         raise ConfigError(f"{path.name}: {name} = {target!r:.60} is not allowed; it must be a redshift_jax.Sweep, "
                           "a dict of named Sweeps, or a training experiment")
-    return target, module.get("FIGURE", path.stem), module.get("CLAIMS", {})
+    return target, module.get("FIGURE", "auto"), module.get("CLAIMS", {})
 
 
 def _is_experiment(target) -> bool:
@@ -257,11 +257,11 @@ def load_result(path: str | Path):
         except (OSError, ValueError, KeyError, TypeError):
             raise StoreError(f"{manifest} is damaged; rerun the sweep to rewrite it") from None
         parts = {name: load_dataset(path / f"{name}.zarr") for name in names}
-        return parts, meta.get("figure", "heatmaps"), meta.get("claims", {})
+        return parts, meta.get("figure", "auto"), meta.get("claims", {})
     if path.is_file():
         raise StoreError(f"{path} is a file, not a redshift-jax result (a .zarr folder or a suite folder)")
     ds = load_dataset(path)
-    return ds, ds.attrs.get("figure", "heatmaps"), {}
+    return ds, ds.attrs.get("figure", "auto"), {}
 
 
 def plot_path(path: str | Path, out_dir: str | Path | None = None) -> list[Path]:

@@ -658,3 +658,25 @@ def test_suite_killed_during_its_first_part_can_be_resumed_or_overwritten(tmp_pa
     assert sorted(parts) == ["a", "b"]
     _equal(parts["b"], rj.run_sweep(rj.Sweep(model=rj.MLP(width=8), axes={"seed": [0, 1]}, resolution=8,
                                              measures=("lz",)), progress=False))
+
+
+def test_plot_works_on_any_result(tmp_path, capsys):
+    """`plot` failed on the result of a sweep file without FIGURE (figure = the file's stem) and raised a
+    traceback on API results without depth / weight_scale axes (the default figure is a depth x scale heatmap)."""
+    sweep_file = tmp_path / "my_sweep.py"
+    sweep_file.write_text("import redshift_jax as rj\nQUICK = rj.Sweep(model=rj.MLP(width=8), resolution=8, "
+                          "measures=('lz', 'fourier'), axes={'weight_scale': [1.0, 2.0], 'seed': [0, 1]})\n")
+    code, _, err = _cli(["sweep", sweep_file, "--quick", "--out", tmp_path / "file.zarr", "--no-progress"], capsys)
+    assert code == 0, err
+    cases = {"file.zarr": None,
+             "none.zarr": dict(axes={"seed": [0, 1]}),
+             "act.zarr": dict(axes={"activation": ["relu", "tanh"], "seed": [0, 1]}),
+             "three.zarr": dict(axes={"activation": ["relu", "tanh"], "width": [4, 8], "bias_scale": [0.5, 1.0],
+                                      "seed": [0]})}
+    for name, axes in cases.items():
+        if axes is not None:
+            rj.run_sweep(rj.Sweep(model=rj.MLP(width=8), resolution=8, measures=("lz",), **axes),
+                         out=tmp_path / name, progress=False)
+        code, out, err = _cli(["plot", tmp_path / name, "--out", tmp_path / "fig" / name], capsys)
+        assert code == 0 and "figure:" in out, (name, err)
+        assert all(Path(line.split("figure: ")[1]).is_file() for line in out.splitlines()), out
