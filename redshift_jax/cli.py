@@ -529,6 +529,13 @@ def _main(args) -> int:
     except KeyboardInterrupt:
         print("\nredshift-jax: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # running out of memory anyway (the guard's estimate was confirmed or too low)
+        if not (isinstance(err, MemoryError) or "RESOURCE_EXHAUSTED" in str(err)[:200]):
+            raise
+        detail = " ".join(str(err).split())[:160]
+        print(f"redshift-jax: error: out of memory ({type(err).__name__}: {detail}); finished chunks are kept: "
+              "lower --chunk-size or the sweep's size, then rerun with --resume", file=sys.stderr)
+        return 2
 
 
 def _one_line(err: Exception) -> str:

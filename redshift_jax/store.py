@@ -269,6 +269,7 @@ class RunStore:
         self.overwrite = overwrite
         self.hint = f"finished parts are kept in {self.root}; rerun with --resume"
         self._lock_fd: int | None = None
+        self._owner = True  # this process created or holds the store (not attached to process 0's)
         check_target(self.out, self.fingerprint, overwrite)
         self._check_partial_is_ours()
         created_root = not self.root.exists()
@@ -348,6 +349,12 @@ class RunStore:
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # closing the descriptor releases the flock
             self._lock_fd = None
+
+    def discard_if_empty(self) -> None:
+        """Remove the partial store when it holds no finished unit (a run refused before its first chunk)."""
+        done = self.root / "done"
+        if getattr(self, "_owner", False) and self._lock_fd is None and not any(done.glob("*.json")):
+            _remove_tree(self.root)
 
     # -- meta -----------------------------------------------------------------------------------------
     def _read_meta(self) -> dict | None:

@@ -680,3 +680,41 @@ def test_plot_works_on_any_result(tmp_path, capsys):
         code, out, err = _cli(["plot", tmp_path / name, "--out", tmp_path / "fig" / name], capsys)
         assert code == 0 and "figure:" in out, (name, err)
         assert all(Path(line.split("figure: ")[1]).is_file() for line in out.splitlines()), out
+
+
+def test_size_guard_counts_the_setup_and_the_compiled_working_memory(tmp_path, monkeypatch, capsys):
+    """Issue 27: the guard counted only the result's size. An NNGP grid of 16,384 points needs ~13 GiB for its
+    kernel and factor, and kinks at width 20,000 and depth 2 compile to 110 GiB per device; both ran into the
+    machine's memory (a traceback, or the OOM killer). Both are refused up front, in one line naming the need and
+    what this machine allows; nothing is left behind."""
+    from redshift_jax.sweep import plan as plan_module
+
+    monkeypatch.setattr(plan_module, "memory_bytes", lambda platform=None: 2 ** 30)  # a 1 GiB machine
+    nngp = rj.Sweep(model=rj.NNGP("relu", depth=2), resolution=128, measures=("lz",), axes={"seed": [0]})
+    with pytest.raises(rj.ConfigError, match=r"setup step needs about 12\.0 GiB.*allowed: at most 512\.0 MiB") as err:
+        rj.run_sweep(nngp, progress=False)
+    _one_line(err)
+    # the compiled chunk: XLA's own memory analysis, checked before the first chunk runs
+    kinks = rj.Sweep(model=rj.MLP(width=600, in_dim=1, depth=2), resolution=8, measures=("kinks",),
+                     axes={"seed": [0, 1]})
+    monkeypatch.setattr(plan_module, "memory_bytes", lambda platform=None: 2 ** 24)  # 16 MiB
+    out = tmp_path / "k.zarr"
+    with pytest.raises(rj.ConfigError, match=r"working memory.*MiB.*allowed: at most 8\.0 MiB") as err:
+        rj.run_sweep(kinks, out=out, progress=False)
+    _one_line(err)
+    assert sorted(os.listdir(tmp_path)) == []  # the empty partial store this run created is removed
+    monkeypatch.undo()
+    assert rj.run_sweep(kinks, progress=False, confirm=True).kinks.shape == (2,)
+
+
+def test_running_out_of_memory_is_one_line(tmp_path, monkeypatch, capsys):
+    def exhausted(*args, **kwargs):
+        raise MemoryError("Unable to allocate 118. GiB for an array")
+
+    monkeypatch.setattr(engine, "execute", exhausted)
+    sweep_file = tmp_path / "s.py"
+    sweep_file.write_text("import redshift_jax as rj\nQUICK = rj.Sweep(model=rj.MLP(width=8), resolution=8, "
+                          "measures=('lz',), axes={'seed': [0, 1]})\n")
+    code, _, err = _cli(["sweep", sweep_file, "--quick", "--out", tmp_path / "o.zarr", "--no-progress"], capsys)
+    assert code == 2 and err.startswith("redshift-jax: error: out of memory") and err.count("\n") == 1, err
+    assert "--resume" in err
