@@ -240,3 +240,22 @@ def test_bad_launch_settings_are_one_line(tmp_path, capsys):
             rj.run_sweep(_target(SWEEP_FILE), progress=False)
         finally:
             monkey.undo()
+
+
+def test_a_full_disk_at_assembly_ends_every_process_with_process_0s_error(tmp_path, monkeypatch):
+    """Issue 27 probe: process 0 failing to write the result (a full disk) published nothing, so the others
+    waited for "result written" until the heartbeat noticed process 0's exit, ending with "peer lost" instead of
+    the actual one-line error. Checked in process, with the coordination calls recorded."""
+    from redshift_jax import multihost
+    from redshift_jax.store import RunStore
+
+    published = []
+    monkeypatch.setattr(multihost, "publish", lambda tag, message=None: published.append((tag, message)))
+
+    def full(self, ds):
+        raise rj.StoreError(f"disk full while writing {self.out}; {self.hint}")
+
+    monkeypatch.setattr(RunStore, "finish", full)
+    with pytest.raises(rj.StoreError, match="disk full"):
+        rj.run_sweep(_target(SWEEP_FILE, seeds=2), out=tmp_path / "a.zarr", progress=False)
+    assert published[-1][0] == "result written" and "disk full" in published[-1][1]

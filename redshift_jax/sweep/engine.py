@@ -469,6 +469,9 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike | None = None, resume: bool =
     if out is not None:
         try:
             store.finish(ds)
+        except BaseException as err:  # e.g. a full disk: the others end with process 0's own one-line error
+            multihost.publish("result written", str(err) or type(err).__name__)
+            raise
         finally:
             store.close()
         multihost.publish("result written")
