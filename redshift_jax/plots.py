@@ -64,6 +64,9 @@ def plot_heatmaps(ds, out_dir: str | Path, examples: bool = True) -> list[Path]:
     measures = _measure_names(ds)
     for measure in measures:
         mean = _mean_over_seeds(ds[measure])
+        # other axes (width, bias scale, ...): the heatmap at their first value, named in the title
+        extra = {d: mean[d].values[0] for d in mean.dims if d not in ("activation", "depth", "weight_scale")}
+        mean = mean.isel({d: 0 for d in extra})
         vmin, vmax = float(np.nanmin(mean.values)), float(np.nanmax(mean.values))
         fig, axes = plt.subplots(1, len(activations), figsize=(2.6 * len(activations) + 1.2, 3.0), squeeze=False,
                                  constrained_layout=True)
@@ -81,7 +84,8 @@ def plot_heatmaps(ds, out_dir: str | Path, examples: bool = True) -> list[Path]:
             if ax is axes[0][0]:
                 ax.set_ylabel("depth")
         fig.colorbar(im, ax=axes[0].tolist(), shrink=0.9, label=MEASURE_LABELS.get(measure, measure))
-        fig.suptitle(f"{MEASURE_LABELS.get(measure, measure)}, mean over {ds.sizes.get('seed', 1)} seeds")
+        at = "".join(f", {d}={v}" for d, v in extra.items())
+        fig.suptitle(f"{MEASURE_LABELS.get(measure, measure)}, mean over {ds.sizes.get('seed', 1)} seeds{at}")
         path = out_dir / f"heatmap_{measure}.png"
         paths.append(save_figure(fig, path))
     if examples and "depth" in ds.dims and "weight_scale" in ds.dims:

@@ -672,7 +672,9 @@ def test_plot_works_on_any_result(tmp_path, capsys):
              "none.zarr": dict(axes={"seed": [0, 1]}),
              "act.zarr": dict(axes={"activation": ["relu", "tanh"], "seed": [0, 1]}),
              "three.zarr": dict(axes={"activation": ["relu", "tanh"], "width": [4, 8], "bias_scale": [0.5, 1.0],
-                                      "seed": [0]})}
+                                      "seed": [0]}),
+             "heatmap_and_more.zarr": dict(axes={"depth": [1, 2], "weight_scale": [1.0, 2.0], "width": [4, 8],
+                                                 "seed": [0]})}
     for name, axes in cases.items():
         if axes is not None:
             rj.run_sweep(rj.Sweep(model=rj.MLP(width=8), resolution=8, measures=("lz",), **axes),
