@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 # A line of XLA's C++ log ("E1206 23:04:02.291867    6215 coordination_service.cc:1549] ...")
 CPP_LOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+:\d+\] ")
@@ -29,7 +30,10 @@ OURS = re.compile(r"^(redshift-jax|results:|figure:|Traceback|\S+:\d+: \w*Warnin
 SUPERVISED = "REDSHIFT_SUPERVISED"
 
 
-def _die_with_parent() -> None:  # Linux: the child gets SIGKILL when the watcher dies, however it dies
+def _die_with_parent() -> None:
+    """In the child: its own process group (a terminal's Ctrl-C reaches the watcher, which passes it on once,
+    instead of the child getting it twice) and, on Linux, SIGKILL when the watcher dies, however it dies."""
+    os.setpgrp()
     try:
         import ctypes
 
@@ -57,8 +61,14 @@ def supervise(argv: list[str], process_id) -> int:
                              preexec_fn=_die_with_parent)
     state = {"fatal": [], "error_shown": False, "in_record": False}
 
+    last: dict = {}
+
     def forward(signum, frame):
-        if child.poll() is None:
+        # once per signal and second: a Ctrl-C can reach the watcher twice (from the terminal and from the
+        # --processes launcher, which forwards it too)
+        now = time.monotonic()
+        if child.poll() is None and now - last.get(signum, -10.0) > 1.0:
+            last[signum] = now
             child.send_signal(signum)
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
