@@ -8,9 +8,12 @@ still missing, and writes the final result; the others then read it. Results are
 a network's numbers do not depend on the chunking or the device count.
 
 Faults: a process that dies stops sending heartbeats and the others are stopped by JAX within
-``HEARTBEAT_SECONDS`` (a second or two after that); the store keeps every finished chunk, and a rerun with
-``--resume``, with any number of processes, completes the run. SIGTERM (a preemption notice) lets the current chunk
-finish and be written, then stops with the resume hint (``request_stop`` / ``Preempted``).
+``HEARTBEAT_SECONDS`` (at once when the coordinator, process 0, is the one that died). JAX does that by
+aborting them from a C++ thread, so each ``--distributed`` process runs under a small watcher
+(``_supervisor.py``) that turns the abort into one line naming ``--resume``; a barrier or key-value wait that
+fails instead raises ``PeerLost`` (one line too). The store keeps every finished chunk, and a rerun with
+``--resume``, with any number of processes, completes the run bitwise. SIGTERM (a preemption notice) lets
+the current chunk finish and be written, then stops with the resume hint (``request_stop`` / ``Preempted``).
 
 Launch (the command line): ``redshift-jax sweep FILE --processes N`` starts N local processes (a tested stand-in
 for hosts); ``redshift-jax sweep FILE --distributed`` on each host of a pod or cluster calls
