@@ -145,7 +145,7 @@ def load_sweep_file(path: str | Path, size: str = "full"):
     if not _is_target(target):
         raise ConfigError(f"{path.name}: {name} = {target!r:.60} is not allowed; it must be a redshift_jax.Sweep, "
                           "a dict of named Sweeps, or a training experiment")
-    return target, module.get("FIGURE", path.stem), module.get("CLAIMS", {})
+    return target, module.get("FIGURE", "auto"), module.get("CLAIMS", {})
 
 
 def _is_experiment(target) -> bool:
@@ -196,6 +196,16 @@ def _suite_dir(out: Path) -> None:
         raise StoreError(f"cannot create {out}: {err.strerror}") from None
 
 
+def _write_manifest(out: Path, manifest: dict) -> None:
+    """``suite.json``, written whole or not at all (a full disk leaves the previous one)."""
+    from .store import _write_text_atomic, store_error
+
+    try:
+        _write_text_atomic(out / "suite.json", json.dumps(manifest, indent=1))
+    except OSError as err:
+        raise store_error(err, out / "suite.json", "writing", None) from None
+
+
 def run_target(target, out: Path, resume: bool, progress: bool, figure: str, claims: dict,
                chunk_size: int | None = None, overwrite: bool = False, confirm: bool = False):
     """Run a Sweep / dict of parts / experiment into ``out``; return what ``load_result`` would."""
@@ -213,6 +223,9 @@ def run_target(target, out: Path, resume: bool, progress: bool, figure: str, cla
         if first:  # process 0 checks the folder (the others would see its parts appear)
             try:
                 _suite_dir(out)
+                # the manifest marks the folder as ours before any part starts: a suite killed in its first part
+                # (SIGKILL, full disk) is then resumed or overwritten like any other
+                _write_manifest(out, manifest)
             except BaseException as err:
                 multihost.publish("suite folder", str(err))
                 raise
@@ -226,10 +239,6 @@ def run_target(target, out: Path, resume: bool, progress: bool, figure: str, cla
             results[name] = run_sweep(sweep, out=out / f"{name}.zarr", resume=resume, progress=progress,
                                       chunk_size=chunk_size, attrs={"figure": figure}, overwrite=overwrite,
                                       confirm=confirm)
-            if first and not (out / "suite.json").exists():  # marks the folder as ours once it holds a part
-                (out / "suite.json").write_text(json.dumps(manifest, indent=1))
-        if first:
-            (out / "suite.json").write_text(json.dumps(manifest, indent=1))
         return results
     return run_sweep(target, out=out, resume=resume, progress=progress, chunk_size=chunk_size,
                      attrs={"figure": figure}, overwrite=overwrite, confirm=confirm)
@@ -248,11 +257,11 @@ def load_result(path: str | Path):
         except (OSError, ValueError, KeyError, TypeError):
             raise StoreError(f"{manifest} is damaged; rerun the sweep to rewrite it") from None
         parts = {name: load_dataset(path / f"{name}.zarr") for name in names}
-        return parts, meta.get("figure", "heatmaps"), meta.get("claims", {})
+        return parts, meta.get("figure", "auto"), meta.get("claims", {})
     if path.is_file():
         raise StoreError(f"{path} is a file, not a redshift-jax result (a .zarr folder or a suite folder)")
     ds = load_dataset(path)
-    return ds, ds.attrs.get("figure", "heatmaps"), {}
+    return ds, ds.attrs.get("figure", "auto"), {}
 
 
 def plot_path(path: str | Path, out_dir: str | Path | None = None) -> list[Path]:
@@ -302,7 +311,9 @@ def _launch_local(args) -> int:
             flags = re.sub(rf"{flag}=\S*", "", env.get("XLA_FLAGS", "")).strip()
             env["XLA_FLAGS"] = f"{flags} {flag}={per}".strip()
         extra = ["--distributed"] + (["--no-progress"] if i else [])
-        children.append(subprocess.Popen([sys.executable, "-m", "redshift_jax.cli", *argv, *extra], env=env))
+        # each child is a light watcher (no jax import) of the process that runs the work: see _supervisor.py
+        supervisor = str(Path(__file__).with_name("_supervisor.py"))
+        children.append(subprocess.Popen([sys.executable, supervisor, str(i), *argv, *extra], env=env))
 
     def forward(signum, frame):
         for child in children:
@@ -490,6 +501,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _supervise(args) -> int:
+    """``--distributed``: this process only watches a child that runs the work (see ``_supervisor``)."""
+    from ._supervisor import supervise
+
+    which = args.process_id if args.process_id is not None else os.environ.get("REDSHIFT_PROCESS_ID", "?")
+    return supervise(args.argv, which)
+
+
 def main(argv: list[str] | None = None) -> int:
     from .devices import use_all_cpu_cores
 
@@ -497,6 +516,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
+    if getattr(args, "distributed", False) and not args.processes and os.environ.get("REDSHIFT_SUPERVISED") != "1":
+        return _supervise(args)
     from . import multihost
 
     try:
@@ -538,6 +559,13 @@ def _main(args) -> int:
     except KeyboardInterrupt:
         print("\nredshift-jax: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:  # running out of memory anyway (the guard's estimate was confirmed or too low)
+        if not (isinstance(err, MemoryError) or "RESOURCE_EXHAUSTED" in str(err)[:200]):
+            raise
+        detail = " ".join(str(err).split())[:160]
+        print(f"redshift-jax: error: out of memory ({type(err).__name__}: {detail}); finished chunks are kept: "
+              "lower --chunk-size or the sweep's size, then rerun with --resume", file=sys.stderr)
+        return 2
 
 
 def _one_line(err: Exception) -> str:

@@ -8,9 +8,12 @@ still missing, and writes the final result; the others then read it. Results are
 a network's numbers do not depend on the chunking or the device count.
 
 Faults: a process that dies stops sending heartbeats and the others are stopped by JAX within
-``HEARTBEAT_SECONDS`` (a second or two after that); the store keeps every finished chunk, and a rerun with
-``--resume``, with any number of processes, completes the run. SIGTERM (a preemption notice) lets the current chunk
-finish and be written, then stops with the resume hint (``request_stop`` / ``Preempted``).
+``HEARTBEAT_SECONDS`` (at once when the coordinator, process 0, is the one that died). JAX does that by
+aborting them from a C++ thread, so each ``--distributed`` process runs under a small watcher
+(``_supervisor.py``) that turns the abort into one line naming ``--resume``; a barrier or key-value wait that
+fails instead raises ``PeerLost`` (one line too). The store keeps every finished chunk, and a rerun with
+``--resume``, with any number of processes, completes the run bitwise. SIGTERM (a preemption notice) lets
+the current chunk finish and be written, then stops with the resume hint (``request_stop`` / ``Preempted``).
 
 Launch (the command line): ``redshift-jax sweep FILE --processes N`` starts N local processes (a tested stand-in
 for hosts); ``redshift-jax sweep FILE --distributed`` on each host of a pod or cluster calls
@@ -26,7 +29,7 @@ import signal
 
 from .errors import ConfigError, StoreError
 
-__all__ = ["initialize", "process_index", "process_count", "barrier", "publish", "wait_for", "Preempted",
+__all__ = ["initialize", "process_index", "process_count", "barrier", "publish", "wait_for", "Preempted", "PeerLost",
            "request_stop", "check_stop", "install_sigterm_handler", "HEARTBEAT_SECONDS"]
 
 HEARTBEAT_SECONDS = 10
@@ -110,23 +113,40 @@ def _name(tag: str) -> str:
     return f"redshift_jax/{_STATE['counter']}/{tag}"
 
 
+class PeerLost(StoreError):
+    """Another process of the run died (or the coordinator is gone) while this one waited for it."""
+
+
+def _coordinate(call, tag: str, *args):
+    """A call to the coordination service; its failure (a dead peer: "Barrier failed ... heartbeat timeout")
+    becomes a one-line ``PeerLost`` naming ``--resume`` instead of a JaxRuntimeError traceback."""
+    try:
+        return call(*args)
+    except Exception as err:
+        first = " ".join(str(err).split())
+        why = "another process stopped sending heartbeats (it died or hangs)" if "heartbeat" in first \
+            else f"the coordination service failed: {first[:160]}"
+        raise PeerLost(f"process {process_index()} of {process_count()}, waiting at {tag!r}: {why}; finished chunks "
+                       "are kept: rerun every process with --resume (any number of processes)") from None
+
+
 def barrier(tag: str) -> None:
     """Wait until every process reaches this point (nothing to do in a single process)."""
     if process_count() > 1:
-        _client().wait_at_barrier(_name(tag), _WAIT_MS)
+        _coordinate(_client().wait_at_barrier, tag, _name(tag), _WAIT_MS)
 
 
 def publish(tag: str, message: str | None = None) -> None:
     """Process 0 tells the others how a step ended: ``None`` for success, else the error's one-line text."""
     if process_count() > 1:
-        _client().key_value_set(_name(tag), "ok" if message is None else "error:" + message)
+        _coordinate(_client().key_value_set, tag, _name(tag), "ok" if message is None else "error:" + message)
 
 
 def wait_for(tag: str) -> None:
     """The other processes wait for process 0's ``publish(tag, ...)``; its error is raised here as a
     ``StoreError`` with the same text (so every process ends with the same one-line message)."""
     if process_count() > 1:
-        value = _client().blocking_key_value_get(_name(tag), _WAIT_MS)
+        value = _coordinate(_client().blocking_key_value_get, tag, _name(tag), _WAIT_MS)
         if value != "ok":
             raise StoreError(f"process 0: {value.removeprefix('error:')}")
 

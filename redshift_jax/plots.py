@@ -66,6 +66,9 @@ def plot_heatmaps(ds, out_dir: str | Path, examples: bool = True) -> list[Path]:
     measures = _measure_names(ds)
     for measure in measures:
         mean = _mean_over_seeds(ds[measure])
+        # other axes (width, bias scale, ...): the heatmap at their first value, named in the title
+        extra = {d: mean[d].values[0] for d in mean.dims if d not in ("activation", "depth", "weight_scale")}
+        mean = mean.isel({d: 0 for d in extra})
         vmin, vmax = float(np.nanmin(mean.values)), float(np.nanmax(mean.values))
         fig, axes = plt.subplots(1, len(activations), figsize=(2.6 * len(activations) + 1.2, 3.0), squeeze=False,
                                  constrained_layout=True)
@@ -83,7 +86,8 @@ def plot_heatmaps(ds, out_dir: str | Path, examples: bool = True) -> list[Path]:
             if ax is axes[0][0]:
                 ax.set_ylabel("depth")
         fig.colorbar(im, ax=axes[0].tolist(), shrink=0.9, label=MEASURE_LABELS.get(measure, measure))
-        fig.suptitle(f"{MEASURE_LABELS.get(measure, measure)}, mean over {ds.sizes.get('seed', 1)} seeds")
+        at = "".join(f", {d}={v}" for d, v in extra.items())
+        fig.suptitle(f"{MEASURE_LABELS.get(measure, measure)}, mean over {ds.sizes.get('seed', 1)} seeds{at}")
         path = out_dir / f"heatmap_{measure}.png"
         paths.append(save_figure(fig, path))
     if examples and "depth" in ds.dims and "weight_scale" in ds.dims:
@@ -741,15 +745,65 @@ def plot_gallery(ds, out_dir: str | Path) -> list[Path]:
     return [save_figure(fig, path)]
 
 
+def plot_summary(ds, out_dir: str | Path) -> list[Path]:
+    """One plot per measure for a result of any axes: its mean over seeds against the remaining axes.
+
+    No axis left: the value as text; one: a line (numeric axis) or bars (named values); two or more: a heatmap of
+    the first two, at the first value of the others (named in the title).
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for measure in _measure_names(ds):
+        da = _mean_over_seeds(ds[measure])
+        fixed = {d: da[d].values[0] for d in da.dims[2:]}
+        da = da.isel({d: 0 for d in da.dims[2:]})
+        label = MEASURE_LABELS.get(measure, measure)
+        fig, ax = plt.subplots(figsize=(4.2, 3.2), constrained_layout=True)
+        if da.ndim == 0:
+            ax.text(0.5, 0.5, f"{float(da.values):.4g}", ha="center", va="center", fontsize=16)
+            ax.set_axis_off()
+        elif da.ndim == 1:
+            dim = da.dims[0]
+            coord = da[dim].values
+            if np.issubdtype(coord.dtype, np.number) and coord.dtype != bool:
+                ax.plot(coord, da.values, marker="o")
+            else:
+                ax.bar(range(len(coord)), da.values)
+                ax.set_xticks(range(len(coord)), [str(c) for c in coord])
+            ax.set_xlabel(dim.replace("_", " "))
+            ax.set_ylabel(label)
+        else:
+            rows, cols = da.dims[:2]
+            im = ax.imshow(da.values, origin="lower", aspect="auto", cmap="viridis")
+            ax.set_yticks(range(da.sizes[rows]), [f"{v:.3g}" if isinstance(v, float) else str(v)
+                                                  for v in da[rows].values.tolist()])
+            ax.set_xticks(range(da.sizes[cols]), [f"{v:.3g}" if isinstance(v, float) else str(v)
+                                                  for v in da[cols].values.tolist()], rotation=45)
+            ax.set_ylabel(rows.replace("_", " "))
+            ax.set_xlabel(cols.replace("_", " "))
+            fig.colorbar(im, ax=ax, label=label)
+        at = ", ".join(f"{d}={v}" for d, v in fixed.items())
+        ax.set_title(f"{label}, mean over {ds.sizes.get('seed', 1)} seeds" + (f"\n({at})" if at else ""),
+                     fontsize=9)
+        paths.append(save_figure(fig, out_dir / f"summary_{measure}.png"))
+    return paths
+
+
 def plot_result(result, figure: str, out_dir: str | Path, claims: Mapping[str, str] | None = None) -> list[Path]:
     """Draw ``figure`` ("heatmaps", "curves", "correlations", "table1", "kinks", "fig10", "volume", "width_limit")
     for a Dataset or a dict of parts."""
     parts = result if isinstance(result, dict) else {"main": result}  # (a Dataset is a Mapping too)
-    if figure == "heatmaps":
+    if figure in ("heatmaps", "auto"):
+        # "auto": a sweep file without FIGURE. Depth x weight-scale heatmaps need those two axes; any other
+        # result (an API sweep over seeds alone, activations, widths, ...) gets the summary plots.
         paths = []
         for name, ds in parts.items():
             sub = Path(out_dir) if len(parts) == 1 else Path(out_dir) / name
-            paths += plot_heatmaps(ds, sub)
+            if "depth" in ds.dims and "weight_scale" in ds.dims:
+                paths += plot_heatmaps(ds, sub)
+            else:
+                paths += plot_summary(ds, sub)
         return paths
     if figure == "curves":
         return plot_curves(parts, out_dir)
@@ -787,5 +841,5 @@ def plot_result(result, figure: str, out_dir: str | Path, claims: Mapping[str, s
         for name, ds in parts.items():
             paths += plot_fig10(ds, Path(out_dir) if len(parts) == 1 else Path(out_dir) / name)
         return paths
-    raise ConfigError(f"figure={figure!r} is unknown; allowed: heatmaps, curves, correlations, table1, components, "
-                      "gallery, kinks, fig10, volume, width_limit")
+    raise ConfigError(f"figure={figure!r} is unknown; allowed: auto, heatmaps, curves, correlations, table1, "
+                      "components, gallery, kinks, fig10, volume, width_limit")

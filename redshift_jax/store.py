@@ -132,17 +132,49 @@ def describe_difference(stored: Any, now: Any, path: str = "") -> str | None:
 # --------------------------------------------------------------------------------------------------------
 # Finished results
 
+_SIGNATURE = '"package": "redshift_jax'  # how our attrs begin to name us, in .zattrs and in .zmetadata
+
+
 def _zattrs(path: Path) -> dict | None:
+    """A result's attrs: from ``.zattrs``, else from the consolidated ``.zmetadata`` (which holds a copy)."""
     try:
-        return json.loads((path / ".zattrs").read_text())
+        attrs = json.loads((path / ".zattrs").read_text())
+        if isinstance(attrs, dict) and attrs:
+            return attrs
     except (OSError, ValueError):
+        pass
+    try:
+        attrs = json.loads((path / ".zmetadata").read_text())["metadata"][".zattrs"]
+        return attrs if isinstance(attrs, dict) and attrs else None
+    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def is_result(path: Path) -> bool:
-    """Whether ``path`` is a finished result written by redshift_jax (a zarr store with our attrs)."""
-    attrs = _zattrs(Path(path)) if Path(path).is_dir() else None
+def _is_ours(attrs: dict | None) -> bool:
     return bool(attrs) and str(attrs.get("package", "")).startswith("redshift_jax") and "kind" in attrs
+
+
+def _damaged_result(path: Path) -> bool:
+    """A zarr store whose attrs cannot be read but whose metadata still names us: a result of ours with damaged
+    metadata (both .zattrs and .zmetadata carry the attrs, so one damaged file leaves the other)."""
+    if not (path / ".zgroup").is_file() and not (path / ".zmetadata").is_file():
+        return False
+    for name in (".zattrs", ".zmetadata"):
+        try:
+            if _SIGNATURE in (path / name).read_text(errors="replace"):
+                return True
+        except OSError:
+            pass
+    return False
+
+
+def is_result(path: Path) -> bool:
+    """Whether ``path`` is a finished result written by redshift_jax (a zarr store with our attrs), perhaps
+    with damaged metadata (``load_dataset`` then refuses it naming ``--overwrite``, which may replace it)."""
+    path = Path(path)
+    if not path.is_dir():
+        return False
+    return _is_ours(_zattrs(path)) or _damaged_result(path)
 
 
 def result_fingerprint(path: Path) -> dict | None:
@@ -237,6 +269,7 @@ class RunStore:
         self.overwrite = overwrite
         self.hint = f"finished parts are kept in {self.root}; rerun with --resume"
         self._lock_fd: int | None = None
+        self._owner = True  # this process created or holds the store (not attached to process 0's)
         check_target(self.out, self.fingerprint, overwrite)
         self._check_partial_is_ours()
         created_root = not self.root.exists()
@@ -317,6 +350,12 @@ class RunStore:
             os.close(self._lock_fd)  # closing the descriptor releases the flock
             self._lock_fd = None
 
+    def discard_if_empty(self) -> None:
+        """Remove the partial store when it holds no finished unit (a run refused before its first chunk)."""
+        done = self.root / "done"
+        if getattr(self, "_owner", False) and self._lock_fd is None and not any(done.glob("*.json")):
+            _remove_tree(self.root)
+
     # -- meta -----------------------------------------------------------------------------------------
     def _read_meta(self) -> dict | None:
         """The recorded meta, from ``meta.json`` or its copy; None when the store holds no run yet."""
@@ -384,6 +423,8 @@ class RunStore:
                 # a single damaged copy of the meta file is repaired from the other one
                 self._write_meta(meta)
                 (self.root / "done").mkdir(exist_ok=True)
+                if layout is not None:
+                    self._rebuild_array_metadata(layout, meta.get("chunk"))
         except OSError as err:
             raise store_error(err, self.root, "creating", None) from None
         self.chunk = meta.get("chunk")
@@ -396,15 +437,50 @@ class RunStore:
                 raise StoreError(f"{self.root} lacks the arrays {', '.join(missing)}; rerun with --overwrite to "
                                  "discard its unfinished run")
 
-    def _create_arrays(self, layout: dict, chunk: int) -> None:
+    def _create_arrays(self, layout: dict, chunk: int, where: Path | None = None) -> None:
         import zarr
 
-        group = zarr.open_group(str(self.root / "arrays"), mode="w", zarr_format=2)
+        group = zarr.open_group(str(where or self.root / "arrays"), mode="w", zarr_format=2)
         for name, (shape, dtype) in layout.items():
             dtype = np.dtype(dtype)
             fill = np.nan if dtype.kind == "f" else False
             group.create_array(name=name, shape=shape, chunks=(1, chunk) + tuple(shape[2:]), dtype=dtype,
                                fill_value=fill)
+
+    def _rebuild_array_metadata(self, layout: dict, chunk: int) -> None:
+        """Make every metadata file of ``arrays/`` what the spec says it is (on resume).
+
+        The zarr metadata (``.zgroup``, ``.zattrs``, each array's ``.zarray`` / ``.zattrs``) is fully determined
+        by the layout and the chunk length, so it is written again from them wherever it differs: a truncated,
+        altered or deleted file is repaired, never read. Metadata the store never writes (consolidated
+        ``.zmetadata``, zarr v3 ``zarr.json``, which zarr would prefer) is removed. The chunk files are left
+        alone: ``verify`` checks them against their markers.
+        """
+        arrays = self.root / "arrays"
+        spec = self.root / "arrays.spec.tmp"
+        _remove_tree(spec)
+        try:
+            self._create_arrays(layout, chunk, where=spec)
+            wanted = {p.relative_to(spec): p.read_bytes() for p in spec.rglob("*") if p.is_file()}
+        finally:
+            _remove_tree(spec)
+        arrays.mkdir(exist_ok=True)
+        for path in [arrays, *(p for p in arrays.iterdir() if p.is_dir() and not p.is_symlink())]:
+            for entry in path.iterdir():
+                metadata = entry.name.startswith(".z") or entry.name == "zarr.json"
+                if metadata and entry.relative_to(arrays) not in wanted:
+                    _remove_tree(entry)
+        for rel, data in wanted.items():
+            path = arrays / rel
+            try:
+                same = path.is_file() and not path.is_symlink() and path.read_bytes() == data
+            except OSError:
+                same = False
+            if not same:
+                if path.is_dir() or path.is_symlink():
+                    _remove_tree(path)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                _write_text_atomic(path, data.decode())
 
     # -- markers --------------------------------------------------------------------------------------
     def _marker(self, unit: str) -> Path:
@@ -540,8 +616,15 @@ def check_target(out: Path, fingerprint: dict, overwrite: bool) -> None:
         raise StoreError(f"{out} exists and is a {kind} that is not a redshift-jax result; it is left untouched: "
                          "choose another --out, or move it away")
     recorded = result_fingerprint(out)
-    diff = describe_difference(recorded, fingerprint) if recorded is not None else \
-        "it was written without a fingerprint (an older redshift_jax)"
+    if recorded is not None:
+        diff = describe_difference(recorded, fingerprint)
+    elif not _is_ours(_zattrs(out)):
+        if not overwrite:
+            raise StoreError(f"{out} holds a redshift-jax result whose metadata is damaged; pass --overwrite to "
+                             "replace it, or choose another --out")
+        return
+    else:
+        diff = "it was written without a fingerprint (an older redshift_jax)"
     if diff and not overwrite:
         raise StoreError(f"{out} holds a finished result of another run ({diff}); choose another --out, or pass "
                          "--overwrite to replace it")

@@ -6,6 +6,10 @@ and XLA reads ``XLA_FLAGS`` / ``JAX_PLATFORMS`` only once, when jax initializes 
 - ``JAX_PLATFORMS=cpu``: the suite's bitwise and timing expectations are about the CPU backend.
 - ``--xla_force_host_platform_device_count=4``: the CPU backend exposes 4 devices, so sharding tests see a
   multi-device mesh on any machine (appended to, not replacing, flags the user already set).
+
+Float results are never compared with values or bit patterns recorded on one machine (another CPU rounds the
+last bit differently): use a float32 tolerance, or compare bit for bit only with a reference computed in the
+same run. See ``tests/README.md``.
 """
 
 from __future__ import annotations

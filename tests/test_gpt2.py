@@ -14,6 +14,7 @@ between its two best logits at every step; a difference is accepted only at a st
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 import jax
@@ -525,3 +526,22 @@ def test_token_measures_are_registered():
     assert float(Measure("lzw_size")(tokens)) == lzw_dictionary_size([1, 2, 2, 3, 1, 2])
     with pytest.raises(ConfigError):
         lz_per_token(jnp.zeros(5, jnp.float32))
+
+
+@pytest.mark.parametrize("name,value,words", [
+    ("transformer.h.1.mlp.c_fc.weight", np.zeros((32, 64), np.float32), "h.1.mlp.c_fc.weight has shape (32, 64)"),
+    ("transformer.h.0.attn.c_attn.bias", np.zeros((5,), np.float32), "h.0.attn.c_attn.bias has shape (5,)"),
+    ("transformer.wpe.weight", np.zeros((16, 8), np.float32), "wpe.weight has shape (16, 8)"),
+    ("transformer.ln_f.weight", np.zeros((7,), np.float32), "ln_f.weight has shape (7,)"),
+    ("transformer.h.0.ln_1.weight", "abc", "h.0.ln_1.weight is not a float array"),
+    ("transformer.h.x.ln_1.weight", np.zeros(32, np.float32), "'transformer.h.x.ln_1.weight'"),
+])
+def test_hf_state_dict_with_a_bad_entry_is_a_config_error(name, value, words):
+    """Issue 27 probe: only block 0's weights were shape-checked, so a wrong shape elsewhere was a numpy
+    ValueError from np.stack, or a flax/JAX error later in generate; a non-numeric value or a block named h.x
+    was a ValueError from float() / int()."""
+    spec = GPT2(depth=2, d_model=32, n_heads=2, vocab=50, n_positions=16)
+    sd = to_hf_state_dict(spec.init(jax.random.key(0)))
+    sd[name] = value
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        from_hf_state_dict(sd)

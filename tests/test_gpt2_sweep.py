@@ -190,3 +190,16 @@ def test_notebook_runs_at_smoke_size(tmp_path, run_notebook):
     for name in ("fig10_lz.png", "fig10_paired.png", "fig10.md"):
         assert (tmp_path / name).exists(), name
     assert "LZ/token" in proc.stdout
+
+
+def test_token_measures_are_nan_where_the_decoding_was_not_finite():
+    """Issue 27: at ln_gain 1e30 the logits overflow, `finite` is False and the decoded tokens are argmax of
+    NaN/inf; the token measures still scored those tokens as if they were a sequence. They are NaN there now,
+    like every float measure of a non-finite input."""
+    ds = rj.run_sweep(tiny_sweep(axes={"activation": ["gelu"], "ln_gain": [1.0, 1e30], "depth": [1],
+                                       "seed": [0, 1]}), progress=False)
+    bad = ~ds.finite.values
+    assert bad.any() and ds.finite.sel(ln_gain=1.0).values.all()
+    for name in ds.data_vars:
+        if name not in ("finite", "values"):
+            assert np.isnan(ds[name].values[bad]).all() and np.isfinite(ds[name].values[~bad]).all(), name

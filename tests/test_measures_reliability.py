@@ -99,8 +99,11 @@ def _golden_images():
     return np.stack(out).astype(np.float32)
 
 
-# float32 bit patterns computed with the code before the NaN guard: (jit(vmap) over the batch, one by one).
-# (Vmapped and single calls differ in the last bits for the float measures: different reduction orders.)
+# float32 values computed with the code before the NaN guard, as bit patterns: (jit(vmap) over the batch, one by
+# one). (Vmapped and single calls differ in the last bits for the float measures: different reduction orders.)
+# The float measures are compared within FLOAT_RTOL, never bit for bit: another CPU (AMD EPYC against the Intel
+# Xeon that recorded these) rounds the FFT and pseudo-inverse products differently in the last bit. The LZ
+# measures count phrases of integer symbols, so theirs stay exact. See tests/README.md.
 GOLDEN_BITS = {
     "fourier": ((0x3f0aee3c, 0x3f0cdfa8, 0x3f0ba333, 0x3e432e27, 0x3e4bc7ec, 0x3f0d59bd),
                 (0x3f0aee3b, 0x3f0cdfab, 0x3f0ba334, 0x3e432e21, 0x3e4bc7ec, 0x3f0d59bd)),
@@ -114,6 +117,10 @@ GOLDEN_BITS = {
     "lz76": ((0x3f846000, 0x3f83a000, 0x3f84c000, 0x3db40000, 0x3e3a0000, 0x3f828000),) * 2,
     "lzw": ((0x3fe9a000, 0x3fe94000, 0x3fe88000, 0x3eed0000, 0x3f208000, 0x3fe4c000),) * 2,
 }
+EXACT = {"lz", "lz76", "lzw"}  # integer phrase counts: the same on every CPU
+# 1e-5 is ~80 float32 ulps: the widest gap seen between machines or reduction orders is 8 ulps (chebyshev),
+# while the guard bugs this test exists for (a changed value, a NaN) are orders of magnitude larger.
+FLOAT_RTOL = 1e-5
 
 # Unnormalized counts from the code before the quantization rewrite (per-level threshold searches).
 GOLDEN_LZ_COUNTS = {
@@ -130,14 +137,16 @@ GOLDEN_LZ_COUNTS = {
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN_BITS))
-def test_finite_values_are_bitwise_unchanged(name):
+def test_finite_values_are_unchanged(name):
     f = MEASURES[name]
     batch = _golden_images()
-    vmapped, single = GOLDEN_BITS[name]
-    got = np.asarray(jax.jit(jax.vmap(f))(batch), np.float32).view(np.uint32)
-    assert [hex(int(u)) for u in got] == [hex(u) for u in vmapped]
-    got = np.array([np.asarray(f(x), np.float32) for x in batch]).view(np.uint32)
-    assert [hex(int(u)) for u in got] == [hex(u) for u in single]
+    for how, got in (("jit(vmap)", np.asarray(jax.jit(jax.vmap(f))(batch), np.float32)),
+                     ("one by one", np.array([np.asarray(f(x), np.float32) for x in batch]))):
+        want = np.asarray(GOLDEN_BITS[name][how == "one by one"], np.uint32).view(np.float32)
+        if name in EXACT:
+            np.testing.assert_array_equal(got, want, err_msg=how)
+        else:
+            np.testing.assert_allclose(got, want, rtol=FLOAT_RTOL, atol=0, err_msg=how)
 
 
 def test_lz_counts_with_more_levels_are_unchanged():

@@ -273,3 +273,18 @@ def test_sweep_files_define_their_sizes_and_the_size_guard_estimates_them():
     assert 600 < cost["seconds"] < 48 * 3600 and cost["networks"] == 7 * 10 * 15 * 32
     quick = cli.load_sweep_file(ROOT / "sweeps" / "fig4_nngp.py", "quick")[0]
     assert sum(p.num_networks for p in quick.values()) <= 64
+
+
+def test_a_numerically_constant_field_is_nan_with_a_warning_not_white_noise():
+    """Issue 27: at weight scale 0 or 1e-3 with bias 1 the kernel is a constant up to rounding, so the sample was
+    constant plus Cholesky jitter and float32 rounding, and scored like white noise (fourier 0.54) with exit 0.
+    Such samples are now NaN with finite=False and a warning naming the relative variation; weight scale 1 is
+    unchanged."""
+    sweep = rj.Sweep(model=NNGP("relu", depth=3), resolution=16, measures=("fourier", "lz"),
+                     axes={"weight_scale": [0.0, 1e-3, 1.0], "bias_scale": [1.0], "seed": [0, 1]})
+    with pytest.warns(UserWarning, match="constant"):
+        ds = rj.run_sweep(sweep, progress=False)
+    low = ds.sel(weight_scale=[0.0, 1e-3])
+    assert np.isnan(low.fourier.values).all() and np.isnan(low.lz.values).all() and not low.finite.values.any()
+    ok = ds.sel(weight_scale=1.0)
+    assert np.isfinite(ok.fourier.values).all() and ok.finite.values.all()

@@ -480,12 +480,36 @@ def _fault(kind: str, out: Path, rng: random.Random) -> None:
             path.unlink()
         else:
             path.write_text(rng.choice(["", "{not json", json.dumps({"format": 2, "fingerprint": {}})]))
+    elif kind in ("truncate_array_meta", "alter_array_meta", "delete_array_meta"):
+        # an array's own metadata (.zarray / .zattrs), or the group's (.zgroup / .zattrs)
+        arrays = root / "arrays"
+        path = rng.choice(sorted(p for p in arrays.rglob(".z*") if p.is_file()))
+        _damage_metadata(path, kind.split("_")[0], rng)
+    elif kind == "stray_metadata":  # consolidated or zarr v3 metadata that the store never wrote
+        where = rng.choice([root / "arrays", root / "arrays" / "fourier"])
+        name = rng.choice([".zmetadata", "zarr.json"])
+        (where / name).write_text(rng.choice(["", "{", json.dumps({"zarr_format": 3, "node_type": "group"})]))
     else:
         raise AssertionError(kind)
 
 
+def _damage_metadata(path: Path, how: str, rng: random.Random) -> None:
+    """Truncate, alter (a changed digit or byte: often still valid JSON) or delete one metadata file."""
+    if how == "delete":
+        path.unlink()
+        return
+    text = path.read_text()
+    if how == "truncate":
+        path.write_text(text[: rng.randrange(len(text))])
+    else:
+        digits = [i for i, c in enumerate(text) if c.isdigit()]
+        i = rng.choice(digits) if digits and rng.random() < 0.7 else rng.randrange(len(text))
+        new = str((int(text[i]) + rng.randrange(1, 10)) % 10) if text[i].isdigit() else chr(ord(text[i]) ^ 0x20)
+        path.write_text(text[:i] + new + text[i + 1:])
+
+
 FAULTS = ["delete_chunk", "truncate_chunk", "alter_chunk", "delete_marker", "corrupt_marker", "delete_meta",
-          "corrupt_meta"]
+          "corrupt_meta", "truncate_array_meta", "alter_array_meta", "delete_array_meta", "stray_metadata"]
 
 
 @pytest.mark.parametrize("trial", range(3))
@@ -502,6 +526,24 @@ def test_random_single_fault_then_resume(tmp_path, monkeypatch, reference, kind,
         assert "--overwrite" in text or "--resume" in text, text
         ds = _run(out, overwrite=True)
     _equal(ds, reference)
+    _equal(load_dataset(out), reference)
+    assert sorted(os.listdir(tmp_path)) == ["a.zarr"]
+
+
+@pytest.mark.parametrize("name", [".zattrs", ".zmetadata", ".zgroup", "fourier/.zarray", "seed/.zattrs"])
+@pytest.mark.parametrize("how", ["truncate", "alter", "delete"])
+def test_damaged_metadata_of_a_finished_result(tmp_path, reference, how, name):
+    """Any metadata file of a finished result damaged: loading or resuming gives the result bitwise or a one-line
+    error naming --overwrite, and --overwrite then replaces it (it is still recognized as ours)."""
+    rng = random.Random(f"final-{how}-{name}")
+    out = tmp_path / "a.zarr"
+    _run(out)
+    _damage_metadata(out / name, how, rng)
+    try:
+        _equal(_run(out, resume=True), reference)
+    except rj.StoreError as err:
+        assert "--overwrite" in _one_line(err)
+        _equal(_run(out, overwrite=True), reference)
     _equal(load_dataset(out), reference)
     assert sorted(os.listdir(tmp_path)) == ["a.zarr"]
 
@@ -587,3 +629,94 @@ def test_training_resume_retrains_a_damaged_piece(tmp_path, monkeypatch, damage)
     assert ds.attrs.get("resumed_activations") == "tanh"  # relu was retrained
     for name in full.data_vars:
         np.testing.assert_array_equal(ds[name].values, full[name].values, err_msg=name)
+
+
+# -------------------------------------------------------------------------------------------------------------
+# Issue 27: the newer surfaces (suites, plot on any result)
+
+SUITE_FILE = f"""import redshift_jax as rj
+QUICK = {{"a": rj.Sweep(model=rj.MLP(width=8), axes={SPEC['axes']!r}, resolution=8, measures=("lz",)),
+         "b": rj.Sweep(model=rj.MLP(width=8), axes={{"seed": [0, 1]}}, resolution=8, measures=("lz",))}}
+"""
+
+
+@pytest.mark.parametrize("then", ["--resume", "--overwrite"])
+def test_suite_killed_during_its_first_part_can_be_resumed_or_overwritten(tmp_path, capsys, monkeypatch, then):
+    """suite.json was written only after a part finished, so a suite killed in its first part left a folder that
+    every later run refused as "a folder with other files"."""
+    sweep_file = tmp_path / "suite.py"
+    sweep_file.write_text(SUITE_FILE)
+    out = tmp_path / "suite"
+    argv = ["sweep", sweep_file, "--quick", "--out", out, "--no-progress"]
+    monkeypatch.setattr(RunStore, "finish", lambda self, ds: (_ for _ in ()).throw(KeyboardInterrupt()))
+    code, _, err = _cli(argv, capsys)
+    assert code == 130 and "--resume" in err, err
+    monkeypatch.undo()
+    code, _, err = _cli(argv + [then], capsys)
+    assert code == 0, err
+    parts, _, _ = cli.load_result(out)
+    assert sorted(parts) == ["a", "b"]
+    _equal(parts["b"], rj.run_sweep(rj.Sweep(model=rj.MLP(width=8), axes={"seed": [0, 1]}, resolution=8,
+                                             measures=("lz",)), progress=False))
+
+
+def test_plot_works_on_any_result(tmp_path, capsys):
+    """`plot` failed on the result of a sweep file without FIGURE (figure = the file's stem) and raised a
+    traceback on API results without depth / weight_scale axes (the default figure is a depth x scale heatmap)."""
+    sweep_file = tmp_path / "my_sweep.py"
+    sweep_file.write_text("import redshift_jax as rj\nQUICK = rj.Sweep(model=rj.MLP(width=8), resolution=8, "
+                          "measures=('lz', 'fourier'), axes={'weight_scale': [1.0, 2.0], 'seed': [0, 1]})\n")
+    code, _, err = _cli(["sweep", sweep_file, "--quick", "--out", tmp_path / "file.zarr", "--no-progress"], capsys)
+    assert code == 0, err
+    cases = {"file.zarr": None,
+             "none.zarr": dict(axes={"seed": [0, 1]}),
+             "act.zarr": dict(axes={"activation": ["relu", "tanh"], "seed": [0, 1]}),
+             "three.zarr": dict(axes={"activation": ["relu", "tanh"], "width": [4, 8], "bias_scale": [0.5, 1.0],
+                                      "seed": [0]}),
+             "heatmap_and_more.zarr": dict(axes={"depth": [1, 2], "weight_scale": [1.0, 2.0], "width": [4, 8],
+                                                 "seed": [0]})}
+    for name, axes in cases.items():
+        if axes is not None:
+            rj.run_sweep(rj.Sweep(model=rj.MLP(width=8), resolution=8, measures=("lz",), **axes),
+                         out=tmp_path / name, progress=False)
+        code, out, err = _cli(["plot", tmp_path / name, "--out", tmp_path / "fig" / name], capsys)
+        assert code == 0 and "figure:" in out, (name, err)
+        assert all(Path(line.split("figure: ")[1]).is_file() for line in out.splitlines()), out
+
+
+def test_size_guard_counts_the_setup_and_the_compiled_working_memory(tmp_path, monkeypatch, capsys):
+    """Issue 27: the guard counted only the result's size. An NNGP grid of 16,384 points needs ~13 GiB for its
+    kernel and factor, and kinks at width 20,000 and depth 2 compile to 110 GiB per device; both ran into the
+    machine's memory (a traceback, or the OOM killer). Both are refused up front, in one line naming the need and
+    what this machine allows; nothing is left behind."""
+    from redshift_jax.sweep import plan as plan_module
+
+    monkeypatch.setattr(plan_module, "memory_bytes", lambda platform=None: 2 ** 30)  # a 1 GiB machine
+    nngp = rj.Sweep(model=rj.NNGP("relu", depth=2), resolution=128, measures=("lz",), axes={"seed": [0]})
+    with pytest.raises(rj.ConfigError, match=r"setup step needs about 12\.0 GiB.*allowed: at most 512\.0 MiB") as err:
+        rj.run_sweep(nngp, progress=False)
+    _one_line(err)
+    # the compiled chunk: XLA's own memory analysis, checked before the first chunk runs
+    kinks = rj.Sweep(model=rj.MLP(width=600, in_dim=1, depth=2), resolution=8, measures=("kinks",),
+                     axes={"seed": [0, 1]})
+    monkeypatch.setattr(plan_module, "memory_bytes", lambda platform=None: 2 ** 24)  # 16 MiB
+    out = tmp_path / "k.zarr"
+    with pytest.raises(rj.ConfigError, match=r"working memory.*MiB.*allowed: at most 8\.0 MiB") as err:
+        rj.run_sweep(kinks, out=out, progress=False)
+    _one_line(err)
+    assert sorted(os.listdir(tmp_path)) == []  # the empty partial store this run created is removed
+    monkeypatch.undo()
+    assert rj.run_sweep(kinks, progress=False, confirm=True).kinks.shape == (2,)
+
+
+def test_running_out_of_memory_is_one_line(tmp_path, monkeypatch, capsys):
+    def exhausted(*args, **kwargs):
+        raise MemoryError("Unable to allocate 118. GiB for an array")
+
+    monkeypatch.setattr(engine, "execute", exhausted)
+    sweep_file = tmp_path / "s.py"
+    sweep_file.write_text("import redshift_jax as rj\nQUICK = rj.Sweep(model=rj.MLP(width=8), resolution=8, "
+                          "measures=('lz',), axes={'seed': [0, 1]})\n")
+    code, _, err = _cli(["sweep", sweep_file, "--quick", "--out", tmp_path / "o.zarr", "--no-progress"], capsys)
+    assert code == 2 and err.startswith("redshift-jax: error: out of memory") and err.count("\n") == 1, err
+    assert "--resume" in err

@@ -534,6 +534,10 @@ def from_hf_state_dict(state_dict) -> dict:
             continue
         arrays[name[len("transformer."):] if name.startswith("transformer.") else name] = value
     head = arrays.pop("lm_head.weight", None)
+    bad = [name for name in arrays if name.startswith("h.") and not name.split(".")[1].isdigit()]
+    if bad:
+        raise ConfigError(f"from_hf_state_dict: {'transformer.' + bad[0]!r} is not allowed; allowed: blocks named "
+                          "h.0 .. h.(depth - 1)")
     layers = sorted({int(name.split(".")[1]) for name in arrays if name.startswith("h.")})
     depth = len(layers)
     if depth == 0 or layers != list(range(depth)):
@@ -545,7 +549,30 @@ def from_hf_state_dict(state_dict) -> dict:
     if missing or extra:
         raise ConfigError(f"from_hf_state_dict: missing {missing[:5]}, unexpected {extra[:5]}; allowed: exactly "
                           "GPT-2's parameters")
-    as_np = {name: np.asarray(arrays[name], np.float32) for name in expected}
+    as_np = {}
+    for name in expected:
+        try:
+            as_np[name] = np.asarray(arrays[name], np.float32)
+        except (TypeError, ValueError):
+            raise ConfigError(f"from_hf_state_dict: {name} is not a float array ({type(arrays[name]).__name__}); "
+                              "allowed: numpy arrays or CPU torch tensors") from None
+    # every entry's shape, from d_model, vocab and n_positions (before stacking the blocks: np.stack would
+    # raise a bare ValueError, and a wrong top-level shape would surface only inside generate)
+    if as_np["wte.weight"].ndim != 2 or as_np["wpe.weight"].ndim != 2:
+        raise ConfigError(f"from_hf_state_dict: wte.weight {as_np['wte.weight'].shape} and wpe.weight "
+                          f"{as_np['wpe.weight'].shape} are not allowed; allowed: (vocab, d_model), (n_positions, "
+                          "d_model)")
+    vocab, d = as_np["wte.weight"].shape
+    shapes = {"wpe.weight": (as_np["wpe.weight"].shape[0], d), "ln_f.weight": (d,), "ln_f.bias": (d,)}
+    block_shapes = {"ln_1.weight": (d,), "ln_1.bias": (d,), "attn.c_attn.weight": (d, 3 * d),
+                    "attn.c_attn.bias": (3 * d,), "attn.c_proj.weight": (d, d), "attn.c_proj.bias": (d,),
+                    "ln_2.weight": (d,), "ln_2.bias": (d,), "mlp.c_fc.weight": (d, 4 * d), "mlp.c_fc.bias": (4 * d,),
+                    "mlp.c_proj.weight": (4 * d, d), "mlp.c_proj.bias": (d,)}
+    shapes.update({f"h.{layer}.{hf}": shape for layer in range(depth) for hf, shape in block_shapes.items()})
+    for name, shape in shapes.items():
+        if as_np[name].shape != shape:
+            raise ConfigError(f"from_hf_state_dict: {name} has shape {as_np[name].shape}; allowed: {shape} "
+                              f"(d_model={d}, vocab={vocab})")
     if head is not None and not np.array_equal(np.asarray(head, np.float32), as_np["wte.weight"]):
         raise ConfigError("from_hf_state_dict: lm_head.weight differs from transformer.wte.weight; allowed: a "
                           "tied head (this GPT2 has no separate output embedding)")
@@ -559,11 +586,4 @@ def from_hf_state_dict(state_dict) -> dict:
             node = node.setdefault(name, {})
         node[path[-1]] = jnp.asarray(np.stack([as_np[f"h.{layer}.{hf}"] for layer in range(depth)]))
     params["h"] = h
-    d = as_np["wte.weight"].shape[1]
-    shapes = {"ln_1.weight": (d,), "attn.c_attn.weight": (d, 3 * d), "attn.c_proj.weight": (d, d),
-              "mlp.c_fc.weight": (d, 4 * d), "mlp.c_proj.weight": (4 * d, d)}
-    for hf, shape in shapes.items():
-        if as_np[f"h.0.{hf}"].shape != shape:
-            raise ConfigError(f"from_hf_state_dict: h.0.{hf} has shape {as_np[f'h.0.{hf}'].shape}; allowed: {shape} "
-                              f"(d_model={d})")
     return {"wte": params["wte"], "wpe": params["wpe"], "h": h, "ln_f": params["ln_f"]}

@@ -56,7 +56,7 @@ from .activations import ACTIVATIONS, SELU_ALPHA, SELU_LAMBDA
 from .base import FIELD, NumericAxis
 
 __all__ = ["NNGP", "NNGP_PRIORS", "dual", "TANH_ERF_A", "TANH_ERF_B", "TANH_ERF_SUP_ERROR", "SELU_QUADRATURE",
-           "MAX_POINTS"]
+           "MAX_POINTS", "MIN_RELATIVE_VARIATION", "relative_variation"]
 
 NNGP_PRIORS = ("normal", "paper")
 # A grid kernel of P points is a (P, P) float64 matrix (and its factor): 16384 points (128 x 128) = 2 GiB.
@@ -64,6 +64,14 @@ MAX_POINTS = 16384
 # Jitter added to the kernel's diagonal before the Cholesky factorization, relative to the mean diagonal:
 # tried in this order; a kernel that is still not positive definite is factored by eigendecomposition instead.
 JITTERS = (0.0, 1e-15, 1e-14, 1e-13, 1e-12)
+# The smallest variation a GP sample may have around its own mean, as a fraction of its variance
+# (trace(C K C) / trace(K), C the centering matrix), for it to be measured. Below it the field is a constant up
+# to what sampling adds: the jitter (up to 1e-12 of the variance), float64 rounding of K (~1e-14) and, largest,
+# float32 rounding of L z (a relative amplitude of ~4e-6 over 4,096 points, a variance of ~2e-11). At 1e-8 the
+# field's own variation (amplitude 1e-4) is still 25x that noise; below, the measures would score the noise
+# (weight scale 0 or 1e-3 with bias 1 scored like white noise, fourier 0.54). Such a sample is NaN instead
+# (finite=False), with a warning: "too close to constant to measure in float32", not a number that looks real.
+MIN_RELATIVE_VARIATION = 1e-8
 
 # tanh(x) ~ sum_k A_k erf(B_k x), fitted for this project: A by least squares under sum A_k = 1 (so the error
 # vanishes at infinity) with a small ridge on A (which keeps every A_k positive, sum |A_k| = 1: no cancelling
@@ -397,13 +405,30 @@ class NNGP:
         Returns:
           ``{"L": float32 (P, P)}`` with ``L L^T = K`` (the kernel plus at most 1e-12 of its mean diagonal):
           the Cholesky factor, or, for a kernel that is numerically singular even then (e.g. identity, whose
-          kernel has rank in_dim + 1), ``U sqrt(max(lambda, 0))`` from its eigendecomposition.
+          kernel has rank in_dim + 1), ``U sqrt(max(lambda, 0))`` from its eigendecomposition. All NaN, with a
+          warning, when the field is a constant up to rounding (``MIN_RELATIVE_VARIATION``: weight scale 0, or
+          1e-3 with bias 1): its samples are then NaN and ``finite`` False, never noise scored as complexity.
         """
         if len(points) > MAX_POINTS:
             raise ConfigError(f"NNGP grid of {len(points)} points is not allowed; allowed: at most {MAX_POINTS} "
                               "(the grid kernel is a dense (P, P) float64 matrix)")
         k = self.gram(points, weight_scale, bias_scale, prefactor)
+        variation = relative_variation(k)
+        if not variation >= MIN_RELATIVE_VARIATION:
+            import warnings
+
+            warnings.warn(f"NNGP({self.activation!r}, depth={self.depth}) at weight_scale={weight_scale:g}, "
+                          f"bias_scale={bias_scale:g}, prefactor={prefactor:g}: the GP sample is constant up to "
+                          f"rounding (its variation around its mean is {variation:.2g} of its variance; measurable "
+                          f"from {MIN_RELATIVE_VARIATION:g}), so its values and measures are NaN (finite=False)",
+                          UserWarning, stacklevel=2)
+            return {"L": np.full(k.shape, np.nan, np.float32)}
         return {"L": factor(k).astype(np.float32)}
+
+    def setup_bytes(self, n_points: int) -> int:
+        """Host memory ``setup`` needs for ``n_points`` grid points: 6 dense (P, P) float64 matrices (the kernel,
+        the jittered copy, the factor, the pair tables of ``gram``; measured with tracemalloc: 5.7 of them)."""
+        return 6 * 8 * int(n_points) ** 2
 
     def init(self, key) -> dict:
         """A GP sample's parameters: its key (``z`` is drawn in ``apply``, where the number of points is known)."""
@@ -454,6 +479,16 @@ def _dots(x1, x2, diagonal=False):
     for d in range(1, x1.shape[1]):
         out = out + a[..., d] * b[..., d]
     return out
+
+
+def relative_variation(k: np.ndarray) -> float:
+    """The variance of a GP sample around its own mean over its total variance: trace(C K C) / trace(K), with C
+    the centering matrix (0 for a constant kernel, whose samples are constant fields)."""
+    total = float(np.trace(k))
+    if not total > 0:
+        return 0.0
+    centered = np.trace(k) - k.sum() / len(k)  # trace(C K C) = trace(K) - 1^T K 1 / P
+    return max(float(centered) / total, 0.0)
 
 
 def factor(k: np.ndarray) -> np.ndarray:

@@ -32,7 +32,7 @@ from ..errors import ConfigError, StoreError
 from ..grids import grid
 from ..models.base import split_numeric
 from ..store import MemoryStore, RunStore, describe_difference, is_result, load_dataset, result_fingerprint
-from .plan import Plan, check_size, chunk_values, estimate_cost, plan_chunk, plan_sweep
+from .plan import Plan, check_size, check_working_memory, chunk_values, estimate_cost, plan_chunk, plan_sweep
 from .spec import Sweep
 from .tokens import cell_table, compile_tokens, sample_sequence, seed_values
 
@@ -439,22 +439,24 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike | None = None, resume: bool =
     try:
         stats = {"compile": 0.0, "run": 0.0, "peak": None}
         if n_processes > 1:  # each process its own chunks, then process 0 checks them all
-            execute(plan, store, mesh, progress and rank == 0, stats, units=plan.units_of(rank))
+            execute(plan, store, mesh, progress and rank == 0, stats, units=plan.units_of(rank), confirm=confirm)
             multihost.barrier("chunks written")
             if rank != 0:
                 store.close()
                 multihost.wait_for("result written")
                 return load_dataset(out)
         for _attempt in range(3):
-            execute(plan, store, mesh, progress, stats)
+            execute(plan, store, mesh, progress, stats, confirm=confirm)
             bad, arrays = store.verify(plan.units)
             if not bad:
                 break
         else:
             raise StoreError(f"{out}: chunks {', '.join(bad[:5])} failed their checksums three times after being "
                              "rewritten; the disk or filesystem is corrupting data")
-    except BaseException:
+    except BaseException as err:
         store.close()
+        if isinstance(err, ConfigError) and isinstance(store, RunStore):
+            store.discard_if_empty()  # refused before any chunk ran: leave nothing behind
         raise
 
     ds = assemble(plan, arrays)
@@ -479,6 +481,9 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike | None = None, resume: bool =
     if out is not None:
         try:
             store.finish(ds)
+        except BaseException as err:  # e.g. a full disk: the others end with process 0's own one-line error
+            multihost.publish("result written", str(err) or type(err).__name__)
+            raise
         finally:
             store.close()
         multihost.publish("result written")
@@ -495,9 +500,11 @@ def _replan(plan: Plan, chunk: int) -> Plan:
 
 
 def execute(plan: Plan, store, mesh: Mesh, progress: bool = False, stats: dict | None = None,
-            units=None) -> None:
+            units=None, confirm: bool = True) -> None:
     """Compute every unit of ``plan`` (or of ``units``) that the store does not hold, writing each as it
-    finishes. A SIGTERM (``multihost.request_stop``) stops it after the current unit is written."""
+    finishes. A SIGTERM (``multihost.request_stop``) stops it after the current unit is written. Without
+    ``confirm``, a variant whose compiled chunk needs more working memory than this machine allows is refused
+    before it runs (``plan.check_working_memory``)."""
     from tqdm.auto import tqdm
 
     stats = stats if stats is not None else {"compile": 0.0, "run": 0.0, "peak": None}
@@ -543,6 +550,9 @@ def execute(plan: Plan, store, mesh: Mesh, progress: bool = False, stats: dict |
                 peak = _peak_bytes(compiled)
                 if peak is not None:
                     stats["peak"] = max(stats["peak"] or 0, peak)
+                if not confirm:
+                    check_working_memory(peak, mesh.devices.size, mesh.devices.flat[0].platform,
+                                         f"this sweep's chunk of {plan.chunk} networks")
                 # independent_depths: the depth-d network uses fold_in(fold_in(base, seed), d)
                 shared_axis = getattr(model, "shared_axis", None)
                 independent = sweep.independent_depths and shared_axis in sweep.axes

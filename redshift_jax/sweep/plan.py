@@ -20,7 +20,8 @@ import numpy as np
 from ..errors import ConfigError
 from .spec import Sweep
 
-__all__ = ["Plan", "Units", "plan_sweep", "plan_chunk", "estimate_cost", "check_size", "chunk_values", "GUARD_HOURS"]
+__all__ = ["Plan", "Units", "plan_sweep", "plan_chunk", "estimate_cost", "check_size", "chunk_values", "GUARD_HOURS",
+           "memory_bytes", "check_working_memory", "MEMORY_FRACTION"]
 
 # Rough sustained rates for the size guard's time estimate (flop/s per device). They only decide when a sweep
 # is "far beyond the machine" (see ``estimate_cost``), so an order of magnitude is enough.
@@ -220,18 +221,62 @@ def _flops(sweep: Sweep) -> float:
     return per_network * sweep.num_numeric
 
 
+MEMORY_FRACTION = 0.5  # of this machine's memory (or a device's), what one sweep's working set may take
+
+
+def memory_bytes(platform: str = "cpu") -> int | None:
+    """The memory a sweep's working set lives in: physical RAM on CPU (every CPU device shares it), else the
+    first local device's limit; None when unknown."""
+    if platform != "cpu":
+        try:
+            import jax
+
+            return int(jax.local_devices()[0].memory_stats()["bytes_limit"])
+        except Exception:  # not every backend reports it
+            return None
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2 ** 30:,.1f} GiB" if n >= 2 ** 30 else f"{n / 2 ** 20:,.1f} MiB"
+
+
+def check_working_memory(peak_bytes: int | None, n_devices: int, platform: str, what: str) -> None:
+    """Refuse a compiled chunk whose working memory (XLA's memory analysis: arguments, outputs and temporaries,
+    measures included) does not fit: on CPU every device's share lives in the same RAM."""
+    limit = memory_bytes(platform)
+    if peak_bytes is None or limit is None:
+        return
+    need = peak_bytes * (n_devices if platform == "cpu" else 1)
+    allowed = MEMORY_FRACTION * limit
+    if need > allowed:
+        where = f"{n_devices} CPU devices x {_gib(peak_bytes)}" if platform == "cpu" else f"per {platform} device"
+        raise ConfigError(f"{what} needs about {_gib(need)} of working memory ({where}, the network and its "
+                          f"measures as XLA compiled them); allowed: at most {_gib(allowed)} (half of this "
+                          f"machine's {_gib(limit)}): lower --chunk-size or the sweep's width/resolution, or confirm "
+                          "with --yes (Python: confirm=True)")
+
+
 def check_size(sweep: Sweep, n_devices: int, platform: str, out, confirm: bool) -> None:
-    """Refuse (unless ``confirm``) a sweep whose time or size is far beyond this machine; say the estimate."""
+    """Refuse (unless ``confirm``) a sweep whose time, size or memory is far beyond this machine; say the estimate."""
     if confirm:
         return
     cost = estimate_cost(sweep, n_devices, platform)
     problems = []
     if cost["seconds"] > GUARD_HOURS * 3600:
         problems.append(f"about {cost['seconds'] / 3600:,.0f} h on {n_devices} {platform} device(s)")
-    try:
-        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        ram = None
+    ram = memory_bytes("cpu")
+    setup_bytes = getattr(sweep.model, "setup_bytes", None) if sweep.has_setup else None
+    if setup_bytes is not None and ram:
+        need = setup_bytes(sweep.resolution ** getattr(sweep.model, "in_dim", 1))
+        if need > MEMORY_FRACTION * ram:
+            raise ConfigError(f"this sweep's setup step needs about {_gib(need)} of memory "
+                              f"({type(sweep.model).__name__} at resolution {sweep.resolution}: a dense kernel and "
+                              f"its factor); allowed: at most {_gib(MEMORY_FRACTION * ram)} (half of this machine's "
+                              f"{_gib(ram)}): lower the resolution, or confirm with --yes (Python: confirm=True)")
     if ram and cost["result_bytes"] > ram / 2:
         problems.append(f"a {cost['result_bytes'] / 2**30:,.1f} GiB result, more than half of this machine's "
                         f"{ram / 2**30:,.0f} GiB memory (the result is assembled in memory)")

@@ -140,7 +140,10 @@ def compile_tokens(model, sweep: Sweep, chunk: int, mesh: Mesh, branch, trace_co
                 tokens.append(t)
                 finite.append(f)
             tokens, finite = jnp.concatenate(tokens), jnp.concatenate(finite)
-            out = {m.label: jax.vmap(m)(tokens).astype(jnp.float32) for m in measures}
+            # tokens decoded from non-finite logits are argmax of NaN, not a sequence: their measures are NaN,
+            # like every float measure of a non-finite input (DESIGN.md section 12)
+            out = {m.label: jnp.where(finite, jax.vmap(m)(tokens).astype(jnp.float32), jnp.float32(jnp.nan))
+                   for m in measures}
             out["finite"] = finite
             if sweep.keep_values:
                 out["values"] = tokens

@@ -267,7 +267,11 @@ def run(exp, out: str | os.PathLike | None = None, resume: bool = False, progres
                 return load_dataset(out)
         ds = _train_all(exp, store, progress, segment_steps, num_devices, start_time, tqdm, xr)
         if store is not None:
-            store.finish(ds)
+            try:
+                store.finish(ds)
+            except BaseException as err:  # e.g. a full disk: the others end with process 0's own one-line error
+                multihost.publish("result written", str(err) or type(err).__name__)
+                raise
             multihost.publish("result written")
     finally:
         if store is not None:
