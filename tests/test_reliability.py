@@ -249,14 +249,17 @@ def test_a_chunk_altered_during_the_run_is_recomputed_before_assembly(tmp_path, 
     out = tmp_path / "a.zarr"
     real = RunStore.write_region
 
+    fired = []
+
     def write_then_corrupt(self, unit, variant, start, outputs):
         real(self, unit, variant, start, outputs)
-        if unit == "v0_c0" and not hasattr(self, "_corrupted"):
-            self._corrupted = True
+        if not fired:  # the first chunk written, whatever its unit is called
+            fired.append(unit)
             self.group["lz"][0, 0:2] = np.float32(9.0)  # after its marker was written
 
     monkeypatch.setattr(RunStore, "write_region", write_then_corrupt)
     _equal(_run(out), reference)
+    assert len(fired) == 1  # the corruption happened, so the equality above shows it was repaired
 
 
 def test_loading_a_damaged_result_is_refused(tmp_path, reference):
@@ -310,10 +313,10 @@ def test_huge_sweep_asks_for_confirmation_without_building_its_grid():
                     axes={"seed": range(100_000), "weight_scale": np.geomspace(0.1, 10, 1000).tolist(),
                           "bias_scale": np.linspace(0, 1, 120).tolist()})
     assert huge.num_networks == 12_000_000_000
-    t0 = time.perf_counter()
+    # (building the grid would need about 100 GB: the refusal comes from the plan's size alone)
     with pytest.raises(rj.ConfigError, match=r"12,000,000,000 networks would need about [\d,]+ h") as err:
         rj.run_sweep(huge, progress=False)
-    assert "--yes" in _one_line(err) and time.perf_counter() - t0 < 10
+    assert "--yes" in _one_line(err)
     # the plan reads any slice of the grid without the rest
     part = huge.numeric_grid(11_999_999_998, 12_000_000_000)
     assert part["seed"].tolist() == [99_999, 99_999] and part["bias_scale"][-1] == np.float32(1.0)
