@@ -25,6 +25,8 @@ _flags = os.environ.get("XLA_FLAGS", "")
 _flags = re.sub(rf"{_DEVICE_COUNT_FLAG}=\S*", "", _flags).strip()
 os.environ["XLA_FLAGS"] = f"{_flags} {_DEVICE_COUNT_FLAG}={_N_TEST_DEVICES}".strip()
 
+from pathlib import Path  # noqa: E402
+
 import jax  # noqa: E402  (must come after the environment is set)
 import pytest  # noqa: E402
 
@@ -96,3 +98,14 @@ def run_notebook(tmp_path):
         return proc
 
     return run
+
+
+_SLOW_LIST = Path(__file__).with_name("slow_tests.txt")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the tests listed in tests/slow_tests.txt as ``slow`` (``make test-fast`` runs ``-m "not slow"``)."""
+    ids = {line.strip() for line in _SLOW_LIST.read_text().splitlines() if line.strip() and not line.startswith("#")}
+    for item in items:
+        if item.nodeid in ids or item.nodeid.split("[")[0] in ids:
+            item.add_marker(pytest.mark.slow)
