@@ -25,6 +25,18 @@ SWEEP = rj.train.ModularSum(
 
 LAPTOP = SWEEP.replace(seeds=tuple(range(4)), name="fig8_modsum_laptop")
 
+
+def recipe(name, **changes):
+    """(SWEEP, LAPTOP, QUICK) of this grid under another recipe (``changes`` to ModularSum's fields), as the
+    C12 recipe files use it: LAPTOP is relu, tanh, sin x 3 moduli x 5 prefactors x 4 seeds."""
+    full = SWEEP.replace(name=name, **changes)
+    laptop = full.replace(activations=("relu", "tanh", "sin"), prefactors=(0.25, 1.0, 2.0, 4.0, 8.0),
+                          seeds=tuple(range(4)), name=f"{name}_laptop")
+    quick = full.replace(activations=("relu", "sin"), moduli=(10, 4), prefactors=(0.25, 1.0, 4.0), seeds=(0, 1),
+                         steps=600, name=f"{name}_quick")
+    return full, laptop, quick
+
+
 # Seconds on 2 CPU cores: 2 activations x 2 moduli x 3 prefactors x 2 seeds, 600 steps.
 QUICK = SWEEP.replace(activations=("relu", "sin"), moduli=(10, 4), prefactors=(0.25, 1.0, 4.0), seeds=(0, 1),
                       steps=600, name="fig8_modsum_quick")

@@ -9,21 +9,9 @@ slow for this machine. The complexities read the slice x2 = 0 (an 8 x 8 image); 
 Run: ``redshift-jax sweep sweeps/fig8_recipe_dim3.py --laptop``, then ``redshift-jax plot PATH``.
 LAPTOP: relu, tanh, sin x 3 moduli x 5 prefactors (2^-2, 2^0 .. 2^3) x 4 seeds = 180 trainings.
 """
-import redshift_jax as rj
-import redshift_jax.train  # noqa: F401  (rj.train)
+import runpy
+from pathlib import Path
 
-SWEEP = rj.train.ModularSum(
-    activations=("relu", "gelu", "swish", "tanh", "gaussian", "sin"),
-    moduli=(10, 7, 4),
-    prefactors=tuple(2.0 ** k for k in range(-3, 6)),
-    seeds=tuple(range(8)),
-    n=8,
-    dim=3,
-    name="fig8_dim3",
-)
-
-LAPTOP = SWEEP.replace(activations=("relu", "tanh", "sin"), prefactors=(0.25, 1.0, 2.0, 4.0, 8.0),
-                       seeds=tuple(range(4)), name="fig8_dim3_laptop")
-
-QUICK = SWEEP.replace(activations=("relu", "sin"), moduli=(10, 4), prefactors=(0.25, 1.0, 4.0), seeds=(0, 1),
-                      steps=600, name="fig8_dim3_quick")
+# the Figure 8 grid (sweeps/fig8_modsum.py) with one change of recipe
+SWEEP, LAPTOP, QUICK = runpy.run_path(str(Path(__file__).with_name("fig8_modsum.py")))["recipe"](
+    "fig8_dim3", n=8, dim=3)
