@@ -21,11 +21,12 @@ from .sweep import Sweep, run_sweep
 from . import kinks  # noqa: E402
 from . import multihost  # noqa: E402
 from . import volume  # noqa: E402
+from . import studies  # noqa: E402  (registers the ds.rj accessor of results)
 
 __version__ = "0.2.0"
 
 __all__ = ["ACTIVATIONS", "PRIORS", "ConfigError", "StoreError", "MLP", "NNGP", "Unbiased", "Sweep", "grid", "lattice",
-           "kinks", "multihost", "volume", "measures", "models", "run_sweep", "GPT2", "gpt2", "__version__"]
+           "kinks", "multihost", "volume", "measures", "models", "run_sweep", "GPT2", "gpt2", "studies", "__version__"]
 
 
 def __getattr__(name):

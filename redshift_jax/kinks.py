@@ -813,11 +813,7 @@ def kink_density(prior: str, x, n: int) -> np.ndarray:
 # "complexity_2d" (linear_regions, fourier, lz).
 
 def _part_sweep(ds):
-    import json
-
-    from .sweep.spec import Sweep
-
-    return Sweep.from_dict(json.loads(ds.attrs["sweep"]))
+    return ds.rj.sweep
 
 
 def part_params(ds, seeds, **cell):
