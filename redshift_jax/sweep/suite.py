@@ -65,7 +65,9 @@ def run_suite(parts: Mapping, out=None, resume: bool = False, progress: bool = T
       progress: a line per part and the sweep's progress bar, on stderr.
       figure: the plot ``redshift-jax plot`` draws for the folder (``"auto"``: chosen from the parts).
       claims: stored in ``suite.json`` for the plot's verdicts (Table 1's expected directions).
-      chunk_size, overwrite, confirm: as ``run_sweep``.
+      chunk_size: networks per call (as ``run_sweep``).
+      overwrite: replace a part stored by an older spec (as ``run_sweep``).
+      confirm: as ``run_sweep``'s ``confirm``.
     """
     if not isinstance(parts, Mapping) or not parts:
         raise ConfigError(f"run_suite: parts={parts!r} is not allowed; allowed: a non-empty mapping name -> Sweep")
