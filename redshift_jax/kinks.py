@@ -75,6 +75,7 @@ import numpy as np
 
 from .errors import ConfigError
 from .measures.base import register_measure
+from .models.activations import ACTIVATIONS
 
 __all__ = [
     "PIECEWISE_LINEAR", "SLOPE_RTOL", "HOLMES_PRIORS", "check_spec", "default_max_kinks", "count_1d",
@@ -85,7 +86,7 @@ __all__ = [
     "summary_markdown", "part_params", "part_positions",
 ]
 
-PIECEWISE_LINEAR = ("relu", "identity")
+PIECEWISE_LINEAR = ("relu", "identity")   # the piecewise-linear activations this algorithm implements
 # |Delta| <= SLOPE_RTOL * bound is "no slope change" (see the module docstring); 2**-17 ~ 7.6e-6, about 64 ulp.
 SLOPE_RTOL = 2.0 ** -17
 HOLMES_PRIORS = ("uniform", "normal", "ball")
@@ -104,9 +105,13 @@ def check_spec(spec, in_dim: int | None = 1, what: str = "kinks") -> None:
                                           "in_dim")):
         raise ConfigError(f"{what} needs an MLP (piecewise-linear network); got {name}; allowed: redshift_jax.MLP "
                           f"with activation in {', '.join(PIECEWISE_LINEAR)}")
-    if spec.activation not in PIECEWISE_LINEAR:
+    activation = ACTIVATIONS.get(spec.activation)
+    if activation is None or not activation.piecewise_linear:
         raise ConfigError(f"{name}.activation={spec.activation!r} is not piecewise linear, so {what} is not "
                           f"defined; allowed: {', '.join(PIECEWISE_LINEAR)}")
+    if spec.activation not in PIECEWISE_LINEAR:
+        raise ConfigError(f"{name}.activation={spec.activation!r} is piecewise linear, but the exact algorithm "
+                          f"implements only {', '.join(PIECEWISE_LINEAR)}")
     if spec.layernorm:
         raise ConfigError(f"{name}.layernorm=True is not piecewise linear (it divides by the layer's spread), so "
                           f"{what} is not defined; allowed: layernorm=False")

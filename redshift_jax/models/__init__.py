@@ -4,14 +4,15 @@ Each model is a frozen, hashable dataclass with ``init(key, **numeric)`` and ``a
 and the declarations of ``redshift_jax/models/base.py``; the engine reads those, never a model's class.
 """
 
-from .activations import ACTIVATIONS
+from .activations import ACTIVATIONS, Activation
 from .base import FIELD, TOKENS, NumericAxis
 from .mlp import MLP
 from .nngp import NNGP
 from .priors import PRIORS
 from .unbiased import Unbiased
 
-__all__ = ["ACTIVATIONS", "FIELD", "GPT2", "MLP", "NNGP", "NumericAxis", "PRIORS", "TOKENS", "Unbiased", "gpt2"]
+__all__ = ["ACTIVATIONS", "Activation", "FIELD", "GPT2", "MLP", "NNGP", "NumericAxis", "PRIORS", "TOKENS", "Unbiased",
+           "gpt2"]
 
 
 def __getattr__(name):

@@ -1,112 +1,78 @@
-"""The activations of DESIGN.md section 4, each a float32-exact, jit- and vmap-safe elementwise function.
+"""The activations of DESIGN.md section 4 as objects that carry what every consumer needs (DESIGN.md section 18).
 
-``ACTIVATIONS`` maps a name to its function; adding an activation is one entry here (the MLP, the sweeps and the
-training experiments read this table).
+``ACTIVATIONS`` maps a name to its ``Activation``: the function (an ``Activation`` is called like one), the NNGP's
+dual where a closed form exists (``models/duals.py``), the name Hugging Face's ``GPT2Config.activation_function``
+uses for it, and whether it is piecewise linear (exact kinks and linear regions need that). Adding an activation is
+one entry here; a consumer that needs a property the activation lacks raises a ``ConfigError`` naming both::
+
+    ACTIVATIONS["my_act"] = Activation("my_act", lambda x: x * jnp.tanh(x))   # an MLP can use it now
+    rj.NNGP(activation="my_act")   # ConfigError: activation 'my_act' has no NNGP dual ...
 """
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-__all__ = ["ACTIVATIONS", "SELU_ALPHA", "SELU_LAMBDA", "sin"]
+from ..errors import ConfigError
+from . import duals
+from .elementwise import SELU_ALPHA, SELU_LAMBDA, gelu, selu, sin
 
-SELU_LAMBDA = 1.0507009873554805
-SELU_ALPHA = 1.6732632423543772
-
-
-def _split_bits(value: float, bits: int) -> float:
-    """``value`` rounded to ``bits`` significant bits (so its product with a ``bits``-bit integer is exact)."""
-    step = 2.0 ** (math.floor(math.log2(abs(value))) - bits + 1)
-    return round(value / step) * step
+__all__ = ["Activation", "ACTIVATIONS", "SELU_ALPHA", "SELU_LAMBDA", "sin", "get_activation"]
 
 
-# pi = _PI_A + _PI_B + _PI_C to ~1e-16; _PI_A and _PI_B have 12 significant bits (Cody-Waite splitting).
-_PI_A = _split_bits(math.pi, 12)
-_PI_B = _split_bits(math.pi - _PI_A, 12)
-_PI_C = float(np.float32(math.pi - _PI_A - _PI_B))
-_HALF_PI = float(np.float32(math.pi / 2))
-# Taylor coefficients of sin r / r - 1 in r^2 up to r^12: truncation error below 7e-10 for |r| <= pi / 2.
-_SIN_TAYLOR = tuple((-1) ** k / math.factorial(2 * k + 1) for k in range(1, 7))
+@dataclasses.dataclass(frozen=True)
+class Activation:
+    """One activation: ``fn`` elementwise, jit- and vmap-safe, float32 in and out.
 
-
-def _reduce_pi(x, j):
-    """``x - j * pi`` for integer-valued float32 ``j`` with |j| < 2**24, every product exact.
-
-    ``j`` is split into a multiple of 4096 and a remainder, each with at most 12 significant bits, so their
-    products with the 12-bit ``_PI_A`` and ``_PI_B`` are exact whether or not the backend fuses multiply-adds;
-    only the tiny ``j * _PI_C`` term rounds.
+    Attributes:
+      name: its name in ``ACTIVATIONS`` (and in sweeps, specs and plots).
+      fn: the function.
+      dual: ``dual(q1, q2, c) = E[fn(u) fn(v)]`` for ``(u, v) ~ N(0, [[q1, c], [c, q2]])`` in float64 numpy (the
+        NNGP's kernel recursion), or None where no closed form is implemented.
+      hf_name: Hugging Face ``GPT2Config.activation_function`` for it, or None (no such activation there).
+      piecewise_linear: True when ``fn`` is piecewise linear (relu, identity): exact kinks and linear regions.
     """
-    j_hi = jnp.round(j * (1.0 / 4096)) * 4096.0
-    j_lo = j - j_hi
-    r = x - j_hi * _PI_A
-    r = r - j_lo * _PI_A
-    r = r - j_hi * _PI_B
-    r = r - j_lo * _PI_B
-    return r - j * _PI_C
+    name: str
+    fn: Callable
+    dual: Callable | None = None
+    hf_name: str | None = None
+    piecewise_linear: bool = False
+
+    def __call__(self, x):
+        return self.fn(x)
+
+    def require(self, prop: str, consumer: str, among: dict | None = None):
+        """The property ``prop`` (``"dual"``, ``"hf_name"``), or a ConfigError naming the activation, who needs it
+        and the activations of ``among`` (default ``ACTIVATIONS``) that have it."""
+        value = getattr(self, prop)
+        if value is None:
+            what = {"dual": "NNGP dual (a closed-form E[phi(u) phi(v)])",
+                    "hf_name": "Hugging Face name (GPT2Config.activation_function)"}.get(prop, prop)
+            have = [name for name, a in (among or ACTIVATIONS).items() if getattr(a, prop, None) is not None]
+            raise ConfigError(f"activation {self.name!r} has no {what}, which {consumer} needs; allowed: "
+                              f"{', '.join(have)}")
+        return value
 
 
-def sin(x):
-    """``sin(x)`` for float32 as cheap vectorized arithmetic (other dtypes: ``jnp.sin``).
-
-    XLA:CPU lowers ``jnp.sin`` to a scalar libm call per element, which made the sine networks a third of a
-    whole Figure 4 sweep; this version is about 5x cheaper per element on CPU. Method: ``j = round(x / pi)``,
-    an exact Cody-Waite reduction ``r = x - j pi`` (one correction step keeps |r| <= pi/2), then
-    ``(-1)^j`` times a degree-13 Taylor polynomial in ``r``.
-
-    Accuracy against float64 ``sin`` of the same float32 input (tests/test_nets.py): absolute error below
-    3e-7 for |x| < 5e7. Beyond that a float32's spacing exceeds pi, so its phase is not represented at all;
-    there the result stays in [-1, 1] but is not sin(x). inf and nan give nan. Differentiable (the rounding
-    steps have zero derivative, so the gradient is the polynomial's, within 1e-9 of cos x).
-    """
-    x = jnp.asarray(x)
-    if x.dtype != jnp.float32:
-        return jnp.sin(x)
-    j = jnp.round(x * (1.0 / math.pi))
-    r = _reduce_pi(x, j)
-    # round(x / pi) can be off by one or two for large |x|; one more small (exact) step brings r into range.
-    j2 = jnp.round(r * (1.0 / math.pi))
-    r = ((r - j2 * _PI_A) - j2 * _PI_B) - j2 * _PI_C
-    j = j + j2
-    r = jnp.clip(r, -_HALF_PI, _HALF_PI)  # only ever active for |x| >= 5e7: keeps the result bounded
-    r2 = r * r
-    poly = _SIN_TAYLOR[-1]
-    for c in _SIN_TAYLOR[-2::-1]:
-        poly = poly * r2 + c
-    s = r + r * (r2 * poly)
-    half = j * 0.5
-    return jnp.where(half != jnp.floor(half), -s, s)
+ACTIVATIONS: dict[str, Activation] = {a.name: a for a in (
+    Activation("relu", jax.nn.relu, duals.relu_dual, "relu", piecewise_linear=True),
+    Activation("gelu", gelu, duals.gelu_dual, "gelu"),
+    Activation("swish", lambda x: x * jax.nn.sigmoid(x), duals.swish_dual, "silu"),
+    Activation("selu", selu, duals.selu_dual),
+    Activation("tanh", jnp.tanh, duals.tanh_dual, "tanh"),
+    Activation("sigmoid", jax.nn.sigmoid, duals.sigmoid_dual, "sigmoid"),
+    Activation("gaussian", lambda x: jnp.exp(-jnp.square(x)), duals.gaussian_dual),
+    Activation("sin", sin, duals.sin_dual),
+    Activation("identity", lambda x: x, duals.identity_dual, "linear", piecewise_linear=True),
+)}
 
 
-def _selu(x):
-    # exp(x) - 1 rather than expm1: XLA:CPU's expm1 costs 1.5x exp per element, and for x <= 0 the absolute
-    # error of exp(x) - 1 is still below one float32 ulp of 1 (the relative error near 0 does not matter here:
-    # the output is compared with the other branch's scale).
-    return SELU_LAMBDA * jnp.where(x > 0, x, SELU_ALPHA * (jnp.exp(jnp.minimum(x, 0.0)) - 1.0))
-
-
-_INV_SQRT2 = 1.0 / math.sqrt(2.0)
-
-
-def _gelu(x):
-    # The exact (erf) GELU, x * Phi(x). jax.nn.gelu(approximate=False) evaluates it through erfc, which costs
-    # 1.5x erf per element on XLA:CPU; the erf form differs only by absolute float32 rounding (<= |x| * 6e-8)
-    # in the far negative tail, where both are ~0.
-    return 0.5 * x * (1.0 + jax.lax.erf(x * _INV_SQRT2))
-
-
-ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    "relu": jax.nn.relu,
-    "gelu": _gelu,
-    "swish": lambda x: x * jax.nn.sigmoid(x),
-    "selu": _selu,
-    "tanh": jnp.tanh,
-    "sigmoid": jax.nn.sigmoid,
-    "gaussian": lambda x: jnp.exp(-jnp.square(x)),
-    "sin": sin,
-    "identity": lambda x: x,
-}
+def get_activation(name, owner: str = "activation") -> Activation:
+    """``ACTIVATIONS[name]``, or a ConfigError naming ``owner``, the value and the allowed names."""
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        raise ConfigError(f"{owner}={name!r} is unknown; allowed: {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]

@@ -53,7 +53,7 @@ from jax import lax
 
 from ..errors import ConfigError
 from ..validate import check_int, check_scale
-from .activations import ACTIVATIONS
+from .activations import ACTIVATIONS, Activation
 from .base import TOKENS, NumericAxis
 
 __all__ = ["GPT2", "GPT2_ACTIVATIONS", "PROMPT", "from_hf_state_dict", "gelu_tanh", "to_hf_state_dict"]
@@ -79,15 +79,11 @@ def gelu_tanh(x):
 
 
 # "gelu" is GPT-2's tanh approximation here (unlike the MLP, whose "gelu" is the exact erf form).
-GPT2_ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
-    "gelu": gelu_tanh,
-    "gelu_exact": ACTIVATIONS["gelu"],
+GPT2_ACTIVATIONS: dict[str, Activation] = {
+    "gelu": Activation("gelu", gelu_tanh, hf_name="gelu_new"),
+    "gelu_exact": dataclasses.replace(ACTIVATIONS["gelu"], name="gelu_exact"),
     **{name: ACTIVATIONS[name] for name in ("relu", "selu", "tanh", "sin", "gaussian", "swish", "sigmoid")},
 }
-# HF GPT2Config.activation_function for the activations transformers implements (the others need a patched
-# module: sin, gaussian, selu).
-_HF_ACTIVATION = {"gelu": "gelu_new", "gelu_exact": "gelu", "relu": "relu", "tanh": "tanh",
-                  "sigmoid": "sigmoid", "swish": "silu"}
 
 
 # ---- flax modules: one block, its parts, and the layer norm ---------------------------------------------------
@@ -328,11 +324,10 @@ class GPT2:
         Raises ConfigError for activations transformers does not implement (sin, gaussian, selu): load the
         weights into a model whose ``mlp.act`` modules are replaced instead.
         """
-        if self.activation not in _HF_ACTIVATION:
-            raise ConfigError(f"GPT2.activation={self.activation!r} has no transformers equivalent; allowed: "
-                              f"{', '.join(_HF_ACTIVATION)}")
+        hf_name = GPT2_ACTIVATIONS[self.activation].require("hf_name", "GPT2.hf_config (transformers)",
+                                                            GPT2_ACTIVATIONS)
         return dict(vocab_size=self.vocab, n_positions=self.n_positions, n_embd=self.d_model, n_layer=self.depth,
-                    n_head=self.n_heads, n_inner=None, activation_function=_HF_ACTIVATION[self.activation],
+                    n_head=self.n_heads, n_inner=None, activation_function=hf_name,
                     resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, layer_norm_epsilon=LAYERNORM_EPS,
                     initializer_range=INIT_STD, tie_word_embeddings=True, scale_attn_weights=True)
 
