@@ -578,8 +578,8 @@ def log_volume(cost_fn: Callable, w0, key, n_directions: int = 100, epsilon=1e-2
 
     Example:
       >>> import jax, jax.numpy as jnp, redshift_jax as rj
-      >>> est = rj.volume.log_volume(lambda w: jnp.sum(w ** 2), jnp.zeros(3), jax.random.key(0),
-      ...                            n_directions=8, epsilon=1.0, measure="uniform", directions="uniform")
+      >>> est = jax.jit(lambda key: rj.volume.log_volume(lambda w: jnp.sum(w ** 2), jnp.zeros(3), key, n_directions=8,
+      ...                                                epsilon=1.0, measure="uniform"))(jax.random.key(0))
       >>> round(float(est.log_volume), 2)   # the unit ball: log(4 pi / 3)
       1.43
     """

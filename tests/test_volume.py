@@ -143,8 +143,8 @@ def test_gaussian_log_mass_incomplete_gamma_up_to_a_million():
 def test_uniform_measure_is_the_ball_volume():
     for D, eps in ((3, 0.25), (1000, 4.0)):
         w0 = jnp.linspace(-1, 1, D)
-        est = V.log_volume(lambda w, _w0=w0: jnp.sum((w - _w0) ** 2), w0, jax.random.key(1), 6, eps,
-                           measure="uniform")
+        est = _estimate(lambda w, _w0=w0: jnp.sum((w - _w0) ** 2), w0, jax.random.key(1), 6, eps,
+                        measure="uniform")
         r = np.asarray(est.radii)
         np.testing.assert_allclose(r, math.sqrt(eps), rtol=0.5e-2 + 1e-6)
         want = V.log_ball_volume(D) + D * np.log(r)   # per direction, at the radii found
@@ -310,8 +310,9 @@ def test_modsum_records_volume_and_leaves_the_rest_unchanged():
     assert float(b["log_volume_init"]) == float(b["log_volume_final"])   # no training steps in between
     model = exp.model("tanh")
     params = model.init(jax.random.fold_in(net["key"], 0))
-    want = V.network_log_volume(model, params, vol.shared["x"], jax.random.fold_in(net["key"], VOLUME_TAG),
-                                n_directions=3, epsilon=0.05, prefactor=net["prefactor"]).log_volume
+    key = jax.random.fold_in(net["key"], VOLUME_TAG)
+    want = jax.jit(lambda p: V.network_log_volume(model, p, vol.shared["x"], key, n_directions=3, epsilon=0.05,
+                                                  prefactor=net["prefactor"]).log_volume)(params)
     assert float(b["log_volume_init"]) == pytest.approx(float(want), rel=1e-5)
 
 
@@ -348,8 +349,10 @@ def _keys(n, seed=0):
 
 
 def _over_keys(cost, w0, n_keys, rays, eps, sigma, **options):
-    """The estimate over ``n_keys`` keys, in one compiled call."""
-    return jax.jit(jax.vmap(lambda k: V.log_volume(cost, w0, k, rays, eps, sigma, **options)))(_keys(n_keys))
+    """The estimate over ``n_keys`` keys, stacked: one compile (jit without vmap: a batched while loop costs
+    more to compile than the keys cost to run one by one)."""
+    fn = jax.jit(lambda k: V.log_volume(cost, w0, k, rays, eps, sigma, **options))
+    return jax.tree.map(lambda *a: jnp.stack(a), *[fn(k) for k in _keys(n_keys)])
 
 
 @pytest.mark.parametrize("dim", [257, 4417])
@@ -414,7 +417,9 @@ def test_half_space_is_log_phi():
     def one(w0, key):
         return V.log_volume(lambda v: jax.nn.relu(jnp.dot(a_hat, v - w0)), w0, key, 256, 1.0, 1.0)
 
-    est = jax.jit(jax.vmap(jax.vmap(one, (None, 0)), (0, None)))(w0s, _keys(4, 3))
+    fn = jax.jit(one)
+    est = jax.tree.map(lambda *a: jnp.stack(a).reshape(2, 4, *a[0].shape),
+                       *[fn(w0, k) for w0 in w0s for k in _keys(4, 3)])
     pooled = np.asarray(jax.nn.logsumexp(est.log_volume, axis=1)) - math.log(4)
     # (t = -1.5: 0.29 low with the default's widened components, 0.2 with DESIGN 21's one; docs/volume.md)
     np.testing.assert_allclose(pooled, stats.norm.logcdf(ts), atol=0.35)
@@ -454,11 +459,14 @@ def test_per_parameter_sigma_whitens_the_ball():
     np.testing.assert_allclose(est.sigma, float(jnp.sqrt(jnp.mean(s * s))), rtol=1e-6)
 
 
+_W8 = jnp.linspace(-1.0, 1.0, 8)
+_STAR8 = _star_cost(_W8, jnp.eye(8))   # one cost object: its compiled estimate is shared by the tests below
+
+
 def test_self_normalised_is_the_plain_estimate_over_its_full_ray_value():
     # normalize=True: log sum w - log sum w_inf, i.e. the plain estimate minus full_ray; resolved, saturated and
     # ess do not depend on it; the uniform measure refuses it
-    w0 = jnp.linspace(-1.0, 1.0, 8)
-    cost = _star_cost(w0, jnp.eye(8))
+    w0, cost = _W8, _STAR8
     normed = _estimate(cost, w0, jax.random.key(2), 8, 0.3)
     plain = _estimate(cost, w0, jax.random.key(2), 8, 0.3, normalize=False)
     assert float(normed.log_volume) == pytest.approx(float(plain.log_volume) - float(plain.full_ray), abs=1e-5)
@@ -526,13 +534,14 @@ def test_broken_inputs_raise_or_give_nan():
     for eps in (0.0, -1.0, float("nan"), float("inf")):
         with pytest.raises(ConfigError, match="epsilon="):
             V.log_volume(cost, w0, jax.random.key(0), 4, eps)
-    traced = jax.jit(lambda w, e, f: V.log_volume(f, w, jax.random.key(0), 4, e).log_volume, static_argnums=2)
-    assert np.isfinite(float(traced(w0, 0.1, cost)))
-    assert np.isnan(float(traced(w0, -0.1, cost)))                                    # epsilon <= 0, traced
-    assert np.isnan(float(traced(w0, jnp.nan, cost)))                                 # epsilon NaN, traced
-    assert np.isnan(float(traced(w0, 0.1, lambda w: jnp.nan * jnp.sum(w))))           # an all-NaN cost
-    assert np.isnan(float(traced(w0, 0.1, lambda w: cost(w) + 1.0)))                  # cost >= epsilon at w0
-    assert np.isnan(float(traced(w0.at[2].set(jnp.nan), 0.1, cost)))                  # NaN in w0
+    # one compiled program for every case: the cost a * C(w) + b with a, b traced
+    traced = jax.jit(jax.vmap(lambda w, e, a, b: V.log_volume(lambda v: a * cost(v) + b, w, jax.random.key(0), 4,
+                                                              e).log_volume))
+    cases = [(w0, 0.1, 1.0, 0.0), (w0, -0.1, 1.0, 0.0),      # fine; epsilon <= 0, traced
+             (w0, jnp.nan, 1.0, 0.0), (w0, 0.1, jnp.nan, 0.0),  # epsilon NaN, traced; an all-NaN cost
+             (w0, 0.1, 1.0, 1.0), (w0.at[2].set(jnp.nan), 0.1, 1.0, 0.0)]   # cost >= epsilon at w0; NaN in w0
+    got = np.asarray(traced(*[jnp.stack([jnp.asarray(c[i], jnp.float32) for c in cases]) for i in range(4)]))
+    assert np.isfinite(got[0]) and np.isnan(got[1:]).all()
     for name, value in (("directions", "gaussian"), ("search", "newton"), ("alpha", 0.0), ("widths", (0.5,))):
         with pytest.raises(ConfigError, match=f"{name}="):
             V.log_volume(cost, w0, jax.random.key(0), 4, 0.1, **{name: value})
@@ -541,8 +550,7 @@ def test_broken_inputs_raise_or_give_nan():
 
 
 def test_epsilon_axis_is_the_same_rays_searched_at_each_epsilon():
-    w0 = jnp.linspace(-1.0, 1.0, 8)
-    cost = _star_cost(w0, jnp.eye(8))
+    w0, cost = _W8, _STAR8
     eps = np.array([1e-3, 1e-1, 1.0], np.float32)
     both = _estimate(cost, w0, jax.random.key(2), 8, eps)
     assert both.log_volume.shape == (3,) and both.radii.shape == (3, 8)
