@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/volume_closed_forms.py                 # the table (a few minutes on 2 cores)
     .venv/bin/python benchmarks/volume_closed_forms.py --networks      # and real networks against many rays
+    .venv/bin/python benchmarks/volume_closed_forms.py --skip-table --nrs-corner   # volume_nrs's -inf corner
 
 Estimators: the DESIGN.md section 21 mixture (``widths=(1,)``) and the widened mixture (``widths=(1, 4/3, 2,
 20/7)``), each plain (``log mean w_i``) and self-normalised (``log sum w_i - log sum w_i^inf``), and uniform
@@ -116,6 +117,19 @@ def networks(n_keys, rays, reference_rays):
               flush=True)
 
 
+def nrs_corner():
+    """The volume_nrs corner that gave -inf (relu, depth 4, weight scale 50, MSE on the 16 x 16 sub-grid, 32 rays),
+    through the sweep's path: the estimate, ``unmoved`` and ``resolved`` at depth 1..4."""
+    import redshift_jax as rj
+
+    sweep = rj.Sweep(model=rj.MLP(activation="relu", width=64), resolution=64, name="nrs corner",
+                     axes={"depth": [1, 2, 3, 4], "weight_scale": [50.0], "seed": [0]},
+                     measures=(("volume", {"cost": "mse", "n_directions": 32, "resolution": 16}),))
+    ds = rj.run_sweep(sweep, progress=False)
+    for name in ("volume", "volume_unmoved", "volume_resolved", "volume_ess"):
+        print(name, ds[name].values.ravel())
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keys", type=int, default=6)
@@ -123,12 +137,15 @@ def main():
     parser.add_argument("--networks", action="store_true", help="also real networks against a many-ray reference")
     parser.add_argument("--reference-rays", type=int, default=2048)
     parser.add_argument("--skip-table", action="store_true")
+    parser.add_argument("--nrs-corner", action="store_true", help="the volume_nrs corner that was -inf")
     args = parser.parse_args()
     start = time.time()
     if not args.skip_table:
         table(args.keys, args.rays)
     if args.networks:
         networks(args.keys, args.rays, args.reference_rays)
+    if args.nrs_corner:
+        nrs_corner()
     print(f"\n{args.keys} keys, {args.rays} rays; {time.time() - start:.0f} s wall")
 
 
