@@ -17,11 +17,13 @@ half the rays are uniform and half follow the law of ``(w - w0) / |w - w0|`` for
 estimate is **self-normalised**: ``log sum_i w_i - log sum_i w_i^inf``, ``w_i^inf`` the same ray's weight at ``r =
 inf`` (its full-ray mass ``l_inf(u_i)`` under the prior itself, so ``E_q[w^inf] = 1`` exactly). This deviates from
 DESIGN.md 21's literal formula (one prior component, ``log mean w_i``) because that one is 1.9 and 22 nats off on
-an off-centre ball at D = 300 and 2,000 (truth ``ncx2.logcdf(D, D, D)``), where this default is 0.28 and 1.0 off
-(mean abs over 6 keys, 48 rays; the prototype the issue quotes: 1.0 and 4.9), while both give 0 (to 1e-5 nats) for
+an off-centre ball at D = 300 and 2,000 (truth ``ncx2.logcdf(D, D, D)``), where this default is 0.23 and 0.66 off
+(mean abs over 6 keys, 48 rays; the prototype the issue quotes: 1.0 and 4.9), while both give 0 (to 1e-4 nats) for
 a cost that never reaches epsilon; plain ``log mean w_i`` with the widened components is +-0.15 there at D = 257
-(docs/volume.md, ``benchmarks/volume_closed_forms.py``). ``widths=(1.0,), normalize=False`` is section 21's
-estimator; ``directions="uniform"`` section 14's, unchanged::
+(docs/volume.md, ``benchmarks/volume_closed_forms.py``). Caveat (docs/volume.md): on a partly saturated blog-grid
+network at D = 4,417 the widened components are far worse than section 21's single one (206 against 3.7 nats from
+a 1,024-ray reference). ``widths=(1.0,), normalize=False`` is section 21's estimator; ``directions="uniform"``
+section 14's, unchanged::
 
     import redshift_jax as rj
     est = rj.volume.log_volume(cost_fn, w0, key, n_directions=100, epsilon=1e-2)   # any cost_fn(w) -> scalar
@@ -560,7 +562,8 @@ def log_volume(cost_fn: Callable, w0, key, n_directions: int = 100, epsilon=1e-2
         the prior widened ``width`` times, sharing ``1 - alpha`` in equal (stratified) counts. Default ``WIDTHS =
         (1, 4/3, 2, 20/7)``; ``(1.0,)`` is DESIGN.md section 21's mixture. Wider components put rays where a
         region holding a small part of the prior has its mass (an off-centre ball at D = 2,000: 22 nats low with
-        ``(1.0,)``, 1.0 with ``WIDTHS``; docs/volume.md).
+        ``(1.0,)``, 0.66 off with ``WIDTHS``; but a partly saturated network at D = 4,417: 3.7 nats off with
+        ``(1.0,)``, 206 with ``WIDTHS``; docs/volume.md).
       normalize: ``None`` (default: True for the mixture, False for uniform directions and the uniform measure),
         True or False. True: the self-normalised estimate ``log sum_i w_i - log sum_i w_i^inf``, with ``w_i^inf``
         ray i's weight at ``r = inf`` (``E_q[w^inf] = 1`` exactly), so a region holding the whole prior gives 0
