@@ -6,13 +6,13 @@ BIN    := $(VENV)/bin
 SWEEP  ?= sweeps/fig4_heatmaps.py sweeps/table1.py
 SIZE   ?= laptop
 # Many processes: `make sweep PROCESSES=2` (local processes), `make sweep DISTRIBUTED=1` on every host of a pod or
-# cluster (see README "Running on a TPU pod or a cluster"); ARGS is passed through as well.
+# cluster (see docs/guide/clusters.md); ARGS is passed through as well.
 PROCESSES   ?=
 DISTRIBUTED ?=
 ARGS        ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-fast lint sweep figures bench plot clean
+.PHONY: install test test-fast lint docs sweep figures bench plot clean
 
 install: $(STAMP)
 
@@ -38,6 +38,16 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check .
 
+# The documentation site (mkdocs.yml): the user's guide, the API from the docstrings, the dated records, into
+# site/. --strict: a broken link or anchor, a missing page or an unresolved API name fails the build (as in CI).
+DOCS_STAMP := $(VENV)/.docs-installed
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+docs: install $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 # --resume: an interrupted `make sweep` continues where it stopped.
 sweep: install
 	@for f in $(SWEEP); do \
@@ -62,4 +72,4 @@ bench: install
 	$(BIN)/python benchmarks/multihost_bench.py --out benchmarks/multihost_results.json
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache site

@@ -7,7 +7,8 @@ measure (sigma = RMS of the parameters), directions from ``direction_key(w0)``.
 
 - *vmapped*: ``jit(vmap(network_log_volume))`` over a chunk of ``--chunk`` networks (parameters drawn inside from
   ``fold_in(key(0), seed)``), the radius search of every ray of every network in one ``lax.while_loop``: the
-  library's default (importance-sampled directions, the secant search in ``(log r, log C)``).
+  library's default (importance-sampled directions, the secant search in ``(log r, log C)``, ``ceil(rays / 32)``
+  rays of each network in flight at a time: ``star_radii``'s ``slots``).
 - *vmapped, bisection*: the same program with ``directions="uniform", search="bisect"`` (DESIGN.md section 14's
   estimator): how many cost evaluations the secant search saves, in the same run.
 - *loop* (tyche's design): one network at a time, a Python loop over the search's steps (doubling from r = 1,

@@ -140,7 +140,7 @@ if SMOKE:
 else:
     suite = make(widths=(1, 2, 3, 5, 10, 30, 100), seeds=2000, depths=(1, 2, 3), depth_seeds=200,
                  complexity_depths=(1, 2, 3), complexity_scales=(1.0, 5.0), complexity_seeds=20, regions_seeds=0)
-results = {name: rj.run_sweep(sweep, progress=False) for name, sweep in suite.items()}
+results = rj.run_suite(suite, progress=False)
 for path in kinks.plot_kinks(results, OUT):
     print(path)
 print(Path(OUT, "kinks.md").read_text()[:1500])

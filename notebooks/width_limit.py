@@ -116,7 +116,7 @@ if SMOKE:
 else:
     suite = make(activations=("relu", "tanh"), widths=(8, 32, 128, 512), scales=(1.0, 4.0), seeds=32,
                  gp_seeds=128, resolution=32)
-results = {name: rj.run_sweep(sweep, progress=False) for name, sweep in suite.items()}
+results = rj.run_suite(suite, progress=False)
 for path in plot_width_limit(results, OUT, examples=not SMOKE):
     print(path)
 print(Path(OUT, "nngp.md").read_text()[:2000])

@@ -17,15 +17,17 @@ from . import models
 from .models import ACTIVATIONS, MLP, NNGP, PRIORS, Unbiased
 from .grids import grid, lattice
 from . import measures
-from .sweep import Sweep, run_sweep
+from .sweep import Sweep, load_suite, run_suite, run_sweep
 from . import kinks  # noqa: E402
 from . import multihost  # noqa: E402
 from . import volume  # noqa: E402
+from . import studies  # noqa: E402  (registers the ds.rj accessor of results)
 
 __version__ = "0.2.0"
 
 __all__ = ["ACTIVATIONS", "PRIORS", "ConfigError", "StoreError", "MLP", "NNGP", "Unbiased", "Sweep", "grid", "lattice",
-           "kinks", "multihost", "volume", "measures", "models", "run_sweep", "GPT2", "gpt2", "__version__"]
+           "kinks", "multihost", "volume", "measures", "models", "run_sweep",
+           "run_suite", "load_suite", "GPT2", "gpt2", "studies", "__version__"]
 
 
 def __getattr__(name):

@@ -16,7 +16,6 @@ the partial store and prints the command that resumes it (exit code 130).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import runpy
 import shlex
@@ -179,33 +178,6 @@ def default_out(file: Path, size: str, suite: bool) -> Path:
     return Path("results") / (stem if suite else stem + ".zarr")
 
 
-def _suite_dir(out: Path) -> None:
-    """Check (or create) a suite's folder: empty, new, or a suite this tool wrote; never anything else."""
-    manifest = out / "suite.json"
-    if out.exists() and not out.is_dir():
-        raise StoreError(f"{out} exists and is a file, not a suite folder; choose another --out")
-    if out.is_dir() and any(out.iterdir()):
-        try:
-            json.loads(manifest.read_text())["parts"]
-        except (OSError, ValueError, KeyError, TypeError):
-            raise StoreError(f"{out} is a folder with other files (no suite.json of redshift-jax); it is left "
-                             "untouched: choose another --out") from None
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise StoreError(f"cannot create {out}: {err.strerror}") from None
-
-
-def _write_manifest(out: Path, manifest: dict) -> None:
-    """``suite.json``, written whole or not at all (a full disk leaves the previous one)."""
-    from .store import _write_text_atomic, store_error
-
-    try:
-        _write_text_atomic(out / "suite.json", json.dumps(manifest, indent=1))
-    except OSError as err:
-        raise store_error(err, out / "suite.json", "writing", None) from None
-
-
 def run_target(target, out: Path, resume: bool, progress: bool, figure: str, claims: dict,
                chunk_size: int | None = None, overwrite: bool = False, confirm: bool = False):
     """Run a Sweep / dict of parts / experiment into ``out``; return what ``load_result`` would."""
@@ -216,30 +188,10 @@ def run_target(target, out: Path, resume: bool, progress: bool, figure: str, cla
 
         return train.run(target, out=str(out), resume=resume, progress=progress, overwrite=overwrite)
     if isinstance(target, dict):
-        from . import multihost
+        from .sweep.suite import run_suite
 
-        manifest = {"figure": figure, "parts": list(target), "claims": claims}
-        first = multihost.process_index() == 0
-        if first:  # process 0 checks the folder (the others would see its parts appear)
-            try:
-                _suite_dir(out)
-                # the manifest marks the folder as ours before any part starts: a suite killed in its first part
-                # (SIGKILL, full disk) is then resumed or overwritten like any other
-                _write_manifest(out, manifest)
-            except BaseException as err:
-                multihost.publish("suite folder", str(err))
-                raise
-            multihost.publish("suite folder")
-        else:
-            multihost.wait_for("suite folder")
-        results = {}
-        for name, sweep in target.items():
-            if progress:
-                print(f"[{name}] {sweep.num_networks} networks", file=sys.stderr)
-            results[name] = run_sweep(sweep, out=out / f"{name}.zarr", resume=resume, progress=progress,
-                                      chunk_size=chunk_size, attrs={"figure": figure}, overwrite=overwrite,
-                                      confirm=confirm)
-        return results
+        return run_suite(target, out, resume=resume, progress=progress, figure=figure, claims=claims,
+                         chunk_size=chunk_size, overwrite=overwrite, confirm=confirm)
     return run_sweep(target, out=out, resume=resume, progress=progress, chunk_size=chunk_size,
                      attrs={"figure": figure}, overwrite=overwrite, confirm=confirm)
 
@@ -249,15 +201,10 @@ def load_result(path: str | Path):
     from .store import load_dataset
 
     path = Path(path)
-    manifest = path / "suite.json"
-    if manifest.exists():
-        try:
-            meta = json.loads(manifest.read_text())
-            names = list(meta["parts"])
-        except (OSError, ValueError, KeyError, TypeError):
-            raise StoreError(f"{manifest} is damaged; rerun the sweep to rewrite it") from None
-        parts = {name: load_dataset(path / f"{name}.zarr") for name in names}
-        return parts, meta.get("figure", "auto"), meta.get("claims", {})
+    if (path / "suite.json").exists():
+        from .sweep.suite import read_suite
+
+        return read_suite(path)
     if path.is_file():
         raise StoreError(f"{path} is a file, not a redshift-jax result (a .zarr folder or a suite folder)")
     ds = load_dataset(path)

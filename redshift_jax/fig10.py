@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError
+from .studies._common import mean_se as _mean_se
 
 __all__ = ["summary", "check_claims", "plot_fig10", "FLOOR_CONSTANT", "FLOOR_ABBB", "REFERENCE_NOTE", "VERDICTS"]
 
@@ -51,13 +52,6 @@ def _values(ds, measure: str):
     da = ds[measure].transpose("activation", "ln_gain", "depth", "seed")
     finite = ds["finite"].transpose(*da.dims).values if "finite" in ds else np.ones(da.shape, bool)
     return np.where(finite, da.values.astype(np.float64), np.nan), finite
-
-
-def _mean_se(x, axis=-1):
-    n = np.sum(np.isfinite(x), axis=axis)
-    mean = np.nanmean(x, axis=axis) if x.size else np.nan
-    sd = np.nanstd(x, axis=axis, ddof=1) if x.shape[axis] > 1 else np.full(mean.shape, np.nan)
-    return mean, sd / np.sqrt(np.maximum(n, 1)), n
 
 
 def summary(ds, measure: str = MEASURE) -> list[dict]:

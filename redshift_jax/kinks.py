@@ -416,7 +416,8 @@ def count_1d(spec, params, lo=-1.0, hi=1.0, prefactor=1.0, max_kinks: int | None
     Args:
       spec: an ``MLP`` with ``in_dim=1``, activation relu or identity, no layer norm or gating.
       params: its parameters (``spec.init``); one network.
-      lo, hi: the interval (may be traced).
+      lo: the interval's lower end (may be traced).
+      hi: its upper end (may be traced).
       prefactor: the activation prefactor ``p`` (relu(p * pre); may be traced).
       max_kinks: candidate cap for depth > 1 (default ``default_max_kinks(spec)``); ignored at depth 1, which
         is exact for any width.
@@ -813,11 +814,7 @@ def kink_density(prior: str, x, n: int) -> np.ndarray:
 # "complexity_2d" (linear_regions, fourier, lz).
 
 def _part_sweep(ds):
-    import json
-
-    from .sweep.spec import Sweep
-
-    return Sweep.from_dict(json.loads(ds.attrs["sweep"]))
+    return ds.rj.sweep
 
 
 def part_params(ds, seeds, **cell):

@@ -19,20 +19,18 @@ from typing import Mapping
 
 import numpy as np
 
+from .studies._common import mean_se, sweep_dict
+
 __all__ = ["plot_width_limit", "width_limit_summary"]
 
 
 def _spec(ds) -> dict:
-    return json.loads(ds.attrs["sweep"])
+    return sweep_dict(ds)
 
 
 def _mean_se(da) -> tuple[np.ndarray, np.ndarray]:
-    values = np.asarray(da.values, np.float64)
-    finite = np.isfinite(values)
-    count = finite.sum(-1)
-    mean = np.nanmean(np.where(finite, values, np.nan), axis=-1)
-    sd = np.nanstd(np.where(finite, values, np.nan), axis=-1, ddof=1)
-    return mean, sd / np.sqrt(np.maximum(count, 1))
+    mean, se, _ = mean_se(da.values)
+    return mean, se
 
 
 def _pairs(parts: Mapping[str, object]) -> list[dict]:

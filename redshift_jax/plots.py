@@ -4,7 +4,6 @@ its inline plots), and without a display matplotlib itself falls back to Agg. Ev
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -12,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .errors import ConfigError
+from .studies._common import spearman, sweep_dict
 
 __all__ = ["plot_heatmaps", "plot_curves", "plot_correlations", "table1_rows", "table1_markdown", "spearman",
            "example_images", "plot_result"]
@@ -32,17 +32,12 @@ def save_figure(fig, path: Path) -> Path:
 
 
 def _sweep_of(ds):
-    from .sweep.spec import Sweep
-
-    return Sweep.from_dict(json.loads(ds.attrs["sweep"]))
+    return ds.rj.sweep
 
 
 def _measure_names(ds) -> list[str]:
     """The measures of a result, in the order the sweep listed them (stores list variables alphabetically)."""
-    listed = json.loads(ds.attrs["sweep"])["measures"] if "sweep" in ds.attrs else []
-    listed = [m if isinstance(m, str) else m[1].get("label", m[0]) for m in listed]  # [name, {args}] entries
-    present = [m for m in ds.data_vars if m not in ("finite", "values")]
-    return [m for m in listed if m in present] + [m for m in present if m not in listed]
+    return ds.rj.measures
 
 
 def _mean_over_seeds(da):
@@ -183,29 +178,6 @@ def plot_curves(parts: Mapping[str, object], out_dir: str | Path) -> list[Path]:
     return [path]
 
 
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation (average ranks for ties), NaN pairs dropped."""
-    a, b = np.asarray(a, float).ravel(), np.asarray(b, float).ravel()
-    keep = np.isfinite(a) & np.isfinite(b)
-    a, b = a[keep], b[keep]
-    if a.size < 3:
-        return float("nan")
-
-    def rank(v):
-        order = np.argsort(v, kind="mergesort")
-        ranks = np.empty(v.size)
-        ranks[order] = np.arange(v.size)
-        _, inverse, counts = np.unique(v, return_inverse=True, return_counts=True)
-        sums = np.bincount(inverse, weights=ranks)
-        return (sums / counts)[inverse]
-
-    ra, rb = rank(a), rank(b)
-    ra -= ra.mean()
-    rb -= rb.mean()
-    denom = np.sqrt((ra ** 2).sum() * (rb ** 2).sum())
-    return float((ra * rb).sum() / denom) if denom > 0 else float("nan")
-
-
 def plot_correlations(ds, out_dir: str | Path) -> list[Path]:
     """Scatter of every pair of measures (one point per architecture, mean over seeds), Spearman rho."""
     out_dir = Path(out_dir)
@@ -283,7 +255,7 @@ def _verdict(effect: float, ci_low: float, ci_high: float, base: float, relative
 def _component_axis(ds) -> str:
     """A part's component axis: the first axis of its sweep (else its first dimension other than seed)."""
     if "sweep" in ds.attrs:
-        axes = list(json.loads(ds.attrs["sweep"])["axes"])
+        axes = list(sweep_dict(ds)["axes"])
         if axes and axes[0] != "seed":
             return axes[0]
     return [d for d in ds.dims if d != "seed"][0]
@@ -297,7 +269,7 @@ def _fixed_setting(ds, axis: str):
     """The value of ``axis`` that a part does not vary: its model's field (e.g. ``prior``), else None."""
     if "sweep" not in ds.attrs:
         return None
-    return json.loads(ds.attrs["sweep"]).get("model", {}).get(axis)
+    return sweep_dict(ds).get("model", {}).get(axis)
 
 
 def _component_pairs(name: str, ds, measure: str, where: Mapping | None = None) -> dict:
@@ -309,7 +281,7 @@ def _component_pairs(name: str, ds, measure: str, where: Mapping | None = None) 
     (e.g. ``{"prior": "normal"}``); for an axis the part does not vary, its model's value of that field decides
     (a part without any matching base has no bases).
     """
-    label = json.loads(ds.attrs["sweep"]).get("name", name) if "sweep" in ds.attrs else name
+    label = sweep_dict(ds).get("name", name) if "sweep" in ds.attrs else name
     label = label or name
     axis = _component_axis(ds)
     da = ds[measure]

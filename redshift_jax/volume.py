@@ -34,12 +34,15 @@ and as the sweep measure ``("volume", {...})`` (arguments below). Everything is 
 (over directions inside, over networks outside); the structural arguments (``n_directions``, ``measure``,
 ``max_steps``) are static, ``epsilon``, ``rtol`` and ``sigma`` may be traced.
 
-Radius search (``star_radii``): along each direction, ``r = 1`` and doubling while ``C(w0 + r u) < epsilon``;
-once a cost at or above ``epsilon`` is seen the radius is bracketed and bisected (from ``[0, 1]`` when ``C`` at
-``r = 1`` is already too large) until ``|C - epsilon| <= rtol * epsilon``, in at most ``max_steps`` (100) cost
-evaluations per direction, all directions batched in one ``lax.while_loop``. A non-finite cost counts as "too
-far" (the function broke). A direction that never brackets has ``r = inf`` (``unbracketed``); one bracketed but
-not converged within the budget keeps the bracket's midpoint (``unconverged``).
+Radius search (``star_radii``): along each direction, the radius where ``C(w0 + r u)`` first reaches
+``epsilon``, to ``|C - epsilon| <= rtol * epsilon``, in at most ``max_steps`` (100) cost evaluations per direction.
+``search="secant"`` (default) is a safeguarded regula falsi in ``(log r, log C)`` from ``r = 1`` (a step along
+``C ~ r^2`` while only a cost above epsilon is known, growing steps while only costs below it are); ``"bisect"``
+doubles from ``r = 1`` and then bisects (DESIGN.md section 14, tyche's search). One ``lax.while_loop`` keeps
+``slots`` rays in flight: a slot whose ray is done takes the next waiting ray, so a batch of networks does not
+wait for its slowest ray. A non-finite cost counts as "too far" (the function broke). A direction that never
+brackets has ``r = inf`` (``unbracketed``); one bracketed but not converged within the budget keeps a point
+inside its bracket (``unconverged``).
 
 The ray integral (``gaussian_log_mass``) is evaluated in units of ``sigma`` (``s = t / sigma``, ``z = w0 /
 sigma``, ``beta = u . z``): ``|z + s u|^2 = |z|^2 - beta^2 + (s + beta)^2``, the integrand ``s^(D-1) exp(-(s +
@@ -96,6 +99,7 @@ STATISTICS = ("log_volume", "mean_log", "per_parameter", "log_radius_mean", "rad
 DIRECTIONS = ("mixture", "uniform")
 SEARCHES = ("secant", "bisect")
 MAX_STEPS = 100
+SLOT_SHARE = 32     # log_volume searches ceil(rays / SLOT_SHARE) rays at a time (star_radii's slots)
 SATURATION_NATS = 0.01   # a ray is saturated when its integral is within this of its full-ray value
 RESOLVED_NATS = 0.01     # per parameter: an estimate this close to its rays' full-ray value is not resolved
 _LOG2 = math.log(2.0)
@@ -154,7 +158,7 @@ def _check_epsilon(epsilon) -> None:
 
 
 def star_radii(cost_fn: Callable, w0, directions, epsilon, rtol=1e-2, max_steps: int = MAX_STEPS,
-               search: str = "secant", first=None) -> StarRadii:
+               search: str = "secant", first=None, slots=None) -> StarRadii:
     """The radius along each direction where ``cost_fn`` first reaches ``epsilon`` (see the module docstring).
 
     Args:
@@ -167,6 +171,10 @@ def star_radii(cost_fn: Callable, w0, directions, epsilon, rtol=1e-2, max_steps:
       search: ``"secant"`` (regula falsi in ``(log r, log C)``, the default) or ``"bisect"`` (doubling from
         ``r = 1``, then bisection: the estimator of DESIGN.md section 14, bit for bit).
       first: (n,) the first radius tried by ``"secant"`` (default 1).
+      slots: ``"secant"`` only (static): how many rays are searched at a time (default: all ``n``). With fewer,
+        a slot whose ray is done takes the next waiting ray, so the search costs about ``slots x (total
+        evaluations / slots + the last rays' steps)`` cost evaluations instead of ``n x`` the slowest ray's
+        steps; each ray's radii are the same sequence either way.
 
     Returns:
       ``StarRadii`` with (n,) arrays.
@@ -192,6 +200,12 @@ def star_radii(cost_fn: Callable, w0, directions, epsilon, rtol=1e-2, max_steps:
     if search == "bisect":
         return _bisect_radii(costs, directions, epsilon, tol, max_steps, n)
     first = jnp.ones(n, jnp.float32) if first is None else jnp.broadcast_to(jnp.asarray(first, jnp.float32), (n,))
+    if slots is not None:
+        if isinstance(slots, bool) or not isinstance(slots, (int, np.integer)) or slots < 1:
+            raise ConfigError(f"star_radii: slots={slots!r} is not allowed; allowed: an integer >= 1 or None "
+                              "(all rays)")
+        if slots < n:
+            return _queued_radii(costs, directions, epsilon, tol, max_steps, n, first, int(slots))
     return _secant_radii(costs, directions, epsilon, tol, max_steps, n, first)
 
 
@@ -224,75 +238,137 @@ def _bisect_radii(costs, directions, epsilon, tol, max_steps, n):
     return StarRadii(radius, done, bracketed, used)
 
 
-def _secant_radii(costs, directions, epsilon, tol, max_steps, n, first):
-    """Regula falsi in ``(log r, log C)`` (Illinois variant), safeguarded; see ``star_radii``."""
+def _secant_start(first):
+    """The secant search's state for rays starting at radius ``first`` (any shape)."""
+    inf = jnp.float32(jnp.inf)
+    zeros, false = jnp.zeros_like(first), jnp.zeros(first.shape, bool)
+    return {"x": jnp.log(first), "x_lo": zeros, "y_lo": jnp.full_like(first, -inf), "x_hi": zeros,
+            "y_hi": jnp.full_like(first, inf), "has_lo": false, "has_hi": false, "x_prev": zeros,
+            "y_prev": jnp.full_like(first, -inf), "two_below": false, "last_below": false, "last_above": false,
+            "converged": false, "done": false, "used": jnp.zeros(first.shape, jnp.int32)}
+
+
+def _secant_step(s, c, epsilon, tol):
+    """One step of the secant search: the rays' state ``s`` after their costs ``c`` at ``exp(s["x"])``.
+    ``epsilon`` and ``tol`` are scalars or per-ray arrays; rays already done keep their state."""
     inf = jnp.float32(jnp.inf)
     target = jnp.log(epsilon)
     log_max = jnp.float32(_LOG_R_MAX)
+    x = s["x"]
+    c = jnp.where(jnp.isnan(c), inf, c)
+    close = jnp.abs(c - epsilon) <= tol
+    below = c < epsilon
+    y = jnp.log(jnp.maximum(c, 0.0)) - target          # log(C / epsilon): < 0 below, -inf where C = 0
+    active = ~s["done"]
+    # new bracket ends; Illinois: an end kept twice in a row has its residual halved (in log C)
+    x_lo = jnp.where(below, x, s["x_lo"])
+    y_lo = jnp.where(below, y, jnp.where(s["last_above"], s["y_lo"] / 2, s["y_lo"]))
+    x_hi = jnp.where(below, s["x_hi"], x)
+    y_hi = jnp.where(below, jnp.where(s["last_below"], s["y_hi"] / 2, s["y_hi"]), y)
+    has_lo = s["has_lo"] | below
+    has_hi = s["has_hi"] | ~below
+    lo_ok = has_lo & jnp.isfinite(y_lo)
+    hi_ok = has_hi & jnp.isfinite(y_hi)
+    # both ends with finite log-costs: interpolate, kept inside the inner 96% of the bracket
+    width = x_hi - x_lo
+    denom = jnp.where(y_hi - y_lo > 0, y_hi - y_lo, 1.0)
+    interp = x_lo - y_lo * width / denom
+    interp = jnp.clip(interp, x_lo + 0.02 * width, x_hi - 0.02 * width)
+    mid = (x_lo + x_hi) / 2
+    both = jnp.where(lo_ok & hi_ok, interp, mid)
+    # only an end above epsilon: step down along the quadratic law C ~ r^2 (the cost's curvature at w0)
+    # (at most a factor 2^16 per step, and never below r = 2^-120: a float32 step of 0 would stall the search)
+    down = jnp.where(hi_ok, x_hi - jnp.clip(y_hi / 2, _LOG2 / 8, 16 * _LOG2), x_hi - _LOG2)
+    down = jnp.maximum(down, jnp.float32(-120 * _LOG2))
+    # only ends below: the slope of the last two points (clipped to 1/4 .. 4; 2 without two points), at least
+    # doubling and at most a factor 2^16
+    slope = jnp.where(s["two_below"] & jnp.isfinite(s["y_prev"]) & lo_ok,
+                      (y_lo - s["y_prev"]) / jnp.maximum(x_lo - s["x_prev"], 1e-6), 2.0)
+    slope = jnp.clip(slope, 0.25, 4.0)
+    up_step = jnp.where(lo_ok, -y_lo / slope, 16 * _LOG2)
+    up = x_lo + jnp.clip(up_step, _LOG2, 16 * _LOG2)
+    next_x = jnp.where(has_hi, jnp.where(has_lo, both, down), up)
+    # too far out without a bracket: the ray never reaches epsilon (r = inf)
+    escaped = ~has_hi & (next_x > log_max)
+    finished = close | escaped
+    keep = lambda new, old: jnp.where(active, new, old)  # noqa: E731
+    return {
+        "x": keep(jnp.where(finished, x, next_x), x), "x_lo": keep(x_lo, s["x_lo"]), "y_lo": keep(y_lo, s["y_lo"]),
+        "x_hi": keep(x_hi, s["x_hi"]), "y_hi": keep(y_hi, s["y_hi"]), "has_lo": keep(has_lo, s["has_lo"]),
+        "has_hi": keep(has_hi, s["has_hi"]), "x_prev": keep(jnp.where(below, s["x_lo"], s["x_prev"]), s["x_prev"]),
+        "y_prev": keep(jnp.where(below, s["y_lo"], s["y_prev"]), s["y_prev"]),
+        "two_below": keep(s["two_below"] | (below & s["has_lo"]), s["two_below"]),
+        "last_below": keep(below, s["last_below"]), "last_above": keep(~below, s["last_above"]),
+        "converged": s["converged"] | (active & close), "done": s["done"] | (active & finished),
+        "used": s["used"] + active.astype(jnp.int32)}
 
-    def cond(state):
-        return jnp.any(~state["done"]) & (state["step"] < max_steps)
 
-    def body(s):
-        x = s["x"]
-        c = costs(jnp.exp(x), directions).astype(jnp.float32)
-        c = jnp.where(jnp.isnan(c), inf, c)
-        close = jnp.abs(c - epsilon) <= tol
-        below = c < epsilon
-        y = jnp.log(jnp.maximum(c, 0.0)) - target          # log(C / epsilon): < 0 below, -inf where C = 0
-        active = ~s["done"]
-        # new bracket ends; Illinois: an end kept twice in a row has its residual halved (in log C)
-        x_lo = jnp.where(below, x, s["x_lo"])
-        y_lo = jnp.where(below, y, jnp.where(s["last_above"], s["y_lo"] / 2, s["y_lo"]))
-        x_hi = jnp.where(below, s["x_hi"], x)
-        y_hi = jnp.where(below, jnp.where(s["last_below"], s["y_hi"] / 2, s["y_hi"]), y)
-        has_lo = s["has_lo"] | below
-        has_hi = s["has_hi"] | ~below
-        lo_ok = has_lo & jnp.isfinite(y_lo)
-        hi_ok = has_hi & jnp.isfinite(y_hi)
-        # both ends with finite log-costs: interpolate, kept inside the inner 96% of the bracket
-        width = x_hi - x_lo
-        denom = jnp.where(y_hi - y_lo > 0, y_hi - y_lo, 1.0)
-        interp = x_lo - y_lo * width / denom
-        interp = jnp.clip(interp, x_lo + 0.02 * width, x_hi - 0.02 * width)
-        mid = (x_lo + x_hi) / 2
-        both = jnp.where(lo_ok & hi_ok, interp, mid)
-        # only an end above epsilon: step down along the quadratic law C ~ r^2 (the cost's curvature at w0)
-        # (at most a factor 2^16 per step, and never below r = 2^-120: a float32 step of 0 would stall the search)
-        down = jnp.where(hi_ok, x_hi - jnp.clip(y_hi / 2, _LOG2 / 8, 16 * _LOG2), x_hi - _LOG2)
-        down = jnp.maximum(down, jnp.float32(-120 * _LOG2))
-        # only ends below: the slope of the last two points (clipped to 1/4 .. 4; 2 without two points), at least
-        # doubling and at most a factor 2^16
-        slope = jnp.where(s["two_below"] & jnp.isfinite(s["y_prev"]) & lo_ok,
-                          (y_lo - s["y_prev"]) / jnp.maximum(x_lo - s["x_prev"], 1e-6), 2.0)
-        slope = jnp.clip(slope, 0.25, 4.0)
-        up_step = jnp.where(lo_ok, -y_lo / slope, 16 * _LOG2)
-        up = x_lo + jnp.clip(up_step, _LOG2, 16 * _LOG2)
-        next_x = jnp.where(has_hi, jnp.where(has_lo, both, down), up)
-        # too far out without a bracket: the ray never reaches epsilon (r = inf)
-        escaped = ~has_hi & (next_x > log_max)
-        finished = close | escaped
-        keep = lambda new, old: jnp.where(active, new, old)  # noqa: E731
-        return {
-            "x": keep(jnp.where(finished, x, next_x), x), "x_lo": keep(x_lo, s["x_lo"]), "y_lo": keep(y_lo, s["y_lo"]),
-            "x_hi": keep(x_hi, s["x_hi"]), "y_hi": keep(y_hi, s["y_hi"]), "has_lo": keep(has_lo, s["has_lo"]),
-            "has_hi": keep(has_hi, s["has_hi"]), "x_prev": keep(jnp.where(below, s["x_lo"], s["x_prev"]), s["x_prev"]),
-            "y_prev": keep(jnp.where(below, s["y_lo"], s["y_prev"]), s["y_prev"]),
-            "two_below": keep(s["two_below"] | (below & s["has_lo"]), s["two_below"]),
-            "last_below": keep(below, s["last_below"]), "last_above": keep(~below, s["last_above"]),
-            "converged": s["converged"] | (active & close), "done": s["done"] | (active & finished),
-            "step": s["step"] + 1, "used": s["used"] + active.astype(jnp.int32)}
-
-    zeros, false = jnp.zeros(n, jnp.float32), jnp.zeros(n, bool)
-    start = {"x": jnp.log(first), "x_lo": zeros, "y_lo": jnp.full(n, -inf), "x_hi": zeros, "y_hi": jnp.full(n, inf),
-             "has_lo": false, "has_hi": false, "x_prev": zeros, "y_prev": jnp.full(n, -inf), "two_below": false,
-             "last_below": false, "last_above": false, "converged": false, "done": false, "step": jnp.int32(0),
-             "used": jnp.zeros(n, jnp.int32)}
-    s = jax.lax.while_loop(cond, body, start)
+def _secant_result(s) -> StarRadii:
     # a converged ray keeps its point (also one that converged from below, before any cost >= epsilon); a bracket
     # left unconverged by the budget keeps its next interpolated point (inside the bracket)
-    radius = jnp.where(s["converged"] | s["has_hi"], jnp.exp(s["x"]), inf)
+    radius = jnp.where(s["converged"] | s["has_hi"], jnp.exp(s["x"]), jnp.float32(jnp.inf))
     return StarRadii(radius, s["converged"], s["has_hi"], s["used"])
+
+
+def _secant_radii(costs, directions, epsilon, tol, max_steps, n, first):
+    """Regula falsi in ``(log r, log C)`` (Illinois variant), safeguarded, every ray in one batch until the
+    slowest is done; see ``star_radii``."""
+
+    def cond(state):
+        s, step = state
+        return jnp.any(~s["done"]) & (step < max_steps)
+
+    def body(state):
+        s, step = state
+        c = costs(jnp.exp(s["x"]), directions).astype(jnp.float32)
+        return _secant_step(s, c, epsilon, tol), step + 1
+
+    s, _ = jax.lax.while_loop(cond, body, (_secant_start(first), jnp.int32(0)))
+    return _secant_result(s)
+
+
+def _queued_radii(costs, directions, epsilon, tol, max_steps, n, first, slots):
+    """The secant search with ``slots`` rays in flight: a slot whose ray is done takes the next waiting ray, so
+    each step evaluates ``slots`` costs and the search ends about ``total steps / slots`` steps after it starts,
+    not when the slowest of all ``n`` rays is done (under ``vmap`` over networks, the slowest of every network's).
+    Each ray's sequence of radii is the one ``_secant_radii`` takes."""
+    epsilon = jnp.broadcast_to(epsilon, (n,))
+    tol = jnp.broadcast_to(tol, (n,))
+    slot_ids = jnp.arange(slots, dtype=jnp.int32)
+    out = {"radius": jnp.zeros(n, jnp.float32), "converged": jnp.zeros(n, bool), "bracketed": jnp.zeros(n, bool),
+           "used": jnp.zeros(n, jnp.int32)}
+
+    def cond(state):
+        return jnp.any(state["ray"] < n)
+
+    def body(state):
+        ray, s = state["ray"], state["s"]
+        live = ray < n
+        idx = jnp.minimum(ray, n - 1)
+        c = costs(jnp.exp(s["x"]), directions[idx]).astype(jnp.float32)
+        s = _secant_step(s, c, epsilon[idx], tol[idx])
+        s["done"] = s["done"] | (s["used"] >= max_steps)
+        finished = live & s["done"]
+        # write the finished rays' results (a slot without a ray writes nowhere: index n is dropped)
+        res = _secant_result(s)
+        where = jnp.where(finished, idx, n)
+        results = {name: state["out"][name].at[where].set(value, mode="drop")
+                   for name, value in zip(("radius", "converged", "bracketed", "used"), res)}
+        # finished slots take the next waiting rays, in slot order
+        rank = jnp.cumsum(finished.astype(jnp.int32)) - 1
+        new_ray = jnp.where(finished, state["next"] + rank, ray)
+        fresh = _secant_start(first[jnp.minimum(new_ray, n - 1)])
+        s = jax.tree.map(lambda a, b: jnp.where(finished, a, b), fresh, s)
+        s["done"] = s["done"] | (new_ray >= n)
+        return {"ray": jnp.minimum(new_ray, n), "s": s, "out": results,
+                "next": state["next"] + jnp.sum(finished, dtype=jnp.int32)}
+
+    ray = jnp.where(slot_ids < n, slot_ids, n)
+    start = _secant_start(first[jnp.minimum(ray, n - 1)])
+    start["done"] = ray >= n
+    state = jax.lax.while_loop(cond, body, {"ray": ray, "s": start, "out": out, "next": jnp.int32(min(slots, n))})
+    res = state["out"]
+    return StarRadii(res["radius"], res["converged"], res["bracketed"], res["used"])
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -536,7 +612,7 @@ def _log_mean_exp(x, axis=-1):
 def log_volume(cost_fn: Callable, w0, key, n_directions: int = 100, epsilon=1e-2, sigma=None,
                measure: str = "gaussian", rtol=1e-2, max_steps: int = MAX_STEPS, directions: str = "mixture",
                alpha: float = 0.5, search: str = "secant", precondition=None,
-               widths: tuple = WIDTHS, normalize=None) -> VolumeEstimate:
+               widths: tuple = WIDTHS, slots=None, normalize=None) -> VolumeEstimate:
     """Estimate the log measure of the star domain ``{w: C(w) < epsilon}`` around ``w0``.
 
     Args:
@@ -572,6 +648,11 @@ def log_volume(cost_fn: Callable, w0, key, n_directions: int = 100, epsilon=1e-2
       precondition: optional (D,) positive diagonal ``P`` (tyche's preconditioner, rescaled to unit
         log-determinant): the uniform component draws ``P g / |P g|`` instead, with density ratio
         ``|P^-1 u|^-D`` to the uniform law, in whitened coordinates.
+      slots: rays searched at a time (static; ``star_radii``'s ``slots``): default ``ceil(rays / 32)`` over
+        all epsilons' rays. It changes the speed, not the search (each ray takes the same radii, up to the cost's
+        float32 rounding in batches of another size). Under ``vmap`` over many networks (a sweep's chunk) few
+        slots are fastest (``benchmarks/volume_bench.py``); for one large network alone, ``slots=n_directions``
+        evaluates every ray at once.
 
     Returns:
       ``VolumeEstimate``. Broken inputs that are only known inside a trace give NaN estimates (``log_volume``,
@@ -666,8 +747,9 @@ def log_volume(cost_fn: Callable, w0, key, n_directions: int = 100, epsilon=1e-2
     eps_rows = eps.reshape(-1)
     k = eps_rows.shape[0]
     tiled = jnp.tile(search_dirs, (k, 1)) if k > 1 else search_dirs
+    slots = -(-k * n_directions // SLOT_SHARE) if slots is None else slots
     found = star_radii(cost_fn, w0, tiled, jnp.repeat(eps_rows, n_directions) if k > 1 else eps_rows[0], rtol,
-                       max_steps, search)
+                       max_steps, search, slots=slots if search == "secant" else None)
     shape = (k, n_directions)
     radii = found.radius.reshape(shape)
     R = radii / (length[None, :] if per_parameter_scales else length)
@@ -871,7 +953,7 @@ def network_log_volume(model, params, inputs, key=None, cost: str = "kl", n_dire
                        sigma=None, measure: str = "gaussian", rtol=1e-2, seed: int = 0,
                        max_steps: int = MAX_STEPS, directions: str = "mixture", alpha: float = 0.5,
                        search: str = "secant", widths: tuple = WIDTHS, weight_scale=1.0, bias_scale=1.0,
-                       normalize=None, **apply_kwargs) -> VolumeEstimate:
+                       slots=None, normalize=None, **apply_kwargs) -> VolumeEstimate:
     """``log_volume`` of a network's cost on ``inputs``; ``key=None`` uses ``direction_key(w0, seed)`` (what the
     sweep measure does). ``sigma="init"`` is the model's own prior at ``weight_scale`` / ``bias_scale``
     (``init_std``)."""
@@ -880,7 +962,7 @@ def network_log_volume(model, params, inputs, key=None, cost: str = "kl", n_dire
     if isinstance(sigma, str) and sigma == "init":
         sigma = init_std(model, params, weight_scale, bias_scale)
     return log_volume(cost_fn, w0, key, n_directions, epsilon, sigma, measure, rtol, max_steps, directions, alpha,
-                      search, None, widths, normalize)
+                      search, None, widths, slots, normalize)
 
 
 # ------------------------------------------------------------------------------------------------------------

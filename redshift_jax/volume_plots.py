@@ -24,12 +24,13 @@ crosses, and the rhos in their titles are over resolved networks only.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Mapping
 
 import numpy as np
+
+from .studies._common import spearman
 
 __all__ = ["parameter_count", "volume_summary", "summary_markdown", "plot_volume", "VOLUME_VARIABLES"]
 
@@ -49,9 +50,7 @@ def parameter_count(model, depth: int | None = None) -> int:
 
 
 def _part_sweep(ds):
-    from .sweep.spec import Sweep
-
-    return Sweep.from_dict(json.loads(ds.attrs["sweep"]))
+    return ds.rj.sweep
 
 
 def _per_parameter(ds, variable):
@@ -65,18 +64,6 @@ def _per_parameter(ds, variable):
     else:
         counts = parameter_count(model)
     return ds[variable] / counts
-
-
-def _spearman(a, b, mask=None):
-    from .plots import spearman
-
-    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
-    if mask is not None:
-        keep = np.asarray(mask, bool).ravel()
-        a, b = a[keep], b[keep]
-    if a.size < 3:
-        return float("nan")
-    return spearman(a, b)
 
 
 def _resolved(ds, variable):
@@ -142,12 +129,12 @@ def volume_summary(parts: Mapping[str, object]) -> dict:
             for measure in COMPLEXITY:
                 if measure not in ds:
                     continue
-                row[f"rho_{measure}"] = _spearman(ds[variable].values, ds[measure].values)
-                row[f"rho_{measure}_per_param"] = _spearman(per.values, ds[measure].values)
-                row[f"rho_{measure}_resolved"] = _spearman(per.values, ds[measure].transpose(*per.dims).values,
+                row[f"rho_{measure}"] = spearman(ds[variable].values, ds[measure].values)
+                row[f"rho_{measure}_per_param"] = spearman(per.values, ds[measure].values)
+                row[f"rho_{measure}_resolved"] = spearman(per.values, ds[measure].transpose(*per.dims).values,
                                                            resolved.transpose(*per.dims).values)
                 if "depth" in ds.dims:
-                    within = [_spearman(ds[variable].sel(depth=d).values, ds[measure].sel(depth=d).values)
+                    within = [spearman(ds[variable].sel(depth=d).values, ds[measure].sel(depth=d).values)
                               for d in ds.depth.values]
                     row[f"rho_{measure}_within_depth"] = float(np.nanmean(within))
             curve = []
@@ -162,7 +149,7 @@ def volume_summary(parts: Mapping[str, object]) -> dict:
                                                   for d in ds.depth.values}
                 for measure in COMPLEXITY:
                     if measure in ds:
-                        entry[f"rho_{measure}_resolved"] = _spearman(
+                        entry[f"rho_{measure}_resolved"] = spearman(
                             eps_per.values, ds[measure].transpose(*eps_per.dims).values,
                             ok.transpose(*eps_per.dims).values)
                 curve.append(entry)
@@ -309,7 +296,7 @@ def plot_volume(parts: Mapping[str, object], out_dir: str | Path) -> list[Path]:
                 ok = np.asarray(_resolved(ds, "volume").transpose(*ds[measure].dims).values).ravel()
                 sc = ax.scatter(x[ok], y[ok], s=4, c=None if c is None else c[ok], cmap="viridis", alpha=0.6)
                 ax.scatter(x[~ok], y[~ok], s=6, marker="x", color="0.6", alpha=0.5, linewidths=0.5)
-                rho_per = _spearman(per.values, ds[measure].transpose(*per.dims).values,
+                rho_per = spearman(per.values, ds[measure].transpose(*per.dims).values,
                                     _resolved(ds, "volume").transpose(*per.dims).values)
                 ax.set(xlabel=measure, ylabel="log-volume per parameter",
                        title=f"{name}: Spearman {rho_per:+.2f} over {int(ok.sum())} resolved (x: unresolved)")

@@ -160,7 +160,8 @@ def scores(measures: Iterable = DEFAULT_MEASURES, resolution=64, seed: int = 0,
 
     Args:
       measures: measure entries as a Sweep takes them (names like ``"fourier_dct"``, ``(name, {args})`` pairs).
-      resolution, seed: as for :func:`functions`.
+      resolution: as for :func:`functions`.
+      seed: as for :func:`functions`.
       extra: more images to score beside the references (e.g. random networks), ``{row name: image}``.
 
     Returns:

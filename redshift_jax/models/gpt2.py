@@ -423,7 +423,8 @@ class GPT2:
           ln_gain: as in ``apply``.
           n_new: tokens to generate (static), with ``P + n_new - 1 <= n_positions`` (the last token is
             never fed back).
-          precision, activation_fn: as in ``apply``.
+          precision: as in ``apply``.
+          activation_fn: as in ``apply``.
           return_finite: also return a bool scalar, False when some step's logits were not finite (the
             chosen logit was NaN or inf: an overflowing gain), so its tokens are not the model's.
 

@@ -58,7 +58,7 @@ class MLP:
         ``pre + phi(prefactor * pre)``, with ``pre`` after layer norm when that is on); or ``"block"``
         (ResNet form: hidden-to-hidden layers output ``h + phi(prefactor * pre)``, the first layer has no skip).
       gating: multiply by ``sigmoid(prefactor * pre')`` with ``pre' = h @ W' + b'`` sampled like ``W, b``.
-      prior: weight prior, one of ``PRIORS`` (see README).
+      prior: weight prior, one of ``PRIORS`` (see docs/guide/networks.md).
       first_layer_width: ``None`` (default): the first layer is drawn for the model's ``width``. An integer
         ``w1``: the first layer's weights (and gate weights) are drawn with the scale the prior gives a layer of
         width ``w1`` (the layer still has ``width`` units). Priors whose scale depends on ``fan_out`` (``paper``,

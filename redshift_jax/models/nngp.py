@@ -354,7 +354,9 @@ class NNGP:
         Args:
           x1: points, shape (N1, in_dim).
           x2: points, shape (N2, in_dim).
-          weight_scale, bias_scale, prefactor: as in ``rj.MLP`` (Python floats).
+          weight_scale: as in ``rj.MLP`` (a Python float).
+          bias_scale: as in ``rj.MLP`` (a Python float).
+          prefactor: as in ``rj.MLP`` (a Python float).
 
         Returns:
           float64 array (N1, N2).
@@ -443,8 +445,9 @@ class NNGP:
           x: the points, (P, in_dim).
           state: from ``setup(x, ...)``; ``None`` computes it here (outside ``jit`` only).
           precision: matmul precision.
-          weight_scale, bias_scale, prefactor: used only when ``state`` is None (a sweep passes them too; they
-            are already in ``state``).
+          weight_scale: used only when ``state`` is None (a sweep passes it too; it is already in ``state``).
+          bias_scale: likewise.
+          prefactor: likewise.
         """
         if state is None:
             try:

@@ -2,5 +2,6 @@
 
 from .engine import run_sweep
 from .spec import NUMERIC_AXES, STRUCTURAL_AXES, Sweep
+from .suite import load_suite, run_suite
 
-__all__ = ["Sweep", "run_sweep", "NUMERIC_AXES", "STRUCTURAL_AXES"]
+__all__ = ["Sweep", "run_sweep", "run_suite", "load_suite", "NUMERIC_AXES", "STRUCTURAL_AXES"]

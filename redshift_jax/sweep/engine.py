@@ -125,6 +125,26 @@ def network_images(model, sweep: Sweep, shared_rows, base_key, numeric: dict, se
     return ys.reshape((ys.shape[0],) + _image_shape(sweep)), network_values
 
 
+def _cell_network(sweep: Sweep, cell: dict):
+    """What ``network_images`` needs to re-create one network of ``sweep`` alone: ``(model, sweep_alone, numeric,
+    tag, state)``."""
+    model = sweep.model
+    changes = {k: v for k, v in cell.items() if k in model.structural_axes}
+    model = model.replace(**changes) if changes else model
+    numeric = {name: np.float32(cell.get(name, axis.default)) for name, axis in model.numeric_axes.items()}
+    if sweep.tie_bias_to_weight:
+        numeric["bias_scale"] = numeric["weight_scale"]
+    axis = getattr(model, "shared_axis", None)
+    independent = sweep.independent_depths and axis in sweep.axes
+    tag = np.uint32(getattr(model, axis)) if independent else None
+    alone = sweep.replace(axes={}, independent_depths=False)
+    exact = {name: float(cell.get(name, axis.default)) for name, axis in model.numeric_axes.items()}
+    if sweep.tie_bias_to_weight:
+        exact["bias_scale"] = exact["weight_scale"]
+    state = _setup_state(model, sweep, exact) if sweep.has_setup else None
+    return model, alone, numeric, tag, state
+
+
 def sample_network(sweep: Sweep, cell: dict):
     """Re-create one network of ``sweep`` from a cell's coordinates (networks are pure functions of their key).
 
@@ -140,23 +160,22 @@ def sample_network(sweep: Sweep, cell: dict):
     if sweep.decodes_tokens:
         tokens, finite = sample_sequence(sweep, cell)
         return tokens, {"finite": np.bool_(finite)}
-    model = sweep.model
-    changes = {k: v for k, v in cell.items() if k in model.structural_axes}
-    model = model.replace(**changes) if changes else model
-    numeric = {name: np.float32(cell.get(name, axis.default)) for name, axis in model.numeric_axes.items()}
-    if sweep.tie_bias_to_weight:
-        numeric["bias_scale"] = numeric["weight_scale"]
-    axis = getattr(model, "shared_axis", None)
-    independent = sweep.independent_depths and axis in sweep.axes
-    tag = np.uint32(getattr(model, axis)) if independent else None
-    alone = sweep.replace(axes={}, independent_depths=False)
-    exact = {name: float(cell.get(name, axis.default)) for name, axis in model.numeric_axes.items()}
-    if sweep.tie_bias_to_weight:
-        exact["bias_scale"] = exact["weight_scale"]
-    state = _setup_state(model, sweep, exact) if sweep.has_setup else None
+    model, alone, numeric, tag, state = _cell_network(sweep, cell)
     images, values = network_images(model, alone, None, jax.random.key(sweep.base_seed), numeric,
                                     np.uint32(cell.get("seed", 0)), tag=tag, state=state)
     return np.asarray(images[0]), {k: np.asarray(v[0]) for k, v in values.items()}
+
+
+def sample_params(sweep: Sweep, cell: dict):
+    """``(model, params)`` of one network of ``sweep``: the model at the cell's structural values and the
+    parameters ``network_images`` draws for it (the key ``fold_in(key(base_seed), seed)``, as in
+    ``sample_network``)."""
+    model, _, numeric, tag, _ = _cell_network(sweep, cell)
+    key = jax.random.fold_in(jax.random.key(sweep.base_seed), np.uint32(cell.get("seed", 0)))
+    if tag is not None:
+        key = jax.random.fold_in(key, tag)
+    init_args, _ = split_numeric(model, numeric)
+    return model, model.init(key, **init_args)
 
 
 def kept_whole(fn: Callable, platform: str = "cpu") -> Callable:

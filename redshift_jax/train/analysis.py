@@ -22,6 +22,7 @@ import dataclasses
 import numpy as np
 
 from ..errors import ConfigError
+from ..studies._common import spearman as _spearman
 from .modsum import ModularSum, _check_int, quadratic_peak, target_complexity
 
 __all__ = ["SpearmanCI", "spearman_of_means", "init_final_correlation", "target_match_correlation",
@@ -56,9 +57,7 @@ class SpearmanCI:
 
 
 def spearman(a, b) -> float:
-    """``redshift_jax.plots.spearman`` (the project's one Spearman), imported on use: that module loads pyplot."""
-    from ..plots import spearman as _spearman
-
+    """Spearman's rho of the finite pairs (``redshift_jax.studies.spearman``, the project's one Spearman)."""
     return _spearman(a, b)
 
 

@@ -1,0 +1,86 @@
+"""The radius search with a few rays in flight (``star_radii(slots=...)``, issue 23's speed): the same search as
+every ray at once, on cases that exercise every branch of it. Each ray takes the same sequence of radii; only the
+cost's float32 rounding may differ in the last bit, because the costs are evaluated in batches of another size."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import redshift_jax as rj
+from redshift_jax import volume as V
+from redshift_jax.errors import ConfigError
+
+
+def _mixed_cost(w0):
+    """A cost whose rays cover the search's branches: quadratic in some directions, bounded below epsilon in others
+    (never reached for epsilon > 0.2: r = inf), NaN far out in others (counts as too far)."""
+    def cost(w):
+        d = w - w0
+        quad = jnp.sum(d[:3] ** 2) + 0.05 * jnp.sum(d[3:] ** 2)
+        capped = jnp.where(jnp.abs(d[5]) > 0, jnp.minimum(quad, 0.2), quad)
+        return jnp.where(jnp.abs(d[6]) > 3.0, jnp.nan, capped)
+    return cost
+
+
+def _directions(n, dim, seed=0):
+    u = np.random.default_rng(seed).normal(size=(n, dim))
+    u[::5, 5] = 0.0   # every fifth ray avoids the cap on d[5]: a finite radius
+    u[1::4, 6] = 0.0  # and every fourth from ray 1 the NaN region
+    return jnp.asarray(u / np.linalg.norm(u, axis=1, keepdims=True), jnp.float32)
+
+
+def _same_search(got, want, what):
+    """Radii equal up to float32 rounding, the same flags and step counts (almost every ray, all rays within the
+    search's own tolerance: a last-bit difference may move a cost across the stopping test on another CPU)."""
+    names = ("radius", "converged", "bracketed", "steps") if hasattr(got, "radius") else ("radii",)
+    for name in names:
+        a, b = np.asarray(getattr(got, name)), np.asarray(getattr(want, name))
+        if name in ("radius", "radii"):
+            same = (a == b) | np.isclose(a, b, rtol=1e-5)
+            np.testing.assert_allclose(a, b, rtol=2e-2, err_msg=what)
+        else:
+            same = a == b
+        assert same.mean() >= 0.95, (name, what, a, b)
+
+
+@pytest.mark.parametrize("slots", [1, 5])
+def test_slots_give_the_same_search(slots):
+    w0 = jnp.linspace(-1.0, 1.0, 8)
+    u = _directions(23, 8)
+    # one epsilon per ray, as log_volume tiles them: odd rays above the cap
+    eps = jnp.asarray(np.where(np.arange(23) % 2, 0.5, np.geomspace(1e-3, 0.1, 23)), jnp.float32)
+    cost = _mixed_cost(w0)
+    run = jax.jit(lambda d, e, m, s: V.star_radii(cost, w0, d, e, 1e-3, max_steps=m, slots=s), static_argnums=(2, 3))
+    for max_steps in (V.MAX_STEPS, 3):   # the budget's end: bracketed but unconverged rays keep their point
+        every = run(u, eps, max_steps, None)
+        queued = run(u, eps, max_steps, slots)
+        assert not every.bracketed.all() and every.bracketed.any()      # both kinds of ray are present
+        _same_search(queued, every, f"slots={slots}, max_steps={max_steps}")
+        if max_steps == 3:
+            assert (np.asarray(every.steps) <= 3).all() and not every.converged.all()
+
+
+def test_log_volume_default_slots_match_all_rays_at_once():
+    """log_volume's default (a few rays at a time) against every ray at once, on a network with an epsilon axis,
+    under vmap over networks (the sweep's shape)."""
+    model = rj.MLP(depth=1, width=4, in_dim=2, activation="tanh", prior="torch")
+    x = jnp.asarray(rj.grid(4, 2))
+    eps = jnp.asarray([1e-2, 1e-1], jnp.float32)
+
+    def one(seed, slots):
+        params = model.init(jax.random.fold_in(jax.random.key(0), seed))
+        return V.network_log_volume(model, params, x, n_directions=16, epsilon=eps, slots=slots)
+
+    seeds = jnp.arange(2, dtype=jnp.uint32)
+    every = jax.jit(jax.vmap(lambda s: one(s, 32)))(seeds)
+    default = jax.jit(jax.vmap(lambda s: one(s, None)))(seeds)
+    _same_search(default, every, "log_volume")
+    np.testing.assert_allclose(np.asarray(default.log_volume), np.asarray(every.log_volume), atol=1e-3)
+    assert np.isfinite(np.asarray(default.log_volume)).all()
+
+
+@pytest.mark.parametrize("bad", [0, -2, 2.5, True, "all"])
+def test_bad_slots_name_the_value(bad):
+    with pytest.raises(ConfigError, match="slots"):
+        V.star_radii(lambda w: jnp.sum(w ** 2), jnp.zeros(2), jnp.eye(2), 1.0, slots=bad)
