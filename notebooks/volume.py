@@ -62,9 +62,10 @@ for search in V.SEARCHES:
 # cannot see that (their estimate sits near `-D/2 + sqrt(2 D ln n)`); the mixture gets 0.
 
 # %%
-w_big = jnp.asarray(rng.normal(size=2000), jnp.float32)
+w_big = jnp.asarray(rng.normal(size=300 if SMOKE else 2000), jnp.float32)
 for directions in V.DIRECTIONS:
-    est = V.log_volume(lambda w: 0.0 * jnp.sum(w), w_big, jax.random.key(0), 48, directions=directions)
+    est = jax.jit(lambda key, _d=directions: V.log_volume(lambda w: 0.0 * jnp.sum(w), w_big, key, 48,
+                                                          directions=_d))(jax.random.key(0))
     print(f"{directions}: log-volume {float(est.log_volume):.2f} nats, saturated {float(est.saturated):.2f}, "
           f"ess {float(est.ess):.1f}, resolved {bool(est.resolved)}")
 

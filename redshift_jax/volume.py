@@ -9,7 +9,21 @@ at radius ``r(u)`` along the unit direction ``u``). Its measure is an average ov
 
 with ``p`` the Gaussian prior ``N(0, sigma^2 I)`` (``measure="gaussian"``; ``sigma`` = RMS of ``w0`` unless
 given) or the constant 1 (``measure="uniform"``: the volume ``V_D r(u)^D``). Each direction gives one
-log-value ``l_i``; the estimate is ``logsumexp(l) - log n``::
+log-value ``l_i`` (uniform directions: the estimate is ``logsumexp(l) - log n``).
+
+Directions (DESIGN.md section 21; ``log_volume``'s ``directions``, ``alpha``, ``widths``, ``normalize``): by default
+half the rays are uniform and half follow the law of ``(w - w0) / |w - w0|`` for ``w`` drawn from the prior widened
+1, 4/3, 2 and 20/7 times (equal counts), each weighted by ``w_i = exp(l_i) / (q(u_i) / uniform(u_i))``, and the
+estimate is **self-normalised**: ``log sum_i w_i - log sum_i w_i^inf``, ``w_i^inf`` the same ray's weight at ``r =
+inf`` (its full-ray mass ``l_inf(u_i)`` under the prior itself, so ``E_q[w^inf] = 1`` exactly). This deviates from
+DESIGN.md 21's literal formula (one prior component, ``log mean w_i``) because that one is 1.9 and 22 nats off on
+an off-centre ball at D = 300 and 2,000 (truth ``ncx2.logcdf(D, D, D)``), where this default is 0.23 and 0.66 off
+(mean abs over 6 keys, 48 rays; the prototype the issue quotes: 1.0 and 4.9), while both give 0 (to 1e-4 nats) for
+a cost that never reaches epsilon; plain ``log mean w_i`` with the widened components is +-0.15 there at D = 257
+(docs/volume.md, ``benchmarks/volume_closed_forms.py``). Caveat (docs/volume.md): on a partly saturated blog-grid
+network at D = 4,417 the widened components are far worse than section 21's single one (206 against 3.7 nats from
+a 1,024-ray reference). ``widths=(1.0,), normalize=False`` is section 21's estimator; ``directions="uniform"``
+section 14's, unchanged::
 
     import redshift_jax as rj
     est = rj.volume.log_volume(cost_fn, w0, key, n_directions=100, epsilon=1e-2)   # any cost_fn(w) -> scalar
@@ -81,7 +95,7 @@ __all__ = ["MEASURES", "COSTS", "STATISTICS", "MAX_STEPS", "StarRadii", "VolumeE
 MEASURES = ("gaussian", "uniform")
 COSTS = ("kl", "mse", "nmse")
 STATISTICS = ("log_volume", "mean_log", "per_parameter", "log_radius_mean", "radius_median", "unconverged",
-              "unbracketed", "saturated", "ess", "resolved", "full_ray", "steps")
+              "unbracketed", "saturated", "ess", "resolved", "full_ray", "steps", "unmoved")
 DIRECTIONS = ("mixture", "uniform")
 SEARCHES = ("secant", "bisect")
 MAX_STEPS = 100
@@ -92,6 +106,8 @@ _LOG2 = math.log(2.0)
 _LOG_R_MAX = 99 * math.log(2.0)   # an unbracketed ray: beyond r = 2^99 (where 99 doublings from r = 1 end)
 _TAIL_NATS = 40.0   # the ray integral keeps the part of [0, R] within this many nats of the integrand's peak
 _NODES = 48         # Gauss-Legendre nodes on each side of the peak
+WIDTHS = (1.0, 4 / 3, 2.0, 20 / 7)   # the mixture's prior components: the prior widened this many times
+_TINY_RADIUS = 2.0 ** -64   # below this (in units of sigma) the ray integral is its leading term R^D / D
 _HASH_MULT = (0x9E3779B1, 0x85EBCA77, 0x2C1B3C6D)
 
 
@@ -453,6 +469,13 @@ def gaussian_log_mass(radius, offset, norm_sq, dim: int):
         peak_log = jnp.zeros_like(m)
     const = -0.5 * math.log(math.pi) - _stirling_remainder(D / 2)
     log_mass = peak_log + (-sq_minus_d - zz - 2 * beta * m) / 2 + jnp.float32(const) + log_int
+    # R below 2^-64: int_0^R s^(D-1) exp(-(s + beta)^2 / 2) ds = exp(-beta^2 / 2) R^D / D (1 + O(beta R, R^2)), so
+    # l = log(2^(1 - D/2) / (D Gamma(D/2))) - |z|^2 / 2 + D log R. (The expansion above overflows there: phi'(m) ~
+    # (D - 1) / R passes float32's range near R = 1e-35, which gave -inf for rays the search ended at r = 2^-120.)
+    tiny = R < _TINY_RADIUS
+    small_const = math.log(2.0) * (1 - D / 2) - math.lgamma(D / 2) - math.log(D)
+    small = jnp.float32(small_const) - zz / 2 + jnp.float32(D) * jnp.log(jnp.where(tiny, R, 1.0))
+    log_mass = jnp.where(tiny, small, log_mass)
     return jnp.where(R > 0, log_mass, -jnp.inf).astype(jnp.float32)
 
 
@@ -491,6 +514,10 @@ class VolumeEstimate(NamedTuple):
       resolved: not (``saturated > 0.5`` and ``|log_volume - full_ray| <= 0.01 D``): False when the number is the
         prior's, not the network's (DESIGN.md section 21).
       steps: mean cost evaluations per ray.
+      unmoved: rays whose radius does not move ``w0`` in float32 (``w0 + r u == w0`` in every coordinate; int32):
+        the search saw the cost at or above epsilon at ``w0`` itself (the cost's rounding noise there, in the
+        batched evaluation, reaches epsilon) and stopped at its floor ``r = 2^-120``. Their radius is no boundary
+        and an estimate with any of them is not resolved.
     """
 
     log_volume: jax.Array
@@ -509,6 +536,7 @@ class VolumeEstimate(NamedTuple):
     full_ray: jax.Array
     resolved: jax.Array
     steps: jax.Array
+    unmoved: jax.Array
 
 
 def random_directions(key, n_directions: int, dim: int):
@@ -560,6 +588,18 @@ def _check_widths(widths) -> tuple:
     return tuple(float(w) for w in values)
 
 
+def _check_normalize(normalize, directions: str, measure: str) -> bool:
+    """``normalize=None``: self-normalised for the mixture, plain for uniform directions (the old estimator) and
+    for the uniform measure (whose full rays are infinite)."""
+    if normalize is None:
+        return directions == "mixture" and measure == "gaussian"
+    if not isinstance(normalize, (bool, np.bool_)) or (normalize and measure != "gaussian"):
+        raise ConfigError(f"normalize={normalize!r} with measure={measure!r} is not allowed; allowed: None (the "
+                          "default: True for directions='mixture', False for 'uniform'), True or False (True only "
+                          "with measure='gaussian')")
+    return bool(normalize)
+
+
 def uniform_count(n_directions: int, alpha: float) -> int:
     """``round(alpha n)`` (halves up): how many of ``n`` rays the mixture draws uniformly."""
     return int(math.floor(alpha * n_directions + 0.5))
@@ -572,7 +612,7 @@ def _log_mean_exp(x, axis=-1):
 def log_volume(cost_fn: Callable, w0, key, n_directions: int = 100, epsilon=1e-2, sigma=None,
                measure: str = "gaussian", rtol=1e-2, max_steps: int = MAX_STEPS, directions: str = "mixture",
                alpha: float = 0.5, search: str = "secant", precondition=None,
-               widths: tuple = (1.0,), slots=None) -> VolumeEstimate:
+               widths: tuple = WIDTHS, slots=None, normalize=None) -> VolumeEstimate:
     """Estimate the log measure of the star domain ``{w: C(w) < epsilon}`` around ``w0``.
 
     Args:
@@ -590,13 +630,20 @@ def log_volume(cost_fn: Callable, w0, key, n_directions: int = 100, epsilon=1e-2
       rtol: the radius search's relative tolerance on the cost.
       max_steps: cost evaluations per direction (static).
       directions: ``"mixture"`` (importance-sampled: ``round(alpha n)`` uniform rays, the rest from the prior's
-        direction law ``prior_directions``, each weighted by ``1 / (alpha + (1 - alpha) exp(l_inf(u)))``) or
-        ``"uniform"`` (``alpha = 1``: DESIGN.md section 14's estimator; with ``search="bisect"`` bit for bit).
+        direction laws ``prior_directions`` at ``widths``, each weighted by ``w_i = exp(l_i) / (q(u_i) /
+        uniform(u_i))``) or ``"uniform"`` (``alpha = 1``: DESIGN.md section 14's estimator; with
+        ``search="bisect"`` bit for bit).
       alpha: the uniform share of the mixture (static, in (0, 1]).
       widths: the prior components of the mixture (static): the direction laws of ``w - w0`` for ``w`` drawn from
-        the prior widened ``width`` times, sharing ``1 - alpha`` (``(1.0,)``: DESIGN.md section 21's mixture).
-        Wider components put rays where a region holding a small part of the prior has its mass (an off-centre
-        ball at D = 2,000: 13-26 nats low with ``(1.0,)``, within 1.7 with ``(1, 4/3, 2, 20/7)``; docs/volume.md).
+        the prior widened ``width`` times, sharing ``1 - alpha`` in equal (stratified) counts. Default ``WIDTHS =
+        (1, 4/3, 2, 20/7)``; ``(1.0,)`` is DESIGN.md section 21's mixture. Wider components put rays where a
+        region holding a small part of the prior has its mass (an off-centre ball at D = 2,000: 22 nats low with
+        ``(1.0,)``, 0.66 off with ``WIDTHS``; but a partly saturated network at D = 4,417: 3.7 nats off with
+        ``(1.0,)``, 206 with ``WIDTHS``; docs/volume.md).
+      normalize: ``None`` (default: True for the mixture, False for uniform directions and the uniform measure),
+        True or False. True: the self-normalised estimate ``log sum_i w_i - log sum_i w_i^inf``, with ``w_i^inf``
+        ray i's weight at ``r = inf`` (``E_q[w^inf] = 1`` exactly), so a region holding the whole prior gives 0
+        for any proposal; False: ``log mean_i w_i`` (DESIGN.md section 21's literal formula).
       search: the radius search (``star_radii``): ``"secant"`` or ``"bisect"``.
       precondition: optional (D,) positive diagonal ``P`` (tyche's preconditioner, rescaled to unit
         log-determinant): the uniform component draws ``P g / |P g|`` instead, with density ratio
@@ -615,14 +662,15 @@ def log_volume(cost_fn: Callable, w0, key, n_directions: int = 100, epsilon=1e-2
 
     Example:
       >>> import jax, jax.numpy as jnp, redshift_jax as rj
-      >>> est = rj.volume.log_volume(lambda w: jnp.sum(w ** 2), jnp.zeros(3), jax.random.key(0),
-      ...                            n_directions=8, epsilon=1.0, measure="uniform", directions="uniform")
+      >>> est = jax.jit(lambda key: rj.volume.log_volume(lambda w: jnp.sum(w ** 2), jnp.zeros(3), key, n_directions=8,
+      ...                                                epsilon=1.0, measure="uniform"))(jax.random.key(0))
       >>> round(float(est.log_volume), 2)   # the unit ball: log(4 pi / 3)
       1.43
     """
     _check_measure_name(measure)
     _check_choice("directions", directions, DIRECTIONS)
     _check_choice("search", search, SEARCHES)
+    normalize = _check_normalize(normalize, directions, measure)
     # the mixture's prior components are the Gaussian's: the uniform measure keeps uniform directions
     alpha = 1.0 if directions == "uniform" or measure == "uniform" else _check_alpha(alpha)
     widths = _check_widths(widths)
@@ -677,9 +725,10 @@ def log_volume(cost_fn: Callable, w0, key, n_directions: int = 100, epsilon=1e-2
         parts.append(u)
     rest = n_directions - n_uniform
     counts = [rest // len(widths) + (1 if i < rest % len(widths) else 0) for i in range(len(widths))]
-    if rest:
-        width_keys = jax.random.split(keys[1], len(widths)) if len(widths) > 1 else [keys[1]]
-        parts += [prior_directions(k_, m, z0 / width) for k_, m, width in zip(width_keys, counts, widths) if m]
+    if rest:   # one draw for every prior component (one copy of the generator in the program): g - z0 / width
+        shrink = np.repeat([1 / w for w in widths], counts).astype(np.float32)
+        g = jax.random.normal(keys[1], (rest, dim), jnp.float32) - jnp.asarray(shrink)[:, None] * z0
+        parts.append(g / jnp.linalg.norm(g, axis=1, keepdims=True))
     u = parts[0] if len(parts) == 1 else jnp.concatenate(parts)
     if per_parameter_scales:
         stretched = u * scales
@@ -690,20 +739,9 @@ def log_volume(cost_fn: Callable, w0, key, n_directions: int = 100, epsilon=1e-2
         length = scale
         search_dirs = u
         beta = u @ w0 / scale
-    full = gaussian_log_mass(jnp.float32(jnp.inf), beta, norm_sq, dim)   # l_inf(u): the prior's ray mass
-    if alpha == 1.0 and precondition is None:
-        log_q = None
-    else:
-        log_uniform = jnp.zeros(n_directions, jnp.float32)
-        if precondition is not None:
-            log_uniform = -dim * jnp.log(jnp.linalg.norm(u / p, axis=1))
-        terms = [jnp.float32(math.log(alpha)) + log_uniform]
-        for m, width in zip(counts, widths):
-            if m:   # the prior at width x its scale, seen from z0: the ray mass with z0 / width
-                mass = full if width == 1.0 else gaussian_log_mass(jnp.float32(jnp.inf), beta / width,
-                                                                   norm_sq / (width * width), dim)
-                terms.append(jnp.float32(math.log((1 - alpha) * m / rest)) + mass)
-        log_q = terms[0] if len(terms) == 1 else jax.nn.logsumexp(jnp.stack(terms), axis=0)
+    weighted = not (alpha == 1.0 and precondition is None)
+    # the prior components' widths (1.0 first: l_inf(u), the prior's own full-ray mass, is always needed)
+    mix_widths = [1.0] + [w for m, w in zip(counts, widths) if m and w != 1.0]
 
     # one radius search for every (epsilon, ray)
     eps_rows = eps.reshape(-1)
@@ -714,13 +752,39 @@ def log_volume(cost_fn: Callable, w0, key, n_directions: int = 100, epsilon=1e-2
                        max_steps, search, slots=slots if search == "secant" else None)
     shape = (k, n_directions)
     radii = found.radius.reshape(shape)
+    R = radii / (length[None, :] if per_parameter_scales else length)
+    if weighted and measure == "gaussian":
+        # the mixture: every ray integral in one call (one copy of the quadrature in the compiled program): the
+        # rays at their radii, then each prior component's full-ray mass (the prior at width x its scale, seen
+        # from z0: the ray mass with z0 / width)
+        grow = jnp.asarray(mix_widths, jnp.float32)[:, None]
+        masses = gaussian_log_mass(
+            jnp.concatenate([R, jnp.full((len(mix_widths), n_directions), jnp.inf, jnp.float32)]),
+            jnp.concatenate([jnp.broadcast_to(beta[None, :], shape), beta[None, :] / grow]),
+            jnp.concatenate([jnp.full((k, 1), norm_sq, jnp.float32), norm_sq / (grow * grow)]), dim)
+        logs, component = masses[:k], dict(zip(mix_widths, masses[k:]))
+        full = component[1.0]
+    else:
+        full = gaussian_log_mass(jnp.float32(jnp.inf), beta, norm_sq, dim)   # l_inf(u): the prior's ray mass
+        component = {1.0: full}
+        if measure == "gaussian":
+            logs = gaussian_log_mass(R, beta[None, :], norm_sq, dim)
     if measure == "gaussian":
-        logs = gaussian_log_mass(radii / (length[None, :] if per_parameter_scales else length), beta[None, :],
-                                 norm_sq, dim)
         sigma_out = scale
     else:
         logs = uniform_log_mass(radii, dim)
         sigma_out = jnp.float32(jnp.nan)
+    if not weighted:
+        log_q = None
+    else:
+        log_uniform = jnp.zeros(n_directions, jnp.float32)
+        if precondition is not None:
+            log_uniform = -dim * jnp.log(jnp.linalg.norm(u / p, axis=1))
+        terms = [jnp.float32(math.log(alpha)) + log_uniform]
+        for m, width in zip(counts, widths):
+            if m:
+                terms.append(jnp.float32(math.log((1 - alpha) * m / rest)) + component[width])
+        log_q = terms[0] if len(terms) == 1 else jax.nn.logsumexp(jnp.stack(terms), axis=0)
     if log_q is None:
         log_w = logs
         estimate = jax.nn.logsumexp(logs, axis=-1) - jnp.log(jnp.float32(n_directions))
@@ -729,6 +793,11 @@ def log_volume(cost_fn: Callable, w0, key, n_directions: int = 100, epsilon=1e-2
         log_w = logs - log_q
         estimate = _log_mean_exp(log_w)
         full_ray = _log_mean_exp(full - log_q)
+    # the estimate's distance from its rays' full-ray value: what `resolved` looks at (the same number with and
+    # without self-normalisation, whose full-ray value is 0)
+    excess = estimate - full_ray
+    if normalize:   # log sum w_i - log sum w_i^inf: exactly 0 when every ray is infinite, for any proposal
+        estimate = excess
     ess = jnp.exp(2 * jax.nn.logsumexp(log_w, axis=-1) - jax.nn.logsumexp(2 * log_w, axis=-1))
     if measure == "gaussian":
         saturated = jnp.mean(jnp.abs(logs - full) <= SATURATION_NATS, axis=-1)
@@ -741,8 +810,13 @@ def log_volume(cost_fn: Callable, w0, key, n_directions: int = 100, epsilon=1e-2
     nan = jnp.float32(jnp.nan)
     estimate = jnp.where(broken, nan, estimate)
     full_ray = jnp.where(broken, nan, full_ray)
-    mean_log = jnp.where(broken, nan, jnp.mean(log_w, axis=-1))
-    resolved = ~broken & ~((saturated > 0.5) & (jnp.abs(estimate - full_ray) <= RESOLVED_NATS * dim))
+    mean_log = jnp.mean(log_w, axis=-1) - (full_ray if normalize else 0.0)
+    mean_log = jnp.where(broken, nan, mean_log)
+    # rays that never left w0 in float32: the cost's noise at w0 reaches epsilon (the NRS grid's deepest,
+    # largest-scale networks with the MSE cost; docs/volume.md), so their radius is the search's floor
+    unmoved = jnp.sum(jnp.all(w0 + found.radius[:, None] * tiled == w0, axis=-1).reshape(shape), axis=-1,
+                      dtype=jnp.int32)
+    resolved = (~broken & ~((saturated > 0.5) & (jnp.abs(excess) <= RESOLVED_NATS * dim)) & (unmoved == 0))
     finite = jnp.isfinite(radii)
     n_finite = jnp.sum(finite, axis=-1)
     log_r = jnp.where(finite, jnp.log(jnp.where(finite, radii, 1.0)), 0.0)
@@ -757,7 +831,7 @@ def log_volume(cost_fn: Callable, w0, key, n_directions: int = 100, epsilon=1e-2
         unbracketed=jnp.sum(~finite, axis=-1, dtype=jnp.int32), sigma=jnp.asarray(sigma_out, jnp.float32),
         log_weights=log_w.astype(jnp.float32), saturated=saturated.astype(jnp.float32),
         ess=ess.astype(jnp.float32), full_ray=full_ray.astype(jnp.float32), resolved=resolved,
-        steps=jnp.mean(found.steps.reshape(shape), axis=-1, dtype=jnp.float32))
+        steps=jnp.mean(found.steps.reshape(shape), axis=-1, dtype=jnp.float32), unmoved=unmoved)
     if eps.ndim == 0:
         out = out._replace(**{name: getattr(out, name)[0] for name in out._fields if name != "sigma"})
     return out
@@ -878,8 +952,8 @@ def init_std(model, params, weight_scale=1.0, bias_scale=1.0):
 def network_log_volume(model, params, inputs, key=None, cost: str = "kl", n_directions: int = 100, epsilon=1e-2,
                        sigma=None, measure: str = "gaussian", rtol=1e-2, seed: int = 0,
                        max_steps: int = MAX_STEPS, directions: str = "mixture", alpha: float = 0.5,
-                       search: str = "secant", widths: tuple = (1.0,), weight_scale=1.0, bias_scale=1.0,
-                       slots=None, **apply_kwargs) -> VolumeEstimate:
+                       search: str = "secant", widths: tuple = WIDTHS, weight_scale=1.0, bias_scale=1.0,
+                       slots=None, normalize=None, **apply_kwargs) -> VolumeEstimate:
     """``log_volume`` of a network's cost on ``inputs``; ``key=None`` uses ``direction_key(w0, seed)`` (what the
     sweep measure does). ``sigma="init"`` is the model's own prior at ``weight_scale`` / ``bias_scale``
     (``init_std``)."""
@@ -888,7 +962,7 @@ def network_log_volume(model, params, inputs, key=None, cost: str = "kl", n_dire
     if isinstance(sigma, str) and sigma == "init":
         sigma = init_std(model, params, weight_scale, bias_scale)
     return log_volume(cost_fn, w0, key, n_directions, epsilon, sigma, measure, rtol, max_steps, directions, alpha,
-                      search, None, widths, slots)
+                      search, None, widths, slots, normalize)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -896,9 +970,10 @@ def network_log_volume(model, params, inputs, key=None, cost: str = "kl", n_dire
 
 VOLUME_ARGS = {"cost": "kl", "epsilon": 1e-2, "n_directions": 100, "measure": "gaussian", "sigma": None,
                "rtol": 1e-2, "seed": 0, "statistic": "log_volume", "resolution": None, "max_steps": MAX_STEPS,
-               "directions": "mixture", "alpha": 0.5, "search": "secant", "widths": [1.0], "epsilons": None}
+               "directions": "mixture", "alpha": 0.5, "search": "secant", "widths": list(WIDTHS), "normalize": None,
+               "epsilons": None}
 # stored beside every estimate of the sweep measure (``volume_saturated``, ...; DESIGN.md section 21)
-DIAGNOSTICS = ("saturated", "ess", "unbracketed", "resolved")
+DIAGNOSTICS = ("saturated", "ess", "unbracketed", "resolved", "unmoved")
 
 
 def _positive_number(value) -> bool:
@@ -925,6 +1000,8 @@ def check_volume_args(owner: str, args: dict, allowed=tuple(VOLUME_ARGS)) -> Non
         "directions": (lambda v: v in DIRECTIONS, ", ".join(DIRECTIONS)),
         "search": (lambda v: v in SEARCHES, ", ".join(SEARCHES)),
         "alpha": (lambda v: _positive_number(v) and v <= 1, "a number in (0, 1]"),
+        "normalize": (lambda v: v is None or isinstance(v, bool),
+                      "None (self-normalised for the mixture), True or False"),
         "widths": (lambda v: isinstance(v, (list, tuple)) and len(v) > 0
                    and all(_positive_number(w) and w >= 1 for w in v), "a list of numbers >= 1"),
         "epsilons": (lambda v: v is None or (isinstance(v, (list, tuple)) and len(v) > 0
@@ -968,7 +1045,8 @@ def _volume_outputs(epsilons=None, **_):
 
 def _volume_measure(model, params, inputs, numeric, cost="kl", epsilon=1e-2, n_directions=100, measure="gaussian",
                     sigma=None, rtol=1e-2, seed=0, statistic="log_volume", resolution=None, max_steps=MAX_STEPS,
-                    directions="mixture", alpha=0.5, search="secant", widths=(1.0,), epsilons=None):
+                    directions="mixture", alpha=0.5, search="secant", widths=WIDTHS, normalize=None,
+                    epsilons=None):
     """The statistic at ``epsilon`` with its diagnostics, and at each of ``epsilons`` (one radius search over the
     same rays for all of them, in one program)."""
     from .models.base import split_numeric
@@ -978,7 +1056,7 @@ def _volume_measure(model, params, inputs, numeric, cost="kl", epsilon=1e-2, n_d
     est = network_log_volume(model, params, _cost_inputs(inputs, resolution), None, cost, n_directions,
                              np.asarray(values, np.float32), sigma, measure, rtol, seed, max_steps, directions, alpha,
                              search, tuple(widths), init_args.get("weight_scale", 1.0),
-                             init_args.get("bias_scale", 1.0), **apply_args)
+                             init_args.get("bias_scale", 1.0), normalize, **apply_args)
 
     def at(name, i):
         return jnp.asarray(getattr(est, name)[i], jnp.float32)
