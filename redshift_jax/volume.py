@@ -12,18 +12,17 @@ given) or the constant 1 (``measure="uniform"``: the volume ``V_D r(u)^D``). Eac
 log-value ``l_i`` (uniform directions: the estimate is ``logsumexp(l) - log n``).
 
 Directions (DESIGN.md section 21; ``log_volume``'s ``directions``, ``alpha``, ``widths``, ``normalize``): by default
-half the rays are uniform and half follow the law of ``(w - w0) / |w - w0|`` for ``w`` drawn from the prior widened
-1, 4/3, 2 and 20/7 times (equal counts), each weighted by ``w_i = exp(l_i) / (q(u_i) / uniform(u_i))``, and the
-estimate is **self-normalised**: ``log sum_i w_i - log sum_i w_i^inf``, ``w_i^inf`` the same ray's weight at ``r =
-inf`` (its full-ray mass ``l_inf(u_i)`` under the prior itself, so ``E_q[w^inf] = 1`` exactly). This deviates from
-DESIGN.md 21's literal formula (one prior component, ``log mean w_i``) because that one is 1.9 and 22 nats off on
-an off-centre ball at D = 300 and 2,000 (truth ``ncx2.logcdf(D, D, D)``), where this default is 0.23 and 0.66 off
-(mean abs over 6 keys, 48 rays; the prototype the issue quotes: 1.0 and 4.9), while both give 0 (to 1e-4 nats) for
-a cost that never reaches epsilon; plain ``log mean w_i`` with the widened components is +-0.15 there at D = 257
-(docs/volume.md, ``benchmarks/volume_closed_forms.py``). Caveat (docs/volume.md): on a partly saturated blog-grid
-network at D = 4,417 the widened components are far worse than section 21's single one (206 against 3.7 nats from
-a 1,024-ray reference). ``widths=(1.0,), normalize=False`` is section 21's estimator; ``directions="uniform"``
-section 14's, unchanged::
+half the rays are uniform and half follow the law of ``(w - w0) / |w - w0|`` for ``w`` drawn from the prior, each
+weighted by ``w_i = exp(l_i) / (q(u_i) / uniform(u_i))``, and the estimate is ``log mean_i w_i``: section 21's
+estimator. It gives 0 (to 1e-4 nats) for a cost that never reaches epsilon, and stays within 3.7 nats (mean abs, 48
+rays) of a 1,024-ray estimate on a partly saturated blog-grid network at D = 4,417; on an off-centre ball at D =
+300 and 2,000 (truth ``ncx2.logcdf(D, D, D)``) it is 2.0 and 22 nats off. ``widths=WIDTHS`` (the prior also
+widened 4/3, 2 and 20/7 times) is 0.23 and 0.66 off on those balls (the prototype the issue quotes: 1.0 and 4.9) but
+206 nats off on that network, so it is an option, not the default; with widened components the estimate is
+**self-normalised** by default, ``log sum_i w_i - log sum_i w_i^inf`` (``w_i^inf`` the same ray's weight at ``r =
+inf`` under the prior itself, ``E_q[w^inf] = 1`` exactly), which keeps the never-reached cost exactly 0 (plain ``log
+mean`` is +-0.15 there at D = 257). Numbers: docs/volume.md, ``benchmarks/volume_closed_forms.py``.
+``directions="uniform"`` is section 14's estimator, unchanged::
 
     import redshift_jax as rj
     est = rj.volume.log_volume(cost_fn, w0, key, n_directions=100, epsilon=1e-2)   # any cost_fn(w) -> scalar
@@ -106,7 +105,8 @@ _LOG2 = math.log(2.0)
 _LOG_R_MAX = 99 * math.log(2.0)   # an unbracketed ray: beyond r = 2^99 (where 99 doublings from r = 1 end)
 _TAIL_NATS = 40.0   # the ray integral keeps the part of [0, R] within this many nats of the integrand's peak
 _NODES = 48         # Gauss-Legendre nodes on each side of the peak
-WIDTHS = (1.0, 4 / 3, 2.0, 20 / 7)   # the mixture's prior components: the prior widened this many times
+WIDTHS = (1.0, 4 / 3, 2.0, 20 / 7)   # widened prior components (an option: widths=WIDTHS)
+DEFAULT_WIDTHS = (1.0,)            # DESIGN.md section 21's mixture: the prior's own direction law
 _TINY_RADIUS = 2.0 ** -64   # below this (in units of sigma) the ray integral is its leading term R^D / D
 _HASH_MULT = (0x9E3779B1, 0x85EBCA77, 0x2C1B3C6D)
 
@@ -588,14 +588,14 @@ def _check_widths(widths) -> tuple:
     return tuple(float(w) for w in values)
 
 
-def _check_normalize(normalize, directions: str, measure: str) -> bool:
-    """``normalize=None``: self-normalised for the mixture, plain for uniform directions (the old estimator) and
-    for the uniform measure (whose full rays are infinite)."""
+def _check_normalize(normalize, directions: str, measure: str, widths: tuple = DEFAULT_WIDTHS) -> bool:
+    """``normalize=None``: self-normalised for a mixture with widened components (exact for a region holding the
+    whole prior); plain otherwise (section 21's mixture, uniform directions, the uniform measure)."""
     if normalize is None:
-        return directions == "mixture" and measure == "gaussian"
+        return directions == "mixture" and measure == "gaussian" and any(w != 1.0 for w in widths)
     if not isinstance(normalize, (bool, np.bool_)) or (normalize and measure != "gaussian"):
         raise ConfigError(f"normalize={normalize!r} with measure={measure!r} is not allowed; allowed: None (the "
-                          "default: True for directions='mixture', False for 'uniform'), True or False (True only "
+                          "default: True for a mixture with widened components, else False), True or False (True only "
                           "with measure='gaussian')")
     return bool(normalize)
 
@@ -612,7 +612,7 @@ def _log_mean_exp(x, axis=-1):
 def log_volume(cost_fn: Callable, w0, key, n_directions: int = 100, epsilon=1e-2, sigma=None,
                measure: str = "gaussian", rtol=1e-2, max_steps: int = MAX_STEPS, directions: str = "mixture",
                alpha: float = 0.5, search: str = "secant", precondition=None,
-               widths: tuple = WIDTHS, slots=None, normalize=None) -> VolumeEstimate:
+               widths: tuple = DEFAULT_WIDTHS, slots=None, normalize=None) -> VolumeEstimate:
     """Estimate the log measure of the star domain ``{w: C(w) < epsilon}`` around ``w0``.
 
     Args:
@@ -635,12 +635,13 @@ def log_volume(cost_fn: Callable, w0, key, n_directions: int = 100, epsilon=1e-2
         ``search="bisect"`` bit for bit).
       alpha: the uniform share of the mixture (static, in (0, 1]).
       widths: the prior components of the mixture (static): the direction laws of ``w - w0`` for ``w`` drawn from
-        the prior widened ``width`` times, sharing ``1 - alpha`` in equal (stratified) counts. Default ``WIDTHS =
-        (1, 4/3, 2, 20/7)``; ``(1.0,)`` is DESIGN.md section 21's mixture. Wider components put rays where a
+        the prior widened ``width`` times, sharing ``1 - alpha`` in equal (stratified) counts. Default ``(1.0,)``:
+        DESIGN.md section 21's mixture; ``WIDTHS = (1, 4/3, 2, 20/7)`` the widened option. Wider components put
+        rays where a
         region holding a small part of the prior has its mass (an off-centre ball at D = 2,000: 22 nats low with
         ``(1.0,)``, 0.66 off with ``WIDTHS``; but a partly saturated network at D = 4,417: 3.7 nats off with
         ``(1.0,)``, 206 with ``WIDTHS``; docs/volume.md).
-      normalize: ``None`` (default: True for the mixture, False for uniform directions and the uniform measure),
+      normalize: ``None`` (default: True for a mixture with widened components, else False),
         True or False. True: the self-normalised estimate ``log sum_i w_i - log sum_i w_i^inf``, with ``w_i^inf``
         ray i's weight at ``r = inf`` (``E_q[w^inf] = 1`` exactly), so a region holding the whole prior gives 0
         for any proposal; False: ``log mean_i w_i`` (DESIGN.md section 21's literal formula).
@@ -670,10 +671,10 @@ def log_volume(cost_fn: Callable, w0, key, n_directions: int = 100, epsilon=1e-2
     _check_measure_name(measure)
     _check_choice("directions", directions, DIRECTIONS)
     _check_choice("search", search, SEARCHES)
-    normalize = _check_normalize(normalize, directions, measure)
     # the mixture's prior components are the Gaussian's: the uniform measure keeps uniform directions
     alpha = 1.0 if directions == "uniform" or measure == "uniform" else _check_alpha(alpha)
     widths = _check_widths(widths)
+    normalize = _check_normalize(normalize, directions, measure, widths)
     if isinstance(n_directions, bool) or not isinstance(n_directions, (int, np.integer)) or n_directions < 1:
         raise ConfigError(f"n_directions={n_directions!r} is not allowed; allowed: an integer >= 1")
     n_directions = int(n_directions)
@@ -952,7 +953,7 @@ def init_std(model, params, weight_scale=1.0, bias_scale=1.0):
 def network_log_volume(model, params, inputs, key=None, cost: str = "kl", n_directions: int = 100, epsilon=1e-2,
                        sigma=None, measure: str = "gaussian", rtol=1e-2, seed: int = 0,
                        max_steps: int = MAX_STEPS, directions: str = "mixture", alpha: float = 0.5,
-                       search: str = "secant", widths: tuple = WIDTHS, weight_scale=1.0, bias_scale=1.0,
+                       search: str = "secant", widths: tuple = DEFAULT_WIDTHS, weight_scale=1.0, bias_scale=1.0,
                        slots=None, normalize=None, **apply_kwargs) -> VolumeEstimate:
     """``log_volume`` of a network's cost on ``inputs``; ``key=None`` uses ``direction_key(w0, seed)`` (what the
     sweep measure does). ``sigma="init"`` is the model's own prior at ``weight_scale`` / ``bias_scale``
@@ -970,8 +971,8 @@ def network_log_volume(model, params, inputs, key=None, cost: str = "kl", n_dire
 
 VOLUME_ARGS = {"cost": "kl", "epsilon": 1e-2, "n_directions": 100, "measure": "gaussian", "sigma": None,
                "rtol": 1e-2, "seed": 0, "statistic": "log_volume", "resolution": None, "max_steps": MAX_STEPS,
-               "directions": "mixture", "alpha": 0.5, "search": "secant", "widths": list(WIDTHS), "normalize": None,
-               "epsilons": None}
+               "directions": "mixture", "alpha": 0.5, "search": "secant", "widths": list(DEFAULT_WIDTHS),
+               "normalize": None, "epsilons": None}
 # stored beside every estimate of the sweep measure (``volume_saturated``, ...; DESIGN.md section 21)
 DIAGNOSTICS = ("saturated", "ess", "unbracketed", "resolved", "unmoved")
 
@@ -1045,7 +1046,7 @@ def _volume_outputs(epsilons=None, **_):
 
 def _volume_measure(model, params, inputs, numeric, cost="kl", epsilon=1e-2, n_directions=100, measure="gaussian",
                     sigma=None, rtol=1e-2, seed=0, statistic="log_volume", resolution=None, max_steps=MAX_STEPS,
-                    directions="mixture", alpha=0.5, search="secant", widths=WIDTHS, normalize=None,
+                    directions="mixture", alpha=0.5, search="secant", widths=DEFAULT_WIDTHS, normalize=None,
                     epsilons=None):
     """The statistic at ``epsilon`` with its diagnostics, and at each of ``epsilons`` (one radius search over the
     same rays for all of them, in one program)."""

@@ -372,21 +372,22 @@ def _over_keys(cost, w0, n_keys, rays, eps, sigma, **options):
 
 @pytest.mark.parametrize("dim", [257, 4417])
 def test_never_reached_cost_is_the_whole_prior(dim):
-    # every ray is infinite, the star domain holds the whole prior: log-volume 0. The default (self-normalised,
-    # widened mixture) is 0 by construction; uniform directions sit at their ceiling -D/2 + sqrt(2 D ln n) (the
-    # issue: -0.374 .. -0.467 per parameter)
+    # every ray is infinite, the star domain holds the whole prior: log-volume 0. The default (DESIGN.md 21's
+    # mixture, log mean w: a prior ray's weight is 2, a uniform ray's about 0) and the widened option
+    # (self-normalised, 0 by construction) both; uniform directions sit at their ceiling -D/2 + sqrt(2 D ln n)
+    # (the issue: -0.374 .. -0.467 per parameter)
     w0 = 0.3 * jax.random.normal(jax.random.key(dim), (dim,))
-    est = _over_keys(_never, w0, 2, 48, 1e-2, None)
-    np.testing.assert_allclose(est.log_volume, 0.0, atol=0.01)
-    assert (np.asarray(est.unbracketed) == 48).all() and (np.asarray(est.saturated) == 1.0).all()
-    assert not np.asarray(est.resolved).any() and (np.asarray(est.unmoved) == 0).all()
-    assert ((np.asarray(est.ess) >= 1) & (np.asarray(est.ess) <= 48)).all()
+    for options in ({}, {"widths": V.WIDTHS}):
+        est = _over_keys(_never, w0, 2, 48, 1e-2, None, **options)
+        np.testing.assert_allclose(est.log_volume, 0.0, atol=0.01, err_msg=str(options))
+        assert (np.asarray(est.unbracketed) == 48).all() and (np.asarray(est.saturated) == 1.0).all()
+        assert not np.asarray(est.resolved).any() and (np.asarray(est.unmoved) == 0).all()
+        assert ((np.asarray(est.ess) >= 1) & (np.asarray(est.ess) <= 48)).all()
+        if not options:
+            np.testing.assert_allclose(est.ess, 24.0, rtol=1e-3)
     if dim == 257:   # (D = 4,417: the same code; the issue's numbers are in docs/volume.md)
-        # DESIGN.md 21's literal estimator (one prior component, log mean w): a prior ray's weight is 2, a uniform
-        # ray's about 0
-        literal = _estimate(_never, w0, jax.random.key(1), 48, 1e-2, widths=(1.0,), normalize=False)
-        assert float(literal.log_volume) == pytest.approx(0.0, abs=0.01)
-        assert float(literal.ess) == pytest.approx(24.0, rel=1e-3)
+        plain = _estimate(_never, w0, jax.random.key(1), 48, 1e-2, widths=V.WIDTHS, normalize=False)
+        assert 0.01 < abs(float(plain.log_volume)) < 1.0   # widened and not self-normalised: not exact
         uni = _estimate(_never, w0, jax.random.key(1), 48, 1e-2, directions="uniform")
         ceiling = -dim / 2 + math.sqrt(2 * dim * math.log(48))
         assert float(uni.log_volume) < -0.35 * dim and abs(float(uni.log_volume) - ceiling) < 0.1 * dim
@@ -400,20 +401,21 @@ def _ball(center):
 @pytest.mark.parametrize("dim", [3, 300])
 def test_off_centre_ball_against_the_noncentral_chi_square(dim):
     # the ball |w - c| < rho around w0 = c under N(0, I): mass ncx2.cdf(rho^2, D, |c|^2); |c|^2 = rho^2 = D. The
-    # issue's prototype was 1.0 nat off at D = 300 (4.9 at D = 2,000, recorded in docs/volume.md); the default
-    # beats it, uniform directions are tens of nats low.
+    # issue's prototype was 1.0 nat off at D = 300 (4.9 at D = 2,000, recorded in docs/volume.md); the widened
+    # option beats it, the default (one prior component) is about 2 nats off, uniform directions tens of nats low.
     from scipy import stats
 
     c = jnp.ones(dim, jnp.float32)
     truth = stats.ncx2.logcdf(dim, dim, dim)
     eps = math.sqrt(dim)   # the cost is the distance: the radius is eps exactly (one secant step)
-    got = np.asarray(_over_keys(_ball(c), c, 4, 48, eps, 1.0).log_volume) - truth
+    wide = np.asarray(_over_keys(_ball(c), c, 4, 48, eps, 1.0, widths=V.WIDTHS).log_volume) - truth
+    default = np.asarray(_over_keys(_ball(c), c, 4, 48, eps, 1.0).log_volume) - truth
     low = np.asarray(_over_keys(_ball(c), c, 4, 48, eps, 1.0, directions="uniform").log_volume) - truth
     if dim == 3:
-        assert np.abs(got).max() < 0.2 and np.abs(low).max() < 0.4   # uniform directions too, at D = 3
+        assert np.abs(wide).max() < 0.2 and np.abs(default).max() < 0.3 and np.abs(low).max() < 0.4
     else:
-        assert np.abs(got).mean() < 0.6 and np.abs(got).max() < 1.0
-        assert (low < -40).all()
+        assert np.abs(wide).mean() < 0.6 and np.abs(wide).max() < 1.0
+        assert np.abs(default).mean() < 4.0 and (low < -40).all()
 
 
 def test_half_space_is_log_phi():
@@ -482,7 +484,7 @@ def test_self_normalised_is_the_plain_estimate_over_its_full_ray_value():
     # normalize=True: log sum w - log sum w_inf, i.e. the plain estimate minus full_ray; resolved, saturated and
     # ess do not depend on it; the uniform measure refuses it
     w0, cost = _W8, _STAR8
-    normed = _estimate(cost, w0, jax.random.key(2), 8, 0.3)
+    normed = _estimate(cost, w0, jax.random.key(2), 8, 0.3, normalize=True)
     plain = _estimate(cost, w0, jax.random.key(2), 8, 0.3, normalize=False)
     assert float(normed.log_volume) == pytest.approx(float(plain.log_volume) - float(plain.full_ray), abs=1e-5)
     assert float(normed.mean_log) == pytest.approx(float(plain.mean_log) - float(plain.full_ray), abs=1e-5)
