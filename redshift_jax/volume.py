@@ -85,6 +85,7 @@ from jax.flatten_util import ravel_pytree
 
 from .errors import ConfigError
 from .measures.base import register_measure
+from .models.priors import get_prior
 
 __all__ = ["MEASURES", "COSTS", "STATISTICS", "MAX_STEPS", "StarRadii", "VolumeEstimate", "star_radii",
            "log_volume", "gaussian_log_mass", "uniform_log_mass", "random_directions", "direction_key",
@@ -892,24 +893,11 @@ _BIAS_LEAVES = {"b": "W", "b_gate": "W_gate"}
 
 
 def _weight_std(prior, fan_in, fan_out, weight_scale):
-    if prior in ("paper", "ball"):   # U(-s, s), s = a sqrt(6 / (fan_in + fan_out)) (ball: the same variance)
-        return weight_scale * math.sqrt(6.0 / (fan_in + fan_out)) / math.sqrt(3.0)
-    if prior == "uniform":
-        return weight_scale / math.sqrt(3.0)
-    if prior == "normal":
-        return weight_scale / math.sqrt(fan_in)
-    if prior == "torch":
-        return weight_scale / math.sqrt(3.0 * fan_in)
-    raise ConfigError(f"sigma='init' with prior={prior!r} is not allowed (no finite variance); allowed priors: "
-                      "paper, uniform, normal, ball, torch")
+    return get_prior(prior).require("weight_std", "sigma='init'")(fan_in, fan_out, weight_scale)
 
 
 def _bias_std(prior, fan_in, bias_scale):
-    if prior == "normal":
-        return bias_scale
-    if prior == "torch":
-        return bias_scale / math.sqrt(3.0 * fan_in)
-    return bias_scale / math.sqrt(3.0)   # U(-b, b)
+    return get_prior(prior).require("bias_std", "sigma='init'")(fan_in, bias_scale)
 
 
 def init_std(model, params, weight_scale=1.0, bias_scale=1.0):

@@ -8,11 +8,11 @@ from .activations import ACTIVATIONS, Activation
 from .base import FIELD, TOKENS, NumericAxis
 from .mlp import MLP
 from .nngp import NNGP
-from .priors import PRIORS
+from .priors import PRIORS, Prior
 from .unbiased import Unbiased
 
-__all__ = ["ACTIVATIONS", "Activation", "FIELD", "GPT2", "MLP", "NNGP", "NumericAxis", "PRIORS", "TOKENS", "Unbiased",
-           "gpt2"]
+__all__ = ["ACTIVATIONS", "Activation", "FIELD", "GPT2", "MLP", "NNGP", "NumericAxis", "PRIORS", "Prior", "TOKENS",
+           "Unbiased", "gpt2"]
 
 
 def __getattr__(name):
