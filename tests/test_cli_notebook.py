@@ -41,12 +41,9 @@ def test_sweep_with_set_then_plot(tmp_path):
 
 def test_suite_table1_quick(tmp_path):
     out = tmp_path / "table1"
-    # one prior (half the compiles); the split by prior is tested on synthetic parts in tests/test_table1.py.
-    # Two panel activations (a base and ReLU, the activation part's high setting) instead of QUICK's three: a
-    # smaller compiled switch in every part; the panel's reading is tested in tests/test_table1.py
+    # one prior (half the compiles); the split by prior is tested on synthetic parts in tests/test_table1.py
     assert cli.main(["sweep", str(ROOT / "sweeps/table1.py"), "--quick", "--out", str(out), "--no-progress",
-                     "--set", "seed=0:3", "--set", "prior=paper", "--set", "activation=tanh,relu",
-                     "--figures", str(tmp_path / "t1")]) == 0
+                     "--set", "seed=0:3", "--set", "prior=paper", "--figures", str(tmp_path / "t1")]) == 0
     text = (tmp_path / "t1" / "table1.md").read_text()
     assert "| Component | Paper (Table 1) | Ours" in text
     assert text.count("\n| ") >= 3 * 10  # three measures x (header + 9 components)
