@@ -25,6 +25,19 @@ _flags = os.environ.get("XLA_FLAGS", "")
 _flags = re.sub(rf"{_DEVICE_COUNT_FLAG}=\S*", "", _flags).strip()
 os.environ["XLA_FLAGS"] = f"{_flags} {_DEVICE_COUNT_FLAG}={_N_TEST_DEVICES}".strip()
 
+# One persistent compilation cache for the whole run: many tests (and the CLI, notebook and multi-process tests'
+# subprocesses, which inherit the environment) compile the same programs from fresh closures, which jax's
+# in-memory cache cannot share. The controller makes the folder before the xdist workers start, and they inherit
+# it; a folder the user set is kept. CompileCounter still sees a persistent-cache hit: jax records the backend
+# compile event around the cache look-up (jax/_src/interpreters/pxla.py), so "no recompilation" stays tested.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="redshift-jax-tests-xla-cache-")
+    os.environ["REDSHIFT_TESTS_OWN_XLA_CACHE"] = "1"
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
 from pathlib import Path  # noqa: E402
 
 import jax  # noqa: E402  (must come after the environment is set)
@@ -109,3 +122,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.nodeid in ids or item.nodeid.split("[")[0] in ids:
             item.add_marker(pytest.mark.slow)
+
+
+def pytest_unconfigure(config):
+    """Remove the run's compilation cache (made at import above) when the session that made it ends: the
+    controller under xdist, whose workers inherit the folder, or the only process without it."""
+    if os.environ.get("REDSHIFT_TESTS_OWN_XLA_CACHE") == "1" and not hasattr(config, "workerinput"):
+        import shutil
+
+        shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
