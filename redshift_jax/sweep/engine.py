@@ -127,7 +127,7 @@ def network_images(model, sweep: Sweep, shared_rows, base_key, numeric: dict, se
 
 def _cell_network(sweep: Sweep, cell: dict):
     """What ``network_images`` needs to re-create one network of ``sweep`` alone: ``(model, sweep_alone, numeric,
-    tag, state)``."""
+    tag)`` (a setup model's state is built by the caller that evaluates the network)."""
     model = sweep.model
     changes = {k: v for k, v in cell.items() if k in model.structural_axes}
     model = model.replace(**changes) if changes else model
@@ -138,11 +138,7 @@ def _cell_network(sweep: Sweep, cell: dict):
     independent = sweep.independent_depths and axis in sweep.axes
     tag = np.uint32(getattr(model, axis)) if independent else None
     alone = sweep.replace(axes={}, independent_depths=False)
-    exact = {name: float(cell.get(name, axis.default)) for name, axis in model.numeric_axes.items()}
-    if sweep.tie_bias_to_weight:
-        exact["bias_scale"] = exact["weight_scale"]
-    state = _setup_state(model, sweep, exact) if sweep.has_setup else None
-    return model, alone, numeric, tag, state
+    return model, alone, numeric, tag
 
 
 def sample_network(sweep: Sweep, cell: dict):
@@ -160,7 +156,13 @@ def sample_network(sweep: Sweep, cell: dict):
     if sweep.decodes_tokens:
         tokens, finite = sample_sequence(sweep, cell)
         return tokens, {"finite": np.bool_(finite)}
-    model, alone, numeric, tag, state = _cell_network(sweep, cell)
+    model, alone, numeric, tag = _cell_network(sweep, cell)
+    state = None
+    if sweep.has_setup:   # (float64 values, as the engine's setup gets them)
+        exact = {name: float(cell.get(name, axis.default)) for name, axis in model.numeric_axes.items()}
+        if sweep.tie_bias_to_weight:
+            exact["bias_scale"] = exact["weight_scale"]
+        state = _setup_state(model, sweep, exact)
     images, values = network_images(model, alone, None, jax.random.key(sweep.base_seed), numeric,
                                     np.uint32(cell.get("seed", 0)), tag=tag, state=state)
     return np.asarray(images[0]), {k: np.asarray(v[0]) for k, v in values.items()}
@@ -170,7 +172,7 @@ def sample_params(sweep: Sweep, cell: dict):
     """``(model, params)`` of one network of ``sweep``: the model at the cell's structural values and the
     parameters ``network_images`` draws for it (the key ``fold_in(key(base_seed), seed)``, as in
     ``sample_network``)."""
-    model, _, numeric, tag, _ = _cell_network(sweep, cell)
+    model, _, numeric, tag = _cell_network(sweep, cell)
     key = jax.random.fold_in(jax.random.key(sweep.base_seed), np.uint32(cell.get("seed", 0)))
     if tag is not None:
         key = jax.random.fold_in(key, tag)
