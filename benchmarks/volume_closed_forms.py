@@ -4,9 +4,10 @@
     .venv/bin/python benchmarks/volume_closed_forms.py --networks      # and real networks against many rays
     .venv/bin/python benchmarks/volume_closed_forms.py --skip-table --nrs-corner   # volume_nrs's -inf corner
 
-Estimators: the DESIGN.md section 21 mixture (``widths=(1,)``) and the widened mixture (``widths=(1, 4/3, 2,
-20/7)``), each plain (``log mean w_i``) and self-normalised (``log sum w_i - log sum w_i^inf``), and uniform
-directions. Per case: mean error (estimate - truth), mean absolute error and the spread (min .. max) over the keys.
+Estimators: the default (a quarter uniform, half the prior's direction law, a quarter the prior widened 1.25
+times: ``alpha=0.25, widths=(1, 1, 1.25)``), DESIGN.md section 21's literal mixture (``alpha=0.5, widths=(1,)``) and
+the widened mixture (``alpha=0.5, widths=(1, 4/3, 2, 20/7)``), each plain (``log mean w_i``) and self-normalised
+(``log sum w_i - log sum w_i^inf``), and uniform directions. Per case: mean error (estimate - truth), mean absolute error and the spread (min .. max) over the keys.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from scipy import stats
 
 from redshift_jax import volume as V
 
-WIDENED = (1.0, 4 / 3, 2.0, 20 / 7)
-ESTIMATORS = {"mixture": dict(widths=(1.0,)), "widened": dict(widths=WIDENED)}
+WIDENED = V.WIDTHS
+ESTIMATORS = {"default": dict(widths=V.DEFAULT_WIDTHS, alpha=V.DEFAULT_ALPHA),
+              "DESIGN 21": dict(widths=V.DESIGN_WIDTHS, alpha=V.DESIGN_ALPHA),
+              "widened": dict(widths=WIDENED, alpha=V.DESIGN_ALPHA)}
 
 
 def _never(w):
@@ -72,8 +75,9 @@ def row(errors):
 
 def table(n_keys, rays):
     keys = jax.random.split(jax.random.key(2026), n_keys)
-    print("| case | truth | mixture | mixture, self-norm. | widened | widened, self-norm. | uniform directions |")
-    print("|---|---|---|---|---|---|---|")
+    heads = " | ".join(f"{name} | {name}, self-norm." for name in ESTIMATORS)
+    print(f"| case | truth | {heads} | uniform directions |")
+    print("|---|---|" + "---|" * (2 * len(ESTIMATORS) + 1))
     for name, cost, w0, eps, sigma, truth in cases():
         cells = []
         for options in ESTIMATORS.values():
@@ -91,24 +95,24 @@ def networks(n_keys, rays, reference_rays):
 
     x = jnp.asarray(rj.grid(16, 2))
     keys = jax.random.split(jax.random.key(5), n_keys)
-    print(f"| network | D | reference ({reference_rays} rays) | mixture | mixture, self-norm. | widened | "
-          "widened, self-norm. | saturated | resolved |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    heads = " | ".join(f"{name} | {name}, self-norm." for name in ESTIMATORS)
+    print(f"| network | D | reference ({reference_rays} rays) | {heads} | saturated | resolved |")
+    print("|---|---|---|" + "---|" * (2 * len(ESTIMATORS) + 2))
     for depth, scale, act in ((1, 1.0, "tanh"), (1, 3.16, "tanh"), (2, 1.78, "tanh"), (2, 3.16, "relu")):
         model = rj.MLP(activation=act, depth=depth, width=64, prior="torch")
         params = model.init(jax.random.key(0), weight_scale=scale)
 
-        def est(k, n, widths, _m=model, _p=params, _s=scale):
+        def est(k, n, widths, alpha, _m=model, _p=params, _s=scale):
             return V.network_log_volume(_m, _p, x, k, n_directions=n, sigma="init", weight_scale=_s, widths=widths,
-                                        normalize=False)
+                                        alpha=alpha, normalize=False)
 
-        ref = jax.jit(lambda k: est(k, reference_rays, WIDENED))(jax.random.key(99))
+        ref = jax.jit(lambda k: est(k, reference_rays, WIDENED, V.DESIGN_ALPHA))(jax.random.key(99))
         ref_plain = float(ref.log_volume)
         ref_norm = ref_plain - float(ref.full_ray)
         truth = (ref_plain + ref_norm) / 2
         cells = []
         for options in ESTIMATORS.values():
-            out = jax.jit(jax.vmap(lambda k, w=options["widths"]: est(k, rays, w)))(keys)
+            out = jax.jit(jax.vmap(lambda k, o=options: est(k, rays, o["widths"], o["alpha"])))(keys)
             plain = np.asarray(out.log_volume, np.float64)
             cells += [row(plain - truth), row(plain - np.asarray(out.full_ray) - truth)]
         dim = int(jax.flatten_util.ravel_pytree(params)[0].shape[0])

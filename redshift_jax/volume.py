@@ -11,17 +11,19 @@ with ``p`` the Gaussian prior ``N(0, sigma^2 I)`` (``measure="gaussian"``; ``sig
 given) or the constant 1 (``measure="uniform"``: the volume ``V_D r(u)^D``). Each direction gives one
 log-value ``l_i`` (uniform directions: the estimate is ``logsumexp(l) - log n``).
 
-Directions (DESIGN.md section 21; ``log_volume``'s ``directions``, ``alpha``, ``widths``, ``normalize``): by default
-half the rays are uniform and half follow the law of ``(w - w0) / |w - w0|`` for ``w`` drawn from the prior, each
-weighted by ``w_i = exp(l_i) / (q(u_i) / uniform(u_i))``, and the estimate is ``log mean_i w_i``: section 21's
-estimator. It gives 0 (to 1e-4 nats) for a cost that never reaches epsilon, and stays within 3.7 nats (mean abs, 48
-rays) of a 1,024-ray estimate on a partly saturated blog-grid network at D = 4,417; on an off-centre ball at D =
-300 and 2,000 (truth ``ncx2.logcdf(D, D, D)``) it is 2.0 and 22 nats off. ``widths=WIDTHS`` (the prior also
-widened 4/3, 2 and 20/7 times) is 0.23 and 0.66 off on those balls (the prototype the issue quotes: 1.0 and 4.9) but
-206 nats off on that network, so it is an option, not the default; with widened components the estimate is
-**self-normalised** by default, ``log sum_i w_i - log sum_i w_i^inf`` (``w_i^inf`` the same ray's weight at ``r =
-inf`` under the prior itself, ``E_q[w^inf] = 1`` exactly), which keeps the never-reached cost exactly 0 (plain ``log
-mean`` is +-0.15 there at D = 257). Numbers: docs/volume.md, ``benchmarks/volume_closed_forms.py``.
+Directions (DESIGN.md section 21; ``log_volume``'s ``directions``, ``alpha``, ``widths``, ``normalize``):
+importance-sampled from a stratified defensive mixture. By default a quarter of the rays are uniform, half follow
+the law of ``(w - w0) / |w - w0|`` for ``w`` drawn from the prior, and a quarter the same law with the prior
+widened 1.25 times (``DEFAULT_ALPHA``, ``DEFAULT_WIDTHS``); each ray is weighted by ``w_i = exp(l_i) / (q(u_i) /
+uniform(u_i))``, and the estimate is **self-normalised**, ``log sum_i w_i - log sum_i w_i^inf`` (``w_i^inf`` the
+same ray's weight at ``r = inf``, ``E_q[w^inf] = 1`` exactly), so a cost that never reaches epsilon gives exactly
+0. On an off-centre ball at D = 300 and 2,000 (truth ``ncx2.logcdf(D, D, D)``) it is 0.10 and 0.15 nats off (mean
+abs, 48 rays; the prototype the issue quotes: 1.0 and 4.9); on a partly saturated blog-grid network at D = 4,417
+it keeps as many rays on the prior's own law as section 21's mixture, which is what that network needs.
+Section 21's literal mixture (half uniform, half the prior's law, ``log mean w_i``) is ``alpha=DESIGN_ALPHA,
+widths=DESIGN_WIDTHS, normalize=False``: 2.0 and 22 nats off on those balls, because their mass lies in
+directions a little less concentrated towards the origin than the prior's. Numbers: docs/volume.md,
+``benchmarks/volume_closed_forms.py``.
 ``directions="uniform"`` is section 14's estimator, unchanged::
 
     import redshift_jax as rj
@@ -107,7 +109,12 @@ _LOG_R_MAX = 99 * math.log(2.0)   # an unbracketed ray: beyond r = 2^99 (where 9
 _TAIL_NATS = 40.0   # the ray integral keeps the part of [0, R] within this many nats of the integrand's peak
 _NODES = 48         # Gauss-Legendre nodes on each side of the peak
 WIDTHS = (1.0, 4 / 3, 2.0, 20 / 7)   # widened prior components (an option: widths=WIDTHS)
-DEFAULT_WIDTHS = (1.0,)            # DESIGN.md section 21's mixture: the prior's own direction law
+DESIGN_WIDTHS = (1.0,)             # DESIGN.md section 21's mixture: the prior's own direction law (alpha 0.5)
+DESIGN_ALPHA = 0.5
+# the default: a quarter uniform, half the prior's own direction law, a quarter the prior widened 1.25 times
+# (a width listed twice gets twice the share); docs/volume.md "Why this default"
+DEFAULT_WIDTHS = (1.0, 1.0, 1.25)
+DEFAULT_ALPHA = 0.25
 _TINY_RADIUS = 2.0 ** -64   # below this (in units of sigma) the ray integral is its leading term R^D / D
 _HASH_MULT = (0x9E3779B1, 0x85EBCA77, 0x2C1B3C6D)
 
@@ -612,7 +619,7 @@ def _log_mean_exp(x, axis=-1):
 
 def log_volume(cost_fn: Callable, w0, key, n_directions: int = 100, epsilon=1e-2, sigma=None,
                measure: str = "gaussian", rtol=1e-2, max_steps: int = MAX_STEPS, directions: str = "mixture",
-               alpha: float = 0.5, search: str = "secant", precondition=None,
+               alpha: float = DEFAULT_ALPHA, search: str = "secant", precondition=None,
                widths: tuple = DEFAULT_WIDTHS, slots=None, normalize=None) -> VolumeEstimate:
     """Estimate the log measure of the star domain ``{w: C(w) < epsilon}`` around ``w0``.
 
@@ -634,15 +641,17 @@ def log_volume(cost_fn: Callable, w0, key, n_directions: int = 100, epsilon=1e-2
         direction laws ``prior_directions`` at ``widths``, each weighted by ``w_i = exp(l_i) / (q(u_i) /
         uniform(u_i))``) or ``"uniform"`` (``alpha = 1``: DESIGN.md section 14's estimator; with
         ``search="bisect"`` bit for bit).
-      alpha: the uniform share of the mixture (static, in (0, 1]).
+      alpha: the uniform share of the mixture (static, in (0, 1]); default ``DEFAULT_ALPHA`` = 0.25 (DESIGN.md
+        section 21's is 0.5, ``DESIGN_ALPHA``).
       widths: the prior components of the mixture (static): the direction laws of ``w - w0`` for ``w`` drawn from
-        the prior widened ``width`` times, sharing ``1 - alpha`` in equal (stratified) counts. Default ``(1.0,)``:
-        DESIGN.md section 21's mixture; ``WIDTHS = (1, 4/3, 2, 20/7)`` the widened option. Wider components put
-        rays where a
-        region holding a small part of the prior has its mass (an off-centre ball at D = 2,000: 22 nats low with
-        ``(1.0,)``, 0.66 off with ``WIDTHS``; but a partly saturated network at D = 4,417: 3.7 nats off with
-        ``(1.0,)``, 206 with ``WIDTHS``; docs/volume.md).
-      normalize: ``None`` (default: True for a mixture with widened components, else False),
+        the prior widened ``width`` times, sharing ``1 - alpha`` in equal (stratified) counts; a width listed twice
+        gets twice the share. Default ``DEFAULT_WIDTHS = (1, 1, 1.25)``; ``DESIGN_WIDTHS = (1,)`` is section 21's
+        mixture, ``WIDTHS = (1, 4/3, 2, 20/7)`` a wider option. Wider components put rays where a region holding a
+        small part of the prior has its mass (an off-centre ball at D = 2,000: 22 nats low with section 21's
+        mixture, 0.15 off with the default), but every ray taken from the prior's own law is missed where the prior's
+        directions carry the mass (a partly saturated network at D = 4,417: ``WIDTHS`` at alpha 0.5 is 206 nats
+        off; docs/volume.md).
+      normalize: ``None`` (default: True for a mixture with widened components, as the default's, else False),
         True or False. True: the self-normalised estimate ``log sum_i w_i - log sum_i w_i^inf``, with ``w_i^inf``
         ray i's weight at ``r = inf`` (``E_q[w^inf] = 1`` exactly), so a region holding the whole prior gives 0
         for any proposal; False: ``log mean_i w_i`` (DESIGN.md section 21's literal formula).
@@ -940,7 +949,7 @@ def init_std(model, params, weight_scale=1.0, bias_scale=1.0):
 
 def network_log_volume(model, params, inputs, key=None, cost: str = "kl", n_directions: int = 100, epsilon=1e-2,
                        sigma=None, measure: str = "gaussian", rtol=1e-2, seed: int = 0,
-                       max_steps: int = MAX_STEPS, directions: str = "mixture", alpha: float = 0.5,
+                       max_steps: int = MAX_STEPS, directions: str = "mixture", alpha: float = DEFAULT_ALPHA,
                        search: str = "secant", widths: tuple = DEFAULT_WIDTHS, weight_scale=1.0, bias_scale=1.0,
                        slots=None, normalize=None, **apply_kwargs) -> VolumeEstimate:
     """``log_volume`` of a network's cost on ``inputs``; ``key=None`` uses ``direction_key(w0, seed)`` (what the
@@ -959,7 +968,7 @@ def network_log_volume(model, params, inputs, key=None, cost: str = "kl", n_dire
 
 VOLUME_ARGS = {"cost": "kl", "epsilon": 1e-2, "n_directions": 100, "measure": "gaussian", "sigma": None,
                "rtol": 1e-2, "seed": 0, "statistic": "log_volume", "resolution": None, "max_steps": MAX_STEPS,
-               "directions": "mixture", "alpha": 0.5, "search": "secant", "widths": list(DEFAULT_WIDTHS),
+               "directions": "mixture", "alpha": DEFAULT_ALPHA, "search": "secant", "widths": list(DEFAULT_WIDTHS),
                "normalize": None, "epsilons": None}
 # stored beside every estimate of the sweep measure (``volume_saturated``, ...; DESIGN.md section 21)
 DIAGNOSTICS = ("saturated", "ess", "unbracketed", "resolved", "unmoved")
@@ -1034,7 +1043,7 @@ def _volume_outputs(epsilons=None, **_):
 
 def _volume_measure(model, params, inputs, numeric, cost="kl", epsilon=1e-2, n_directions=100, measure="gaussian",
                     sigma=None, rtol=1e-2, seed=0, statistic="log_volume", resolution=None, max_steps=MAX_STEPS,
-                    directions="mixture", alpha=0.5, search="secant", widths=DEFAULT_WIDTHS, normalize=None,
+                    directions="mixture", alpha=DEFAULT_ALPHA, search="secant", widths=DEFAULT_WIDTHS, normalize=None,
                     epsilons=None):
     """The statistic at ``epsilon`` with its diagnostics, and at each of ``epsilons`` (one radius search over the
     same rays for all of them, in one program)."""
