@@ -121,6 +121,32 @@ def networks(n_keys, rays, reference_rays):
               flush=True)
 
 
+def shares(n_keys, rays, reference=-2.4):
+    """How many rays the partly saturated network needs on the prior's own law (docs/volume.md "Why this default"):
+    tanh, depth 2, scale 1.78 (D = 4,417) against its 1,024-ray estimate (``--networks``: -2.4), per component mix,
+    the 5 / 25 / 50 / 75 / 95% quantiles of ``estimate - reference`` over ``n_keys`` keys."""
+    import redshift_jax as rj
+
+    x = jnp.asarray(rj.grid(16, 2))
+    model = rj.MLP(activation="tanh", depth=2, width=64, prior="torch")
+    params = model.init(jax.random.key(0), weight_scale=1.78)
+    keys = jax.random.split(jax.random.key(11), n_keys)
+    mixes = {"DESIGN 21 (24 prior rays)": (V.DESIGN_WIDTHS, V.DESIGN_ALPHA),
+             "default (24 prior rays)": (V.DEFAULT_WIDTHS, V.DEFAULT_ALPHA),
+             "(1, 1, 1, 1.25), alpha 0.5 (18)": ((1.0, 1.0, 1.0, 1.25), 0.5),
+             "(1, 1.25), alpha 0.5 (12)": ((1.0, 1.25), 0.5), "(1, 4/3), alpha 0.5 (12)": ((1.0, 4 / 3), 0.5),
+             "WIDTHS, alpha 0.5 (6)": (V.WIDTHS, 0.5)}
+    print("| mix (rays on the prior's own law) | quantiles 5 / 25 / 50 / 75 / 95% | share within 1 nat |")
+    print("|---|---|---|")
+    for name, (widths, alpha) in mixes.items():
+        out = jax.jit(jax.vmap(lambda k, w=widths, a=alpha: V.network_log_volume(
+            model, params, x, k, n_directions=rays, sigma="init", weight_scale=1.78, widths=w, alpha=a,
+            normalize=False).log_volume))(keys)
+        err = np.asarray(out, np.float64) - reference
+        q = " / ".join(f"{v:+.1f}" for v in np.percentile(err, [5, 25, 50, 75, 95]))
+        print(f"| {name} | {q} | {np.mean(np.abs(err) < 1):.2f} |", flush=True)
+
+
 def nrs_corner():
     """The volume_nrs corner that gave -inf (relu, depth 4, weight scale 50, MSE on the 16 x 16 sub-grid, 32 rays),
     through the sweep's path: the estimate, ``unmoved`` and ``resolved`` at depth 1..4."""
@@ -141,6 +167,7 @@ def main():
     parser.add_argument("--networks", action="store_true", help="also real networks against a many-ray reference")
     parser.add_argument("--reference-rays", type=int, default=2048)
     parser.add_argument("--skip-table", action="store_true")
+    parser.add_argument("--shares", action="store_true", help="the partly saturated network per component mix")
     parser.add_argument("--nrs-corner", action="store_true", help="the volume_nrs corner that was -inf")
     args = parser.parse_args()
     start = time.time()
@@ -148,6 +175,8 @@ def main():
         table(args.keys, args.rays)
     if args.networks:
         networks(args.keys, args.rays, args.reference_rays)
+    if args.shares:
+        shares(args.keys, args.rays)
     if args.nrs_corner:
         nrs_corner()
     print(f"\n{args.keys} keys, {args.rays} rays; {time.time() - start:.0f} s wall")
