@@ -12,7 +12,7 @@ DISTRIBUTED ?=
 ARGS        ?=
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-fast lint docs sweep figures bench plot clean
+.PHONY: install test test-fast test-record lint docs sweep figures bench plot clean
 
 install: $(STAMP)
 
@@ -33,7 +33,12 @@ test: install
 # The quicker check while working: every test not marked slow (tests/slow_tests.txt; 3 min 1 s on 2 cores at load
 # average ~7.5 on 2026-12-07, 3 min of CPU; docs/performance.md). `make test` runs all.
 test-fast: install
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow and not record"
+
+# The whole record (`redshift-jax figures`) at QUICK size, every entry end to end (tests/test_record_quick.py; not in
+# `make test`: tens of minutes on 2 cores). .ci/run calls it after `make test`.
+test-record: install
+	$(BIN)/python -m pytest -m record tests/test_record_quick.py
 
 lint: install
 	$(BIN)/ruff check .
