@@ -23,7 +23,7 @@ from . import multihost  # noqa: E402
 from . import volume  # noqa: E402
 from . import studies  # noqa: E402  (registers the ds.rj accessor of results)
 
-__version__ = "0.2.0"
+from ._version import __version__  # noqa: E402
 
 __all__ = ["ACTIVATIONS", "PRIORS", "ConfigError", "StoreError", "MLP", "NNGP", "Unbiased", "Sweep", "grid", "lattice",
            "kinks", "multihost", "volume", "measures", "models", "run_sweep",
