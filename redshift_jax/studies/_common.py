@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, NamedTuple
+from pathlib import Path
+from typing import Any, Callable, Mapping, NamedTuple
 
 import numpy as np
 import xarray as xr
@@ -14,7 +15,8 @@ from ..errors import ConfigError
 from ..sweep.engine import run_sweep, sample_network, sample_params
 from ..sweep.spec import Sweep
 
-__all__ = ["Network", "ResultAccessor", "MEASURE_LABELS", "mean_se", "save_figure", "spearman", "sweep_dict"]
+__all__ = ["Network", "ResultAccessor", "MEASURE_LABELS", "each_part", "mean_se", "save_figure", "spearman",
+           "sweep_dict"]
 
 # the measures' names on the studies' figures
 MEASURE_LABELS = {
@@ -39,6 +41,15 @@ def mean_se(values, axis: int = -1) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     dev = np.where(finite, x - np.expand_dims(mean, axis), 0.0)
     var = np.where(n > 1, (dev * dev).sum(axis=axis) / np.maximum(n - 1, 1), np.nan)
     return mean, np.sqrt(var / np.maximum(n, 1)), n
+
+
+def each_part(plot: Callable, parts: Mapping[str, Any], out_dir) -> list[Path]:
+    """``plot(ds, folder)`` for every part of a result: into ``out_dir`` for a single part, else into
+    ``out_dir/<part name>``; the written paths, in order."""
+    paths = []
+    for name, ds in parts.items():
+        paths += plot(ds, Path(out_dir) if len(parts) == 1 else Path(out_dir) / name)
+    return paths
 
 
 def sweep_dict(ds) -> dict:
