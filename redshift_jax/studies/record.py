@@ -116,6 +116,7 @@ def _figures_present(state: dict, name: str) -> bool:
 def _spec_digest(target) -> str:
     """A digest of what an entry computes: the sweep specs of its parts, or a training experiment's fields; an
     entry whose digest changed since it was recorded is run again."""
+
     def spec(value):
         if isinstance(value, Sweep):
             return value.to_dict()
