@@ -1,4 +1,4 @@
-"""Exact 1-D kink counts at width 1000 (DESIGN.md sections 8 and 15): networks/s of ``redshift_jax.kinks``
+"""Exact 1-D kink counts at width 1000 (DESIGN.md sections 8 and 15): networks/s of ``redshift_jax.measures.kinks``
 against a per-network numpy implementation measured in the same run.
 
 Workload: one hidden ReLU layer, width 1000, 1-D input, ``prior="uniform"`` (W, b ~ U(-1, 1)), kinks counted on
@@ -32,7 +32,7 @@ from jax.sharding import NamedSharding, PartitionSpec  # noqa: E402
 import redshift_jax as rj  # noqa: E402  (sets one CPU device per core before JAX starts)
 from benchmarks.common import write_json  # noqa: E402
 from redshift_jax.devices import device_mesh  # noqa: E402
-from redshift_jax.kinks import SLOPE_RTOL  # noqa: E402
+from redshift_jax.measures.kinks import SLOPE_RTOL  # noqa: E402
 
 WIDTH = 1000
 

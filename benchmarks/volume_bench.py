@@ -46,7 +46,7 @@ import numpy as np  # noqa: E402
 
 import redshift_jax as rj  # noqa: E402  (sets one CPU device per core before JAX starts)
 from benchmarks.common import write_json  # noqa: E402
-from redshift_jax import volume as V  # noqa: E402
+from redshift_jax.measures import volume as V  # noqa: E402
 
 EPSILON, RTOL = 1e-2, 1e-2
 

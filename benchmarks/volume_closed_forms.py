@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from redshift_jax import volume as V
+from redshift_jax.measures import volume as V
 
 WIDENED = V.WIDTHS
 ESTIMATORS = {"default": dict(widths=V.DEFAULT_WIDTHS, alpha=V.DEFAULT_ALPHA),

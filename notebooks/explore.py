@@ -72,7 +72,7 @@ ds = rj.run_sweep(sweep, progress=not SMOKE)
 print(ds.fourier.mean("seed").round(3))
 
 # %%
-from redshift_jax import plots
+from redshift_jax.studies import nrs as plots
 
 paths = plots.plot_heatmaps(ds, OUT, examples=True)
 print([str(p) for p in paths])

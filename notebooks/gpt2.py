@@ -23,8 +23,8 @@ import jax
 import numpy as np
 
 import redshift_jax as rj
-from redshift_jax.fig10 import check_claims, plot_fig10
 from redshift_jax.measures.tokens import lz_per_token, lzw_size
+from redshift_jax.studies.gpt2 import check_claims, plot_fig10
 
 SMOKE = os.environ.get("REDSHIFT_SMOKE", "0") == "1"
 OUT = os.environ.get("REDSHIFT_NOTEBOOK_OUT", "figures/notebook_gpt2")

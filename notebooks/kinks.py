@@ -13,9 +13,10 @@
 # Holmes (arXiv 2304.09837): the kinks of a random one-hidden-layer ReLU network depend on the *shape* of the
 # parameter distribution, not its size. With iid uniform (or Gaussian) weights and biases half of the n units
 # bend inside [-1, 1]; with the weight vector uniform in a ball only about sqrt(2n/pi) do. This notebook finds
-# the kinks exactly (`redshift_jax.kinks`, DESIGN.md section 15), checks the closed forms, looks at depth and at
-# 2-D linear regions, and draws the `kinks_holmes` figures from a small suite. Open with jupytext or run as a
-# script; `SMOKE = True` (set by the tests through the environment) shrinks everything.
+# the kinks exactly (`redshift_jax.measures.kinks`, DESIGN.md section 15), checks the closed forms
+# (`redshift_jax.studies.kinks`), looks at depth and at 2-D linear regions, and draws the `kinks_holmes` figures
+# from a small suite. Open with jupytext or run as a script; `SMOKE = True` (set by the tests through the
+# environment) shrinks everything.
 
 # %%
 import functools
@@ -29,7 +30,7 @@ import matplotlib.pyplot as plt  # inline in Jupyter; headless, matplotlib falls
 import numpy as np
 
 import redshift_jax as rj
-from redshift_jax import kinks
+from redshift_jax.studies import kinks  # the closed forms; it re-exports measures.kinks' algorithm
 
 SMOKE = os.environ.get("REDSHIFT_SMOKE", "0") == "1"
 OUT = os.environ.get("REDSHIFT_NOTEBOOK_OUT", "figures/notebook_kinks")
@@ -131,7 +132,7 @@ for res in (9,) if SMOKE else (3, 9, 33, 129, 513):
 # ## 5. The kinks_holmes figures from a small suite
 #
 # The same parts as `sweeps/kinks_holmes.py` (run it with `redshift-jax sweep sweeps/kinks_holmes.py --laptop`),
-# at a small size, drawn with `redshift_jax.kinks.plot_kinks`.
+# at a small size, drawn with `redshift_jax.studies.kinks.plot_kinks`.
 
 # %%
 make = runpy.run_path(str(Path(rj.__file__).resolve().parents[1] / "sweeps" / "kinks_holmes.py"))["make"]

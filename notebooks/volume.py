@@ -29,8 +29,8 @@ import matplotlib.pyplot as plt  # inline in Jupyter; headless, matplotlib falls
 import numpy as np
 
 import redshift_jax as rj
-from redshift_jax import volume as V
-from redshift_jax.volume_plots import plot_volume
+from redshift_jax.measures import volume as V
+from redshift_jax.studies.volume import plot_volume
 
 SMOKE = os.environ.get("REDSHIFT_SMOKE", "0") == "1"
 OUT = os.environ.get("REDSHIFT_NOTEBOOK_OUT", "figures/notebook_volume")

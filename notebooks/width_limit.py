@@ -30,7 +30,7 @@ import numpy as np
 import redshift_jax as rj
 from redshift_jax.models import nngp
 from redshift_jax.models.nngp import NNGP
-from redshift_jax.nngp_plots import plot_width_limit
+from redshift_jax.studies.nngp import plot_width_limit
 
 SMOKE = os.environ.get("REDSHIFT_SMOKE", "0") == "1"
 OUT = os.environ.get("REDSHIFT_NOTEBOOK_OUT", "figures/notebook_width_limit")
@@ -107,7 +107,7 @@ fig.savefig(f"{OUT}/nngp_samples.png", dpi=90)
 # ## 4. A small width_limit suite
 #
 # The parts of `sweeps/width_limit.py` (run it with `redshift-jax sweep sweeps/width_limit.py --laptop`)
-# at a small size, drawn with `redshift_jax.nngp_plots.plot_width_limit`.
+# at a small size, drawn with `redshift_jax.studies.nngp.plot_width_limit`.
 
 # %%
 make = runpy.run_path(str(Path(rj.__file__).resolve().parents[1] / "sweeps" / "width_limit.py"))["make"]

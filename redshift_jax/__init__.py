@@ -8,6 +8,8 @@ Public surface (see README and DESIGN.md section 3)::
     y = spec.apply(params, rj.grid(64, 2))
 """
 
+import sys as _sys
+
 from .devices import use_all_cpu_cores as _use_all_cpu_cores
 
 _use_all_cpu_cores(warn_if_late=True)  # one CPU device per core, before JAX starts (DESIGN.md section 11)
@@ -18,12 +20,17 @@ from .models import ACTIVATIONS, MLP, NNGP, PRIORS, Unbiased
 from .grids import grid, lattice
 from . import measures
 from .sweep import Sweep, load_suite, run_suite, run_sweep
-from . import kinks  # noqa: E402
 from . import multihost  # noqa: E402
-from . import volume  # noqa: E402
 from . import studies  # noqa: E402  (registers the ds.rj accessor of results)
+from .measures import volume  # noqa: E402  (the estimator and its sweep measure)
+from .studies import kinks  # noqa: E402  (the exact algorithm, re-exported, and Holmes' closed forms and figures)
 
-__version__ = "0.2.0"
+# ``import redshift_jax.kinks`` / ``redshift_jax.volume`` (their modules before DESIGN.md section 18's layout) give
+# these same module objects: one copy of every function, under its new path and its old one.
+_sys.modules[__name__ + ".kinks"] = kinks
+_sys.modules[__name__ + ".volume"] = volume
+
+from ._version import __version__  # noqa: E402
 
 __all__ = ["ACTIVATIONS", "PRIORS", "ConfigError", "StoreError", "MLP", "NNGP", "Unbiased", "Sweep", "grid", "lattice",
            "kinks", "multihost", "volume", "measures", "models", "run_sweep",

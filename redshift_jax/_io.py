@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from ._version import __version__
+
 __all__ = ["provenance_attrs", "now_iso", "to_jsonable"]
 
 
@@ -51,8 +53,6 @@ def provenance_attrs(spec: Any, start_time: str, kind: str) -> dict:
     """Attributes written beside every result: spec (JSON), versions, backend, devices, git, times."""
     import jax
     import jaxlib
-
-    from . import __version__
 
     attrs = {
         "kind": kind,

@@ -212,7 +212,7 @@ def load_result(path: str | Path):
 
 
 def plot_path(path: str | Path, out_dir: str | Path | None = None) -> list[Path]:
-    from . import plots
+    from .studies import plot_result
 
     path = Path(path)
     out_dir = Path(out_dir) if out_dir else Path("figures") / path.name.removesuffix(".zarr")
@@ -221,7 +221,7 @@ def plot_path(path: str | Path, out_dir: str | Path | None = None) -> list[Path]
         from .train import plots as train_plots
 
         return train_plots.plot(result, out_dir)
-    return plots.plot_result(result, figure, out_dir, claims)
+    return plot_result(result, figure, out_dir, claims)
 
 
 def _launch_local(args) -> int:
@@ -345,7 +345,7 @@ def cmd_plot(args) -> int:
 
 
 def cmd_figures(args) -> int:
-    from . import record
+    from .studies import record
 
     if args.list:
         for entry in record.ENTRIES:

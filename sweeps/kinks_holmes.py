@@ -3,9 +3,9 @@
 Holmes: where a random one-hidden-layer ReLU network bends depends on the *shape* of the parameter distribution,
 not its size. On [-1, 1], with iid uniform (or Gaussian) weights and biases half the units put a kink inside
 (E[K] = n/2); with the weight vector uniform in a ball (biases U(-T, T), T the radius) only n P_n ~ sqrt(2n/pi)
-of n do. The closed forms are in ``redshift_jax.kinks``; ``holmes_settings`` gives the settings used here.
+of n do. The closed forms are in ``redshift_jax.studies.kinks``; ``holmes_settings`` gives the settings used here.
 
-A suite of parts (``FIGURE = "kinks"``, drawn by ``redshift_jax.kinks.plot_kinks``):
+A suite of parts (``FIGURE = "kinks"``, drawn by ``redshift_jax.studies.kinks.plot_kinks``):
 
 - ``uniform``, ``normal``: one hidden layer, 1-D input, width axis x seeds, weight and bias scale 1 (uniform:
   W, b ~ U(-1, 1); normal: W ~ N(0, 1 / fan_in) = N(0, 1), b ~ N(0, 1)). Measures: ``kinks`` on [-1, 1] and
@@ -23,7 +23,7 @@ has its own ``base_seed``: with a shared one the uniform and normal parts would 
 normal sampler is a monotone transform of them), so their counts would coincide network by network.
 """
 import redshift_jax as rj
-from redshift_jax.kinks import ball_radius
+from redshift_jax.studies.kinks import ball_radius
 
 FIGURE = "kinks"
 WIDTHS = (1, 2, 3, 5, 10, 30, 100, 300, 1000)

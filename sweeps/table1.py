@@ -9,7 +9,7 @@ Priors: every part but one runs under the ``paper`` prior and the fan-in ``norma
 prior by prior); the last part varies the width with the first layer held as at width 16 (``paper`` only), so the
 width row can be read with and without the paper prior's first-layer confound (DESIGN.md section 20).
 
-How the result is laid out (what ``redshift_jax.plots.table1_panel_rows`` reads):
+How the result is laid out (what ``redshift_jax.studies.nrs.table1_panel_rows`` reads):
 
 - One part per component. Its first axis is the component: the last value is the high setting, every earlier
   value a low setting. The other axes except ``seed`` are the panel, and each (low value, panel cell) is a base.
@@ -58,7 +58,7 @@ COMPONENTS = {
 # ReLU last, so the activation part's axis is the panel's own and it shares one compiled function with the
 # bias and weight-magnitude parts (the same switch and depths; ``chunk`` fixes the same chunk length).
 # Prior: the paper's (the reference) and the fan-in normal prior W ~ N(0, a^2 / fan_in), whose first layer does
-# not change with the width; reported apart, never pooled (redshift_jax.plots.TABLE1_SPLIT_AXES).
+# not change with the width; reported apart, never pooled (redshift_jax.studies.nrs.TABLE1_SPLIT_AXES).
 PRIORS = ("paper", "normal")
 PANEL_QUICK = {"activation": ("tanh", "sin", "relu"), "depth": (3, 2), "weight_scale": (BASE_SCALE, 2.0),
                "prior": PRIORS}

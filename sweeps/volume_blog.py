@@ -14,7 +14,7 @@ read out of one trunk per seed (the depth-d network is the first d layers plus t
 shared readout). Fourier and LZ complexity of the same networks' 16 x 16 logit images sit beside the volume.
 
 A suite with one part per activation (a network measure sees one activation per compiled sweep), drawn by
-``redshift_jax.volume_plots.plot_volume`` (``FIGURE = "volume"``): heatmaps of log-volume and per-parameter
+``redshift_jax.studies.volume.plot_volume`` (``FIGURE = "volume"``): heatmaps of log-volume and per-parameter
 log-volume (depth x weight scale), volume against Fourier and LZ with Spearman rho, and ``volume.md``.
 
     redshift-jax sweep sweeps/volume_blog.py --laptop --figures figures/volume_blog

@@ -12,7 +12,7 @@ sub-grid of [-1, 1]^2 (the full 4096-point grid costs 16x more and the function 
   sees changes of shape).
 
 One part per activation (a network measure sees one activation per compiled sweep); ``FIGURE = "volume"``
-(``redshift_jax.volume_plots``): heatmaps, volume against Fourier / LZ with Spearman rho per activation,
+(``redshift_jax.studies.volume``): heatmaps, volume against Fourier / LZ with Spearman rho per activation,
 ``volume.md``.
 
     redshift-jax sweep sweeps/volume_nrs.py --laptop --figures figures/volume_nrs

@@ -1,6 +1,6 @@
 """Complexity against width, converging to the infinite-width (NNGP) value (DESIGN.md section 16).
 
-A suite of parts (``FIGURE = "width_limit"``, drawn by ``redshift_jax.nngp_plots.plot_width_limit``):
+A suite of parts (``FIGURE = "width_limit"``, drawn by ``redshift_jax.studies.nngp.plot_width_limit``):
 
 - ``mlp-<activation>``: ``rj.MLP(prior="normal")``, depth 3, a width axis (8 .. 4096) x a few weight scales x
   seeds. The normal prior (W ~ N(0, a^2 / fan_in), b ~ N(0, b^2)) is the one whose infinite-width limit is exact

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from redshift_jax import fig10
+from redshift_jax.studies import gpt2 as fig10
 
 ACTS, GAINS, DEPTHS = ("gelu", "relu", "selu", "tanh", "sin", "gaussian"), (0.1, 1.0, 3.0, 10.0), (1, 12)
 

@@ -12,10 +12,10 @@ import xarray as xr
 import redshift_jax as rj
 from redshift_jax import cli
 from redshift_jax.errors import ConfigError
-from redshift_jax.fig10 import FLOOR_ABBB, check_claims, summary
 from redshift_jax.measures import register_measure
 from redshift_jax.measures.tokens import lz_per_token, lzw_size
 from redshift_jax.store import RunStore
+from redshift_jax.studies.gpt2 import FLOOR_ABBB, check_claims, summary
 from redshift_jax.sweep.engine import sample_network
 from redshift_jax.sweep.tokens import cell_tag
 

@@ -1,6 +1,6 @@
-"""Exact kinks and linear regions (DESIGN.md section 15): ``redshift_jax.kinks`` against independent float64
-numpy references, the closed forms of Holmes (arXiv 2304.09837) by Monte Carlo, the sweep measures, the sweep
-file and the notebook."""
+"""Exact kinks and linear regions (DESIGN.md section 15): ``redshift_jax.measures.kinks`` against independent
+float64 numpy references, the closed forms of Holmes (arXiv 2304.09837; ``redshift_jax.studies.kinks``) by Monte
+Carlo, the sweep measures, the sweep file and the notebook."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import redshift_jax as rj
-from redshift_jax import kinks as K
+from redshift_jax.measures import kinks as KM
+from redshift_jax.studies import kinks as K
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -151,7 +152,7 @@ def test_the_any_depth_path_agrees_with_the_depth1_fast_path():
     spec = rj.MLP(in_dim=1, depth=1, width=200, prior="uniform")
     params = _init_many(spec, 16)
     fast = rj.kinks.count_1d_many(spec, params)
-    general = jax.jit(jax.vmap(lambda q: jnp.sum(K._kinks_any_depth(spec, q, jnp.float32(-1), jnp.float32(1),
+    general = jax.jit(jax.vmap(lambda q: jnp.sum(KM._kinks_any_depth(spec, q, jnp.float32(-1), jnp.float32(1),
                                                                      jnp.float32(1), 200)[0])))(params)
     np.testing.assert_array_equal(np.asarray(fast), np.asarray(general))
 

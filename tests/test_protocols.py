@@ -158,7 +158,8 @@ def test_importing_plots_keeps_the_sessions_backend():
     import subprocess
     import sys
 
-    code = "import matplotlib; import redshift_jax.plots, redshift_jax.train.plots; print(matplotlib.get_backend())"
+    code = ("import matplotlib; import redshift_jax.studies.nrs, redshift_jax.train.plots; "
+            "print(matplotlib.get_backend())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                          env={**__import__("os").environ, "MPLBACKEND": "svg"})
     assert out.returncode == 0, out.stderr

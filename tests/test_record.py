@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from redshift_jax import record
 from redshift_jax.cli import SIZES, load_sweep_file, main
 from redshift_jax.errors import ConfigError, StoreError
+from redshift_jax.studies import record
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,8 @@ import pytest
 import xarray as xr
 
 import redshift_jax as rj
-from redshift_jax import plots
+from redshift_jax import studies
+from redshift_jax.studies import nrs as plots
 from redshift_jax.sweep import run_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,7 +178,7 @@ def test_markdown_and_files(tmp_path):
     assert "| y | lower | **no impact** |" in lines[3] and "0 / 4 / 0 of 4" in lines[3] and lines[3].endswith("NO |")
     old = plots.table1_markdown(plots.table1_rows(parts, claims))
     assert old.startswith("| Component | Paper (Table 1) | Ours | Fourier (nrs): low -> high |")
-    paths = plots.plot_result(parts, "table1", tmp_path, claims)
+    paths = studies.plot_result(parts, "table1", tmp_path, claims)
     assert sorted(p.name for p in paths) == ["table1.md", "table1.png", "table1_bases.csv"]
     md = (tmp_path / "table1.md").read_text()
     assert "## Panel: Fourier (nrs)" in md and "## Reference base alone (b=0)" in md
@@ -278,7 +279,7 @@ def test_component_maps_mark_where_a_component_acts(tmp_path):
     effect[0, 1, 1] = 0.5  # relu, depth 6, scale 20: higher
     effect[1, 0, 0] = -0.5  # tanh, depth 1, scale 1: lower
     part = make_part("gating (multiplicative)", "gating", [False, True], panel, low, low + effect)
-    paths = plots.plot_result({"c0": part}, "components", tmp_path, {"gating (multiplicative)": "higher"})
+    paths = studies.plot_result({"c0": part}, "components", tmp_path, {"gating (multiplicative)": "higher"})
     names = {p.name for p in paths}
     assert {"table1.md", "table1_bases.csv", "table1.png", "components_c0_fourier.png"} <= names
     (row,) = plots.table1_panel_rows({"c0": part}, {})

@@ -13,8 +13,8 @@ import pytest
 from scipy import integrate, special
 
 import redshift_jax as rj
-from redshift_jax import volume as V
 from redshift_jax.errors import ConfigError
+from redshift_jax.measures import volume as V
 
 ROOT = Path(__file__).resolve().parents[1]
 

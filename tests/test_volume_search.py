@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import redshift_jax as rj
-from redshift_jax import volume as V
 from redshift_jax.errors import ConfigError
+from redshift_jax.measures import volume as V
 
 
 def _mixed_cost(w0):

@@ -46,6 +46,8 @@ __all__ = [
     "LZ_VARIANTS",
     "MEASURES",
     "calibration",
+    "kinks",
+    "volume",
     "POLYNOMIAL_WEIGHTS",
     "Measure",
     "READS",
@@ -96,7 +98,9 @@ for _name, _variant in (("lz", "lz78"), ("lz76", "lz76"), ("lzw", "lzw")):
 # The values measures of DESIGN.md sections 3 and 20, each a callable on one image (or 1-D curve).
 MEASURES: dict[str, Measure] = {name: Measure(name) for name in measure_names()}
 
-from . import tokens  # noqa: E402  (measures of token sequences: lz_per_token, lzw_size, lz76_tokens)
+# registered after MEASURES (the values measures only): the measures of token sequences (lz_per_token, lzw_size,
+# lz76_tokens) and the network measures (kinks and linear_regions, volume)
+from . import kinks, tokens, volume  # noqa: E402
 from .tokens import lz76_tokens, lz_per_token, lzw_size  # noqa: E402
 
 

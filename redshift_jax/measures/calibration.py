@@ -43,6 +43,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .._report import save_figure, spearman
 from ..errors import ConfigError
 
 __all__ = ["Reference", "REFERENCES", "WAVE_FREQUENCIES", "WAVE_ANGLES", "functions", "tiers", "scores",
@@ -178,8 +179,6 @@ def scores(measures: Iterable = DEFAULT_MEASURES, resolution=64, seed: int = 0,
 def rank_agreement(table: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
     """Per measure, the Spearman rank correlation between its scores and the tiers over the reference functions
     of ``table`` (rows that are not references, e.g. networks, are left out)."""
-    from ..plots import spearman
-
     names = [n for n in table if n in _BY_NAME]
     tier = np.array([_BY_NAME[n].tier for n in names], float)
     measures = list(next(iter(table.values())))
@@ -231,8 +230,6 @@ def plot(table: Mapping[str, Mapping[str, float]], path, images: Mapping[str, np
     """One panel per measure: score (normalized by the noise score) against the reference functions ordered by
     tier; the reference images above. Returns the written path."""
     import matplotlib.pyplot as plt
-
-    from ..plots import save_figure
 
     names = [n for n in sorted(table, key=lambda n: (_BY_NAME[n].tier if n in _BY_NAME else 99, n))]
     measures = list(next(iter(table.values())))

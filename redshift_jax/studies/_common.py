@@ -1,17 +1,30 @@
-"""What every study shares: statistics over seeds, Spearman's rho, and the ``ds.rj`` accessor of a result
-(DESIGN.md section 18)."""
+"""What every study shares: statistics over seeds, Spearman's rho, ``save_figure``, the measures' labels, and the
+``ds.rj`` accessor of a result (DESIGN.md section 18)."""
 
 from __future__ import annotations
 
 import json
-from typing import Any, NamedTuple
+from pathlib import Path
+from typing import Any, Callable, Mapping, NamedTuple
 
 import numpy as np
 import xarray as xr
 
+from .._report import save_figure, spearman
 from ..errors import ConfigError
+from ..sweep.engine import run_sweep, sample_network, sample_params
+from ..sweep.spec import Sweep
 
-__all__ = ["Network", "ResultAccessor", "mean_se", "spearman", "sweep_dict"]
+__all__ = ["Network", "ResultAccessor", "MEASURE_LABELS", "each_part", "mean_se", "save_figure", "spearman",
+           "sweep_dict"]
+
+# the measures' names on the studies' figures
+MEASURE_LABELS = {
+    "fourier": "Fourier (nrs)", "fourier_noise": "Fourier (noise = 1)", "fourier_dct": "Fourier (dct, seam-free)",
+    "fourier_mirror": "Fourier (mirror, seam-free)", "chebyshev": "Chebyshev order",
+    "chebyshev_energy": "Chebyshev order (energy)", "legendre_energy": "Legendre order (energy)",
+    "legendre": "Legendre order", "lz": "LZ78 (normalized)", "lz76": "LZ76 (normalized)", "lzw": "LZW (normalized)",
+}
 
 # stored variables that are not a measure's values
 _NOT_MEASURES = ("finite", "values")
@@ -30,29 +43,13 @@ def mean_se(values, axis: int = -1) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return mean, np.sqrt(var / np.maximum(n, 1)), n
 
 
-def _ranks(v: np.ndarray) -> np.ndarray:
-    order = np.argsort(v, kind="mergesort")
-    ranks = np.empty(v.size)
-    ranks[order] = np.arange(v.size)
-    _, inverse, counts = np.unique(v, return_inverse=True, return_counts=True)
-    sums = np.bincount(inverse, weights=ranks)
-    return (sums / counts)[inverse]
-
-
-def spearman(a, b, mask=None) -> float:
-    """Spearman rank correlation (average ranks for ties) of the pairs where both are finite (and ``mask`` holds);
-    NaN with fewer than three pairs or a constant side."""
-    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
-    keep = np.isfinite(a) & np.isfinite(b)
-    if mask is not None:
-        keep &= np.asarray(mask, bool).ravel()
-    a, b = a[keep], b[keep]
-    if a.size < 3:
-        return float("nan")
-    ra, rb = _ranks(a), _ranks(b)
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    denom = np.sqrt((ra * ra).sum() * (rb * rb).sum())
-    return float((ra * rb).sum() / denom) if denom > 0 else float("nan")
+def each_part(plot: Callable, parts: Mapping[str, Any], out_dir) -> list[Path]:
+    """``plot(ds, folder)`` for every part of a result: into ``out_dir`` for a single part, else into
+    ``out_dir/<part name>``; the written paths, in order."""
+    paths = []
+    for name, ds in parts.items():
+        paths += plot(ds, Path(out_dir) if len(parts) == 1 else Path(out_dir) / name)
+    return paths
 
 
 def sweep_dict(ds) -> dict:
@@ -84,8 +81,6 @@ class ResultAccessor:
     def sweep(self):
         """The ``Sweep`` rebuilt from the stored specification."""
         if self._sweep is None:
-            from ..sweep.spec import Sweep
-
             self._sweep = Sweep.from_dict(sweep_dict(self._ds))
         return self._sweep
 
@@ -122,8 +117,6 @@ class ResultAccessor:
         values computed by the engine on a sweep of this one cell (bitwise the stored ones: a network's values do
         not depend on the rest of the grid), and its parameters. Axes left out take their only value, the model's
         field or the numeric axis's default (seed 0)."""
-        from ..sweep.engine import run_sweep, sample_network, sample_params
-
         sweep = self.sweep
         allowed = set(sweep.axes) | {"seed"}
         unknown = [k for k in cell if k not in allowed]

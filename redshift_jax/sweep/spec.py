@@ -14,6 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from .._version import __version__
 from ..errors import ConfigError
 from ..models import MLP, Unbiased
 from ..validate import check_bool, check_int, check_number
@@ -385,8 +386,6 @@ class Sweep:
     def fingerprint(self) -> dict:
         """Everything that defines the numbers of a result, for resume checks: the whole spec (axes in order,
         measures, model fields, resolution, base seed, precision) and the package version."""
-        from .. import __version__
-
         return {"spec": self.to_dict(), "package": f"redshift_jax {__version__}"}
 
     @classmethod

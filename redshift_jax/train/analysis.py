@@ -21,8 +21,8 @@ import dataclasses
 
 import numpy as np
 
+from .._report import spearman as _spearman
 from ..errors import ConfigError
-from ..studies._common import spearman as _spearman
 from .modsum import ModularSum, _check_int, quadratic_peak, target_complexity
 
 __all__ = ["SpearmanCI", "spearman_of_means", "init_final_correlation", "target_match_correlation",

@@ -211,7 +211,7 @@ class ModularSum(ExperimentSpec):
         if not isinstance(self.name, str):
             raise ConfigError(f"{o}.name={self.name!r} is not allowed; allowed: a string")
         if self.volume is not None:
-            from ..volume import check_volume_args
+            from ..measures.volume import check_volume_args
 
             if not isinstance(self.volume, dict):
                 raise ConfigError(f"{o}.volume={self.volume!r} is not allowed; allowed: None or a dict with keys "
@@ -402,7 +402,7 @@ class ModsumProgram:
 
     def log_volume(self, params, net, shared):
         """The network's log local volume: Bernoulli KL over the whole lattice (``ModularSum.volume``)."""
-        from ..volume import network_log_volume
+        from ..measures.volume import network_log_volume
 
         key = jax.random.fold_in(net["key"], VOLUME_TAG)
         return network_log_volume(self.model, params, shared["x"], key, cost="kl", prefactor=net["prefactor"],

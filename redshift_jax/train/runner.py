@@ -31,6 +31,7 @@ import numpy as np
 
 from .. import multihost
 from .._io import now_iso, provenance_attrs
+from .._version import __version__
 from ..devices import local_devices
 from ..errors import ConfigError
 from ..store import RunStore, describe_difference, is_result, load_dataset, result_fingerprint
@@ -226,8 +227,6 @@ def run(exp, out: str | os.PathLike | None = None, resume: bool = False, progres
     """
     import xarray as xr
     from tqdm.auto import tqdm
-
-    from .. import __version__
 
     if not hasattr(exp, "program") or not hasattr(exp, "validate"):
         raise ConfigError(f"run: exp={type(exp).__name__} is not allowed; allowed: ModularSum, ColoredMNIST")

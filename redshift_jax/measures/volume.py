@@ -85,9 +85,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from .errors import ConfigError
-from .measures.base import register_measure
-from .models.priors import get_prior
+from ..errors import ConfigError
+from ..models.base import split_numeric
+from ..models.priors import get_prior
+from .base import register_measure
 
 __all__ = ["MEASURES", "COSTS", "STATISTICS", "MAX_STEPS", "StarRadii", "VolumeEstimate", "star_radii",
            "log_volume", "gaussian_log_mass", "uniform_log_mass", "random_directions", "direction_key",
@@ -1047,8 +1048,6 @@ def _volume_measure(model, params, inputs, numeric, cost="kl", epsilon=1e-2, n_d
                     epsilons=None):
     """The statistic at ``epsilon`` with its diagnostics, and at each of ``epsilons`` (one radius search over the
     same rays for all of them, in one program)."""
-    from .models.base import split_numeric
-
     init_args, apply_args = split_numeric(model, numeric)
     values = [float(epsilon)] + [float(e) for e in epsilons or () if float(e) != float(epsilon)]
     est = network_log_volume(model, params, _cost_inputs(inputs, resolution), None, cost, n_directions,

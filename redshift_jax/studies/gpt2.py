@@ -11,11 +11,13 @@ overflowed (``finite`` False) are left out and counted.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
-from .errors import ConfigError
-from .studies._common import mean_se as _mean_se
+from ..errors import ConfigError
+from ._common import each_part, save_figure
+from ._common import mean_se as _mean_se
 
 __all__ = ["summary", "check_claims", "plot_fig10", "FLOOR_CONSTANT", "FLOOR_ABBB", "REFERENCE_NOTE", "VERDICTS"]
 
@@ -199,8 +201,6 @@ def plot_fig10(ds, out_dir: str | Path, measure: str = MEASURE) -> list[Path]:
     (each activation minus GELU, paired by seed, mean +- SE) and ``fig10.md`` (claims and tables)."""
     import matplotlib.pyplot as plt
 
-    from .plots import save_figure
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = summary(ds, measure)
@@ -240,3 +240,8 @@ def plot_fig10(ds, out_dir: str | Path, measure: str = MEASURE) -> list[Path]:
     md.write_text(_markdown(rows, claims, depths, gains) + "\n")
     paths.append(md)
     return paths
+
+
+def figure_fig10(parts: Mapping[str, object], out_dir: str | Path, claims: Mapping[str, str]) -> list[Path]:
+    """``"fig10"`` (sweeps/fig10_gpt2.py): ``plot_fig10`` per part."""
+    return each_part(plot_fig10, parts, out_dir)

@@ -24,9 +24,11 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ._io import to_jsonable
-from .errors import ConfigError, StoreError
-from .store import _write_text_atomic as atomic_write_text
+from .._io import to_jsonable
+from ..cli import SIZES, load_sweep_file, plot_path, run_target
+from ..errors import ConfigError, StoreError
+from ..store import _write_text_atomic as atomic_write_text
+from ..sweep.spec import Sweep
 
 __all__ = ["Entry", "ENTRIES", "entry_names", "run_record"]
 
@@ -42,7 +44,7 @@ class Entry:
 
 
 def _calibration_report(out_dir: Path, size: str) -> list[Path]:
-    from .measures import calibration
+    from ..measures import calibration  # loaded on first use (measures/__init__.py)
 
     resolution = 32 if size == "quick" else 64
     extra = None if size == "quick" else calibration.network_examples(resolution)
@@ -114,7 +116,6 @@ def _figures_present(state: dict, name: str) -> bool:
 def _spec_digest(target) -> str:
     """A digest of what an entry computes: the sweep specs of its parts, or a training experiment's fields; an
     entry whose digest changed since it was recorded is run again."""
-    from .sweep.spec import Sweep
 
     def spec(value):
         if isinstance(value, Sweep):
@@ -140,8 +141,6 @@ def run_record(figures: str | Path, results: str | Path, size: str = "laptop", o
       progress: progress bars for the sweeps.
       overwrite: replace a stored result of an older version of an entry's sweep file.
     """
-    from .cli import SIZES, load_sweep_file, plot_path, run_target
-
     if size not in SIZES:
         raise ConfigError(f"figures size={size!r} is unknown; allowed: {', '.join(SIZES)}")
     figures, results, sweeps_dir = Path(figures), Path(results), Path(sweeps_dir)

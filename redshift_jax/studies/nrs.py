@@ -1,6 +1,7 @@
-"""Figures from sweep results: heatmaps with example functions, mean +- std curves, correlation scatters,
-and the Table 1 Markdown. Matplotlib; importing this module leaves the session's backend alone (a notebook keeps
-its inline plots), and without a display matplotlib itself falls back to Agg. Every figure is saved and closed."""
+"""The paper's Figures 3-6 and Table 1 from sweep results (DESIGN.md section 18): heatmaps with example functions,
+mean +- std curves, correlation scatters, galleries, and Table 1 with its bootstrap statistics. Matplotlib;
+importing this module leaves the session's backend alone (a notebook keeps its inline plots), and without a display
+matplotlib itself falls back to Agg. Every figure is saved and closed."""
 
 from __future__ import annotations
 
@@ -10,25 +11,12 @@ from typing import Iterable, Mapping
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .errors import ConfigError
-from .studies._common import spearman, sweep_dict
+from ..errors import ConfigError
+from ..sweep.engine import sample_network  # the sweep's own sampling, so the examples are its networks
+from ._common import MEASURE_LABELS, each_part, save_figure, spearman, sweep_dict
 
 __all__ = ["plot_heatmaps", "plot_curves", "plot_correlations", "table1_rows", "table1_markdown", "spearman",
-           "example_images", "plot_result"]
-
-MEASURE_LABELS = {
-    "fourier": "Fourier (nrs)", "fourier_noise": "Fourier (noise = 1)", "fourier_dct": "Fourier (dct, seam-free)",
-    "fourier_mirror": "Fourier (mirror, seam-free)", "chebyshev": "Chebyshev order",
-    "chebyshev_energy": "Chebyshev order (energy)", "legendre_energy": "Legendre order (energy)",
-    "legendre": "Legendre order", "lz": "LZ78 (normalized)", "lz76": "LZ76 (normalized)", "lzw": "LZW (normalized)",
-}
-
-
-def save_figure(fig, path: Path) -> Path:
-    """Write ``fig`` to ``path`` (PNG at 110 dpi, the figures' common resolution) and close it."""
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+           "example_images", "save_figure", "MEASURE_LABELS"]
 
 
 def _sweep_of(ds):
@@ -46,8 +34,6 @@ def _mean_over_seeds(da):
 
 def example_images(ds, selections: list[dict], seed: int = 0) -> list[np.ndarray]:
     """Re-create example functions of a finished sweep (networks are pure functions of their key)."""
-    from .sweep.engine import sample_network  # the sweep's own sampling, so the examples are its networks
-
     sweep = _sweep_of(ds)
     return [sample_network(sweep, {"seed": seed, **sel})[0] for sel in selections]
 
@@ -762,56 +748,28 @@ def plot_summary(ds, out_dir: str | Path) -> list[Path]:
     return paths
 
 
-def plot_result(result, figure: str, out_dir: str | Path, claims: Mapping[str, str] | None = None) -> list[Path]:
-    """Draw ``figure`` ("heatmaps", "curves", "correlations", "table1", "kinks", "fig10", "volume", "width_limit")
-    for a Dataset or a dict of parts."""
-    parts = result if isinstance(result, dict) else {"main": result}  # (a Dataset is a Mapping too)
-    if figure in ("heatmaps", "auto"):
-        # "auto": a sweep file without FIGURE. Depth x weight-scale heatmaps need those two axes; any other
-        # result (an API sweep over seeds alone, activations, widths, ...) gets the summary plots.
-        paths = []
-        for name, ds in parts.items():
-            sub = Path(out_dir) if len(parts) == 1 else Path(out_dir) / name
-            if "depth" in ds.dims and "weight_scale" in ds.dims:
-                paths += plot_heatmaps(ds, sub)
-            else:
-                paths += plot_summary(ds, sub)
-        return paths
-    if figure == "curves":
-        return plot_curves(parts, out_dir)
-    if figure == "correlations":
-        paths = []
-        for name, ds in parts.items():
-            sub = Path(out_dir) if len(parts) == 1 else Path(out_dir) / name
-            paths += plot_correlations(ds, sub)
-        return paths
-    if figure == "table1":
-        return plot_table1(parts, out_dir, claims or {})
-    if figure == "components":
-        return plot_component_maps(parts, out_dir, claims or {})
-    if figure == "gallery":
-        paths = []
-        for name, ds in parts.items():
-            paths += plot_gallery(ds, Path(out_dir) if len(parts) == 1 else Path(out_dir) / name)
-        return paths
-    if figure == "kinks":
-        from .kinks import plot_kinks
+# ------------------------------------------------------------------------------------------------------------
+# the figures of ``redshift_jax.studies.FIGURES``: fig(parts, out_dir, claims) -> written paths
 
-        return plot_kinks(parts, out_dir)
-    if figure == "volume":
-        from .volume_plots import plot_volume
+def figure_heatmaps(parts: Mapping[str, object], out_dir: str | Path, claims: Mapping[str, str]) -> list[Path]:
+    """``"heatmaps"`` and ``"auto"`` (a sweep file without FIGURE): depth x weight-scale heatmaps need those two
+    axes; any other result (an API sweep over seeds alone, activations, widths, ...) gets the summary plots."""
+    def plot(ds, sub):
+        return plot_heatmaps(ds, sub) if "depth" in ds.dims and "weight_scale" in ds.dims else plot_summary(ds, sub)
 
-        return plot_volume(parts, out_dir)
-    if figure == "width_limit":
-        from .nngp_plots import plot_width_limit
+    return each_part(plot, parts, out_dir)
 
-        return plot_width_limit(parts, out_dir)
-    if figure == "fig10":
-        from .fig10 import plot_fig10
 
-        paths = []
-        for name, ds in parts.items():
-            paths += plot_fig10(ds, Path(out_dir) if len(parts) == 1 else Path(out_dir) / name)
-        return paths
-    raise ConfigError(f"figure={figure!r} is unknown; allowed: auto, heatmaps, curves, correlations, table1, "
-                      "components, gallery, kinks, fig10, volume, width_limit")
+def figure_curves(parts: Mapping[str, object], out_dir: str | Path, claims: Mapping[str, str]) -> list[Path]:
+    """``"curves"``: ``plot_curves`` of all parts."""
+    return plot_curves(parts, out_dir)
+
+
+def figure_correlations(parts: Mapping[str, object], out_dir: str | Path, claims: Mapping[str, str]) -> list[Path]:
+    """``"correlations"``: ``plot_correlations`` per part."""
+    return each_part(plot_correlations, parts, out_dir)
+
+
+def figure_gallery(parts: Mapping[str, object], out_dir: str | Path, claims: Mapping[str, str]) -> list[Path]:
+    """``"gallery"``: ``plot_gallery`` per part."""
+    return each_part(plot_gallery, parts, out_dir)

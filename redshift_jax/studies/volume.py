@@ -30,7 +30,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .studies._common import spearman
+from ._common import save_figure, spearman
 
 __all__ = ["parameter_count", "volume_summary", "summary_markdown", "plot_volume", "VOLUME_VARIABLES"]
 
@@ -245,8 +245,6 @@ def plot_volume(parts: Mapping[str, object], out_dir: str | Path) -> list[Path]:
     paths = []
     names = [n for n, ds in parts.items() if "volume" in ds]
 
-    from .plots import save_figure
-
     def save(fig, name):
         paths.append(save_figure(fig, out_dir / name))
 
@@ -330,3 +328,8 @@ def plot_volume(parts: Mapping[str, object], out_dir: str | Path) -> list[Path]:
     md.write_text(summary_markdown(volume_summary({n: parts[n] for n in names})))
     paths.append(md)
     return paths
+
+
+def figure_volume(parts: Mapping[str, object], out_dir: str | Path, claims: Mapping[str, str]) -> list[Path]:
+    """``"volume"`` (sweeps/volume_blog.py, sweeps/volume_nrs.py): ``plot_volume``."""
+    return plot_volume(parts, out_dir)

@@ -19,7 +19,9 @@ from typing import Mapping
 
 import numpy as np
 
-from .studies._common import mean_se, sweep_dict
+from ..sweep.engine import sample_network
+from ..sweep.spec import Sweep
+from ._common import mean_se, save_figure, sweep_dict
 
 __all__ = ["plot_width_limit", "width_limit_summary"]
 
@@ -113,8 +115,6 @@ def plot_width_limit(parts: Mapping[str, object], out_dir: str | Path, examples:
     rows = width_limit_summary(parts)
     paths = []
 
-    from .plots import save_figure
-
     def save(fig, name):
         paths.append(save_figure(fig, out_dir / name))
 
@@ -164,9 +164,6 @@ def _examples(parts, out_dir, save) -> None:
     """Sampled functions re-created from the sweeps (networks and GP samples are pure functions of their key)."""
     import matplotlib.pyplot as plt
 
-    from .sweep.engine import sample_network
-    from .sweep.spec import Sweep
-
     pairs = [p for p in _pairs(parts) if p["gp"] is not None and p["prior"] == "normal"]
     if not pairs:
         return
@@ -187,3 +184,8 @@ def _examples(parts, out_dir, save) -> None:
                          fontsize=8)
     fig.suptitle(f"Sample functions, weight scale {scale:g} (the GP sample is an independent draw)", fontsize=9)
     save(fig, "nngp_examples.png")
+
+
+def figure_width_limit(parts: Mapping[str, object], out_dir: str | Path, claims: Mapping[str, str]) -> list[Path]:
+    """``"width_limit"`` (sweeps/width_limit.py): ``plot_width_limit``."""
+    return plot_width_limit(parts, out_dir)
