@@ -7,7 +7,9 @@
 Estimators: the default (a quarter uniform, half the prior's direction law, a quarter the prior widened 1.25
 times: ``alpha=0.25, widths=(1, 1, 1.25)``), DESIGN.md section 21's literal mixture (``alpha=0.5, widths=(1,)``) and
 the widened mixture (``alpha=0.5, widths=(1, 4/3, 2, 20/7)``), each plain (``log mean w_i``) and self-normalised
-(``log sum w_i - log sum w_i^inf``), and uniform directions. Per case: mean error (estimate - truth), mean absolute error and the spread (min .. max) over the keys.
+(``log sum w_i - log sum w_i^inf``), and uniform directions. Per case: the mean absolute error (estimate - truth)
+and its spread (min .. max) over the keys. ``--shares``: how many rays the partly saturated network needs on the
+prior's own law.
 """
 
 from __future__ import annotations
