@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from redshift_jax import record
 from redshift_jax.cli import main
+from redshift_jax.studies import record
 
 pytestmark = pytest.mark.record
 

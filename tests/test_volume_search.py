@@ -84,3 +84,47 @@ def test_log_volume_default_slots_match_all_rays_at_once():
 def test_bad_slots_name_the_value(bad):
     with pytest.raises(ConfigError, match="slots"):
         V.star_radii(lambda w: jnp.sum(w ** 2), jnp.zeros(2), jnp.eye(2), 1.0, slots=bad)
+
+
+def test_reach_stops_rays_beyond_it_and_keeps_the_rest():
+    """``star_radii(reach=...)``: a ray seen below epsilon at or beyond its reach stops (infinite without a
+    bracket), a ray that ends before its reach takes the same radii as without one, and fewer costs are evaluated."""
+    w0 = jnp.zeros(4)
+    u = jnp.eye(4)
+    cost = lambda w: jnp.sum(jnp.asarray([1.0, 1.0, 1e-12]) * w[:3] ** 2)   # noqa: E731 radii 1, 1, 1e6, inf
+    run = jax.jit(lambda reach: V.star_radii(cost, w0, u, 1.0, 1e-3, reach=reach))
+    free = run(jnp.full(4, jnp.inf))
+    capped = run(jnp.asarray([10.0, 0.5, 10.0, 10.0]))
+    np.testing.assert_allclose(np.asarray(free.radius)[:3], [1.0, 1.0, 1e6], rtol=2e-3)
+    assert np.isinf(float(free.radius[3]))
+    # ray 0 ends before its reach: the same search; ray 1's reach is inside its region, but the search's first
+    # point (r = 1) is not below epsilon, so it continues to the same radius; rays 2 and 3 stop beyond 10
+    for name in ("radius", "converged", "bracketed", "steps"):
+        assert np.asarray(getattr(capped, name))[0] == np.asarray(getattr(free, name))[0], name
+    assert float(capped.radius[1]) == pytest.approx(1.0, rel=2e-3)
+    assert np.isinf(np.asarray(capped.radius)[2:]).all() and not np.asarray(capped.bracketed)[2:].any()
+    assert (np.asarray(capped.steps)[2:] < np.asarray(free.steps)[2:]).all()
+
+
+def test_log_volume_with_reach_is_bitwise_the_estimate_without():
+    """log_volume stops each ray past the prior's mass along it (``REACH_SIGMAS`` beyond the ray integrand's
+    peak): every estimate and stored diagnostic but ``unbracketed`` is bit for bit the full search's, in fewer
+    steps (the rays that stopped count as unbracketed: their radius is infinite)."""
+    model = rj.MLP(depth=2, width=16, in_dim=2, activation="tanh", prior="torch")
+    x = jnp.asarray(rj.grid(8, 2))
+    params = model.init(jax.random.key(1), weight_scale=1.0)
+    eps = jnp.asarray([1e-3, 1e-1, 1.0], jnp.float32)
+
+    def estimate():
+        return jax.jit(lambda k: V.network_log_volume(model, params, x, k, n_directions=24, epsilon=eps,
+                                                      sigma="init"))(jax.random.key(3))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(V, "REACH_SIGMAS", float("inf"))
+        full = estimate()
+    stopped = estimate()
+    for name in ("log_volume", "saturated", "ess", "resolved", "unmoved", "full_ray", "mean_log"):
+        np.testing.assert_array_equal(np.asarray(getattr(stopped, name)), np.asarray(getattr(full, name)), name)
+    assert (np.asarray(stopped.steps) <= np.asarray(full.steps)).all()
+    assert float(jnp.sum(stopped.steps)) < float(jnp.sum(full.steps))
+    assert (np.asarray(stopped.unbracketed) >= np.asarray(full.unbracketed)).all()

@@ -108,6 +108,9 @@ RESOLVED_NATS = 0.01     # per parameter: an estimate this close to its rays' fu
 _LOG2 = math.log(2.0)
 _LOG_R_MAX = 99 * math.log(2.0)   # an unbracketed ray: beyond r = 2^99 (where 99 doublings from r = 1 end)
 _TAIL_NATS = 40.0   # the ray integral keeps the part of [0, R] within this many nats of the integrand's peak
+# the radius search stops a ray below epsilon this many sigmas past the integrand's peak: the integral keeps at most
+# sqrt(2 _TAIL_NATS) = 8.94 sigmas right of the peak, so there its value is the full ray's, bit for bit
+REACH_SIGMAS = 10.0
 _NODES = 48         # Gauss-Legendre nodes on each side of the peak
 WIDTHS = (1.0, 4 / 3, 2.0, 20 / 7)   # widened prior components (an option: widths=WIDTHS)
 DESIGN_WIDTHS = (1.0,)             # DESIGN.md section 21's mixture: the prior's own direction law (alpha 0.5)
@@ -167,7 +170,7 @@ def _check_epsilon(epsilon) -> None:
 
 
 def star_radii(cost_fn: Callable, w0, directions, epsilon, rtol=1e-2, max_steps: int = MAX_STEPS,
-               search: str = "secant", first=None, slots=None) -> StarRadii:
+               search: str = "secant", first=None, slots=None, reach=None) -> StarRadii:
     """The radius along each direction where ``cost_fn`` first reaches ``epsilon`` (see the module docstring).
 
     Args:
@@ -184,6 +187,11 @@ def star_radii(cost_fn: Callable, w0, directions, epsilon, rtol=1e-2, max_steps:
         a slot whose ray is done takes the next waiting ray, so the search costs about ``slots x (total
         evaluations / slots + the last rays' steps)`` cost evaluations instead of ``n x`` the slowest ray's
         steps; each ray's radii are the same sequence either way.
+      reach: ``"secant"`` only: (n,) radii (or a number; default none) beyond which a ray's exact radius does not
+        matter to the caller. A ray that has seen the cost below epsilon at a radius >= ``reach`` stops there: its
+        radius is reported infinite (``bracketed`` False) if no cost >= epsilon was seen, else that point, marked
+        converged. ``log_volume`` passes the end of the prior's mass along each ray, beyond which the ray
+        integral is its full-ray value to the bit.
 
     Returns:
       ``StarRadii`` with (n,) arrays.
@@ -209,13 +217,15 @@ def star_radii(cost_fn: Callable, w0, directions, epsilon, rtol=1e-2, max_steps:
     if search == "bisect":
         return _bisect_radii(costs, directions, epsilon, tol, max_steps, n)
     first = jnp.ones(n, jnp.float32) if first is None else jnp.broadcast_to(jnp.asarray(first, jnp.float32), (n,))
+    log_reach = (jnp.full(n, jnp.inf, jnp.float32) if reach is None
+                 else jnp.log(jnp.broadcast_to(jnp.asarray(reach, jnp.float32), (n,))))
     if slots is not None:
         if isinstance(slots, bool) or not isinstance(slots, (int, np.integer)) or slots < 1:
             raise ConfigError(f"star_radii: slots={slots!r} is not allowed; allowed: an integer >= 1 or None "
                               "(all rays)")
         if slots < n:
-            return _queued_radii(costs, directions, epsilon, tol, max_steps, n, first, int(slots))
-    return _secant_radii(costs, directions, epsilon, tol, max_steps, n, first)
+            return _queued_radii(costs, directions, epsilon, tol, max_steps, n, first, int(slots), log_reach)
+    return _secant_radii(costs, directions, epsilon, tol, max_steps, n, first, log_reach)
 
 
 def _bisect_radii(costs, directions, epsilon, tol, max_steps, n):
@@ -257,9 +267,10 @@ def _secant_start(first):
             "converged": false, "done": false, "used": jnp.zeros(first.shape, jnp.int32)}
 
 
-def _secant_step(s, c, epsilon, tol):
+def _secant_step(s, c, epsilon, tol, log_reach=None):
     """One step of the secant search: the rays' state ``s`` after their costs ``c`` at ``exp(s["x"])``.
-    ``epsilon`` and ``tol`` are scalars or per-ray arrays; rays already done keep their state."""
+    ``epsilon``, ``tol`` and ``log_reach`` (log of ``star_radii``'s ``reach``; None: no reach) are scalars or
+    per-ray arrays; rays already done keep their state."""
     inf = jnp.float32(jnp.inf)
     target = jnp.log(epsilon)
     log_max = jnp.float32(_LOG_R_MAX)
@@ -299,6 +310,11 @@ def _secant_step(s, c, epsilon, tol):
     next_x = jnp.where(has_hi, jnp.where(has_lo, both, down), up)
     # too far out without a bracket: the ray never reaches epsilon (r = inf)
     escaped = ~has_hi & (next_x > log_max)
+    # below epsilon at or beyond the caller's reach: the exact radius no longer matters (r = inf without a bracket,
+    # else this point, counted as converged)
+    beyond = (below & (x >= log_reach)) if log_reach is not None else jnp.zeros_like(below)
+    escaped = escaped | (beyond & ~has_hi)
+    close = close | (beyond & has_hi)
     finished = close | escaped
     keep = lambda new, old: jnp.where(active, new, old)  # noqa: E731
     return {
@@ -319,7 +335,7 @@ def _secant_result(s) -> StarRadii:
     return StarRadii(radius, s["converged"], s["has_hi"], s["used"])
 
 
-def _secant_radii(costs, directions, epsilon, tol, max_steps, n, first):
+def _secant_radii(costs, directions, epsilon, tol, max_steps, n, first, log_reach):
     """Regula falsi in ``(log r, log C)`` (Illinois variant), safeguarded, every ray in one batch until the
     slowest is done; see ``star_radii``."""
 
@@ -330,13 +346,13 @@ def _secant_radii(costs, directions, epsilon, tol, max_steps, n, first):
     def body(state):
         s, step = state
         c = costs(jnp.exp(s["x"]), directions).astype(jnp.float32)
-        return _secant_step(s, c, epsilon, tol), step + 1
+        return _secant_step(s, c, epsilon, tol, log_reach), step + 1
 
     s, _ = jax.lax.while_loop(cond, body, (_secant_start(first), jnp.int32(0)))
     return _secant_result(s)
 
 
-def _queued_radii(costs, directions, epsilon, tol, max_steps, n, first, slots):
+def _queued_radii(costs, directions, epsilon, tol, max_steps, n, first, slots, log_reach):
     """The secant search with ``slots`` rays in flight: a slot whose ray is done takes the next waiting ray, so
     each step evaluates ``slots`` costs and the search ends about ``total steps / slots`` steps after it starts,
     not when the slowest of all ``n`` rays is done (under ``vmap`` over networks, the slowest of every network's).
@@ -355,7 +371,7 @@ def _queued_radii(costs, directions, epsilon, tol, max_steps, n, first, slots):
         live = ray < n
         idx = jnp.minimum(ray, n - 1)
         c = costs(jnp.exp(s["x"]), directions[idx]).astype(jnp.float32)
-        s = _secant_step(s, c, epsilon[idx], tol[idx])
+        s = _secant_step(s, c, epsilon[idx], tol[idx], log_reach[idx])
         s["done"] = s["done"] | (s["used"] >= max_steps)
         finished = live & s["done"]
         # write the finished rays' results (a slot without a ray writes nowhere: index n is dropped)
@@ -760,8 +776,16 @@ def log_volume(cost_fn: Callable, w0, key, n_directions: int = 100, epsilon=1e-2
     k = eps_rows.shape[0]
     tiled = jnp.tile(search_dirs, (k, 1)) if k > 1 else search_dirs
     slots = -(-k * n_directions // SLOT_SHARE) if slots is None else slots
+    reach = None
+    if measure == "gaussian" and search == "secant":
+        # the end of the prior's mass along each ray: beyond REACH_SIGMAS past the ray integrand's peak s*, the
+        # integral (gaussian_log_mass) is its full-ray value to the bit, so the search stops there (r = inf)
+        root = jnp.sqrt(beta * beta + 4 * (dim - 1))
+        peak = jnp.where(beta >= 0, 2 * (dim - 1) / (beta + root), (root - beta) / 2)
+        reach = (peak + REACH_SIGMAS) * length
+        reach = jnp.tile(reach, k) if k > 1 else reach
     found = star_radii(cost_fn, w0, tiled, jnp.repeat(eps_rows, n_directions) if k > 1 else eps_rows[0], rtol,
-                       max_steps, search, slots=slots if search == "secant" else None)
+                       max_steps, search, slots=slots if search == "secant" else None, reach=reach)
     shape = (k, n_directions)
     radii = found.radius.reshape(shape)
     R = radii / (length[None, :] if per_parameter_scales else length)
