@@ -62,7 +62,7 @@ def _key_name(entry) -> str:
 
 def _role(path) -> str:
     """``"weight"``, ``"bias"`` or ``"kept"`` for a parameter at ``path`` (a ``params`` leaf); else ConfigError."""
-    names = [_key_name(p) for p in path]
+    names = ["params"] + [_key_name(p) for p in path]
     leaf = names[-1]
     if leaf in WEIGHT_NAMES:
         return "weight"
