@@ -16,7 +16,7 @@ _use_all_cpu_cores(warn_if_late=True)  # one CPU device per core, before JAX sta
 
 from .errors import ConfigError, StoreError  # noqa: E402
 from . import models
-from .models import ACTIVATIONS, MLP, NNGP, PRIORS, Unbiased
+from .models import ACTIVATIONS, MLP, NNGP, PRIORS, FlaxModel, Plane, Unbiased, planes
 from .grids import grid, lattice
 from . import measures
 from .sweep import Sweep, load_suite, run_suite, run_sweep
@@ -34,15 +34,15 @@ from ._version import __version__  # noqa: E402
 
 __all__ = ["ACTIVATIONS", "PRIORS", "ConfigError", "StoreError", "MLP", "NNGP", "Unbiased", "Sweep", "grid", "lattice",
            "kinks", "multihost", "volume", "measures", "models", "run_sweep",
-           "run_suite", "load_suite", "GPT2", "gpt2", "studies", "__version__"]
+           "run_suite", "load_suite", "GPT2", "gpt2", "studies", "__version__", "Plane", "planes", "FlaxModel", "CNN"]
 
 
 def __getattr__(name):
-    # ``rj.train`` (optax, the data loaders) and GPT-2 (flax) are imported when first used.
+    # ``rj.train`` (optax, the data loaders), GPT-2 and the CNN (flax) are imported when first used.
     import importlib
 
     if name == "train":
         return importlib.import_module(".train", __name__)
-    if name in ("GPT2", "gpt2"):
+    if name in ("GPT2", "gpt2", "CNN"):
         return getattr(models, name)
     raise AttributeError(f"module 'redshift_jax' has no attribute {name!r}")

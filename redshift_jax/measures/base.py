@@ -111,7 +111,9 @@ class Measure:
 
     def check(self, sweep) -> None:
         """ConfigError when this measure cannot read what the sweep's model outputs, or its arguments are bad."""
-        output = getattr(sweep.model, "output", "field")
+        from ..models.base import output_kind
+
+        output = output_kind(sweep.model)
         needs = _OUTPUT_FOR.get(self.reads)
         if needs is not None and output != needs:
             raise ConfigError(f"measure {self.label!r} reads {self.reads}, but {type(sweep.model).__name__} "

@@ -8,8 +8,10 @@ A model is a frozen, hashable dataclass. The engine reads only these declaration
   a network's key is ``fold_in(key(base_seed), seed)``). ``NumericAxis.stage`` says whether the value goes to
   ``init`` or to ``apply`` as a keyword argument.
 - ``inputs``: what the model is evaluated on; ``"grid"``: ``resolution`` points per input axis on
-  ``[lo, hi]^in_dim`` (so the model has ``in_dim``).
-- ``output``: ``"field"`` (one value per grid point, read by ``values`` measures) or ``"tokens"``.
+  ``[lo, hi]^in_dim`` (so the model has ``in_dim``); ``"plane"``: the same grid with ``in_dim = 2``, read by the
+  model as (u, v) coordinates on a plane through its input space (``models/planes.py``).
+- ``output``: ``"field"`` (one value per grid point, read by ``values`` measures) or ``"tokens"``. A model whose
+  ``output`` field means something else (``FlaxModel``: which logit) declares the kind as ``output_kind``.
 - ``init(key, **init_numeric) -> params`` and ``apply(params, inputs, precision=..., **apply_numeric)``.
 - Optionally ``shared_axis`` (e.g. MLP ``"depth"``): its values come out of one pass,
   ``apply_shared(params, inputs, ...) -> (max value, N)``, row ``v - 1`` being the model with that value, and
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 
-__all__ = ["NumericAxis", "FIELD", "TOKENS", "numeric_defaults", "split_numeric"]
+__all__ = ["NumericAxis", "FIELD", "TOKENS", "numeric_defaults", "split_numeric", "output_kind"]
 
 FIELD = "field"
 TOKENS = "tokens"
@@ -63,3 +65,9 @@ def split_numeric(model, values: dict) -> tuple[dict, dict]:
     for name, axis in model.numeric_axes.items():
         (init if axis.stage == "init" else apply)[name] = values[name]
     return init, apply
+
+
+def output_kind(model) -> str:
+    """What a model outputs for the engine: ``"field"`` or ``"tokens"`` (``output_kind``, else ``output``)."""
+    kind = getattr(model, "output_kind", None)
+    return kind if kind is not None else getattr(model, "output", FIELD)

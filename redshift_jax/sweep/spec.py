@@ -16,7 +16,8 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import ConfigError
-from ..models import MLP, Unbiased
+from ..models import MLP, FlaxModel, Unbiased
+from ..models.base import output_kind
 from ..validate import check_bool, check_int, check_number
 
 __all__ = ["Sweep", "NUMERIC_AXES", "STRUCTURAL_AXES", "MODELS", "register_model"]
@@ -25,7 +26,7 @@ __all__ = ["Sweep", "NUMERIC_AXES", "STRUCTURAL_AXES", "MODELS", "register_model
 STRUCTURAL_AXES = MLP.structural_axes
 NUMERIC_AXES = tuple(MLP.numeric_axes) + ("seed",)
 # Model classes a sweep's JSON spec can name (``Sweep.from_dict``); a new model registers itself here.
-MODELS: dict[str, type] = {"MLP": MLP, "Unbiased": Unbiased}
+MODELS: dict[str, type] = {"MLP": MLP, "Unbiased": Unbiased, "FlaxModel": FlaxModel}
 _MODEL_PROTOCOL = ("structural_axes", "numeric_axes", "init", "apply", "replace")
 
 
@@ -152,7 +153,7 @@ class Sweep:
         check_int("Sweep.resolution", self.resolution, minimum=2)
         if hasattr(model, "check_sweep"):
             model.check_sweep(self)
-        if getattr(model, "inputs", "grid") == "grid" and getattr(model, "output", "field") == "field":
+        if getattr(model, "inputs", "grid") in ("grid", "plane") and output_kind(model) == "field":
             if model.in_dim not in (1, 2):
                 raise ConfigError(f"{model_name}.in_dim={model.in_dim} is not allowed in a sweep; the measures "
                                   "read 1-D curves or 2-D images, so in_dim must be 1 or 2")
@@ -186,7 +187,7 @@ class Sweep:
             self._check_tokens()
         elif not self.crn:
             raise ConfigError(f"Sweep.crn=False is not allowed for {model_name}, which outputs "
-                              f"{getattr(model, 'output', 'field')}; allowed: crn=False for token models (GPT-2). "
+                              f"{output_kind(model)}; allowed: crn=False for token models (GPT-2). "
                               "MLP sweeps share a seed's weights across numeric axes; for depths drawn from their "
                               "own keys use independent_depths=True")
         if self.tie_bias_to_weight:
@@ -226,7 +227,7 @@ class Sweep:
     @property
     def decodes_tokens(self) -> bool:
         """The model outputs tokens: every cell of a seed's weight sample decodes in one batch (``tokens.py``)."""
-        return getattr(self.model, "output", "field") == "tokens"
+        return output_kind(self.model) == "tokens"
 
     def _check_tokens(self) -> None:
         model, model_name = self.model, type(self.model).__name__
@@ -357,11 +358,14 @@ class Sweep:
         return out
 
     def to_dict(self) -> dict:
-        model = dataclasses.asdict(self.model)
-        defaults = {f.name: f.default for f in dataclasses.fields(self.model)}
-        for field in getattr(type(self.model), "spec_optional", ()):
-            if model.get(field) == defaults.get(field):
-                model.pop(field, None)
+        if hasattr(self.model, "spec_fields"):   # a model whose fields are not all JSON values (FlaxModel)
+            model = self.model.spec_fields()
+        else:
+            model = dataclasses.asdict(self.model)
+            defaults = {f.name: f.default for f in dataclasses.fields(self.model)}
+            for field in getattr(type(self.model), "spec_optional", ()):
+                if model.get(field) == defaults.get(field):
+                    model.pop(field, None)
         return {
             "model": {"type": type(self.model).__name__, **model},
             "axes": {k: list(v) for k, v in self.axes.items()},
@@ -396,12 +400,14 @@ class Sweep:
         if name not in MODELS:
             from .. import models as models_mod
 
-            try:  # models that load lazily (GPT-2 imports flax)
+            try:  # models that load lazily (GPT-2 and FlaxModel import flax)
                 MODELS[name] = getattr(models_mod, name)
             except AttributeError:
                 raise ConfigError(f"sweep spec model type {name!r} is unknown; allowed: "
-                                  f"{', '.join([*MODELS, 'GPT2'])}") from None
+                                  f"{', '.join([*MODELS, 'GPT2', 'FlaxModel'])}") from None
         model_cls = MODELS[name]
+        if hasattr(model_cls, "from_spec"):   # the inverse of its spec_fields()
+            return cls(model=model_cls.from_spec(model), **data)
         return cls(model=model_cls(**model), **data)
 
     def replace(self, **changes) -> "Sweep":

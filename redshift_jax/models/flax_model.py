@@ -1,0 +1,274 @@
+"""Any ``flax.linen`` module as a sweep model, evaluated on a plane through its input space (DESIGN.md section 19).
+
+``FlaxModel(module, input_shape, output="logit", klass=0, plane=Plane(...))`` declares the model protocol of
+``models/base.py``: ``inputs = "plane"`` with ``in_dim = 2`` (the sweep's grid is the plane's (u, v) coordinates,
+so the engine's grid flow runs unchanged), ``output = "field"``, numeric axes ``weight_scale`` and ``bias_scale``,
+and as structural axes the module's own plain fields (ints, floats, strs, bools: ``depth``, ``width``,
+``activation``...) plus ``output`` and ``klass``.
+
+``init(key, weight_scale, bias_scale)`` is the module's own ``init`` on a dummy input, then every parameter
+named ``kernel`` or ``embedding`` times ``weight_scale`` and every ``bias`` times ``bias_scale`` (bitwise
+``module.init`` at 1, 1). A LayerNorm ``scale`` (a ``scale`` whose module's name contains ``norm`` or starts with
+``ln``) and position embeddings (``pos_embedding``, ``position_embedding``, ``cls``) are left as initialized; any
+other parameter name is a ``ConfigError`` at construction, naming its path. Collections other than ``params``
+(e.g. ``batch_stats``) are left as initialized.
+
+Specs: ``spec_fields()`` gives the JSON form (the module's class name and plain fields, the plane as a dict);
+``from_spec`` rebuilds it for module classes registered with ``register_module`` (the library's ``CNN`` is);
+other modules still run and store their results, but ``Sweep.from_dict`` of their spec raises ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..errors import ConfigError
+from .base import FIELD, NumericAxis
+from .planes import Plane
+
+__all__ = ["FlaxModel", "OUTPUTS", "MODULES", "register_module", "WEIGHT_NAMES", "BIAS_NAMES", "KEPT_NAMES"]
+
+OUTPUTS = ("logit", "margin")
+WEIGHT_NAMES = ("kernel", "embedding")
+BIAS_NAMES = ("bias",)
+KEPT_NAMES = ("pos_embedding", "position_embedding", "cls")   # left as the module initializes them
+# flax module classes a spec can rebuild by name (``FlaxModel.from_spec``)
+MODULES: dict[str, type] = {}
+_PLAIN = (bool, int, float, str)
+
+
+def register_module(cls: type) -> type:
+    """Let ``FlaxModel.from_spec`` (and so ``Sweep.from_dict``) rebuild modules of ``cls`` from their fields."""
+    MODULES[cls.__name__] = cls
+    return cls
+
+
+def _module_fields(module) -> dict[str, Any]:
+    return {f.name: getattr(module, f.name) for f in dataclasses.fields(module) if f.name not in ("parent", "name")}
+
+
+def _key_name(entry) -> str:
+    for attr in ("key", "name", "idx"):
+        if hasattr(entry, attr):
+            return str(getattr(entry, attr))
+    return str(entry)
+
+
+def _role(path) -> str:
+    """``"weight"``, ``"bias"`` or ``"kept"`` for a parameter at ``path`` (a ``params`` leaf); else ConfigError."""
+    names = ["params"] + [_key_name(p) for p in path]
+    leaf = names[-1]
+    if leaf in WEIGHT_NAMES:
+        return "weight"
+    if leaf in BIAS_NAMES:
+        return "bias"
+    if leaf in KEPT_NAMES:
+        return "kept"
+    parent = names[-2].lower() if len(names) > 1 else ""
+    if leaf == "scale" and ("norm" in parent or parent.startswith("ln")):
+        return "kept"
+    raise ConfigError(
+        f"FlaxModel: parameter {'/'.join(names)!r} is neither a weight ({', '.join(WEIGHT_NAMES)}), a bias "
+        f"({', '.join(BIAS_NAMES)}), a LayerNorm 'scale' nor a position embedding ({', '.join(KEPT_NAMES)}); "
+        "allowed: rename it to one of these so weight_scale / bias_scale know what to do with it")
+
+
+@dataclasses.dataclass(frozen=True)
+class FlaxModel:
+    """A ``flax.linen`` module as a random-network sweep model on a plane through its input space.
+
+    Attributes:
+      module: any ``flax.linen.Module`` taking a batch ``(n, *input_shape)`` and returning ``(n, K)`` or ``(n,)``.
+      input_shape: the shape of one input; ``None`` (default) takes the plane's (it must match the plane's).
+      output: ``"logit"`` (logit ``klass``) or ``"margin"`` (top logit minus runner-up); a module with a single
+        output gives that output for ``"logit"``.
+      klass: the class whose logit is the field (``output="logit"``).
+      plane: the ``rj.Plane`` the module is evaluated on (a dict is converted: specs store it that way).
+
+    The sweep grid must be the default ``lo=-1, hi=1`` (the plane's (u, v) range; scale the plane with
+    ``Plane.scale`` instead).
+    """
+
+    module: Any
+    input_shape: tuple | None = None
+    output: str = "logit"
+    klass: int = 0
+    plane: Any = dataclasses.field(default_factory=Plane)
+
+    numeric_axes = {"weight_scale": NumericAxis(1.0, minimum=0.0, stage="init"),
+                    "bias_scale": NumericAxis(1.0, minimum=0.0, stage="init")}
+    inputs = "plane"
+    in_dim = 2
+
+    def __post_init__(self):
+        try:
+            import flax.linen as nn
+        except ImportError:  # pragma: no cover - a dependency
+            raise ConfigError("FlaxModel needs flax; install it with `pip install flax`") from None
+        if not isinstance(self.module, nn.Module):
+            raise ConfigError(f"FlaxModel.module={self.module!r} is not allowed; allowed: a flax.linen.Module")
+        object.__setattr__(self, "plane", Plane.coerce(self.plane, "FlaxModel.plane"))
+        shape = self.plane.input_shape
+        if self.input_shape is not None:
+            given = self.input_shape
+            if isinstance(given, (int, np.integer)):
+                given = (int(given),)
+            if isinstance(given, (str, bytes)) or not isinstance(given, (tuple, list)) \
+                    or tuple(int(s) for s in given) != shape:
+                raise ConfigError(f"FlaxModel.input_shape={self.input_shape!r} does not match the plane's input "
+                                  f"shape {shape} (dataset {self.plane.dataset!r}); allowed: {shape} or None")
+        object.__setattr__(self, "input_shape", shape)
+        if self.output not in OUTPUTS:
+            raise ConfigError(f"FlaxModel.output={self.output!r} is unknown; allowed: {', '.join(map(repr, OUTPUTS))}")
+        if isinstance(self.klass, (bool, np.bool_)) or not isinstance(self.klass, (int, np.integer)) or self.klass < 0:
+            raise ConfigError(f"FlaxModel.klass={self.klass!r} is not allowed; allowed: a class index >= 0")
+        object.__setattr__(self, "klass", int(self.klass))
+        n_out = self._check_shapes()
+        if self.output == "logit" and self.klass >= n_out:
+            raise ConfigError(f"FlaxModel.klass={self.klass} is out of range for a module with {n_out} outputs; "
+                              f"allowed: 0 .. {n_out - 1}")
+        if self.output == "margin" and n_out < 2:
+            raise ConfigError("FlaxModel.output='margin' is not allowed for a module with one output; allowed: "
+                              "'logit' (the output itself)")
+
+    # ``output`` is a field here (the logit read-out); the engine's "field"/"tokens" kind is ``output_kind``
+    # (``models.base.output_kind``).
+    output_kind = FIELD
+
+    # ---- the module -------------------------------------------------------------------------------------
+
+    def _dummy(self):
+        return jnp.zeros((1,) + self.input_shape, jnp.float32)
+
+    def _check_shapes(self) -> int:
+        """Trace the module's init and apply abstractly (no compute): check every parameter's name and the output
+        shape; return the number of outputs."""
+        try:
+            variables = jax.eval_shape(self.module.init, jax.random.key(0), self._dummy())
+        except ConfigError:
+            raise
+        except Exception as err:  # the module cannot take this input
+            raise ConfigError(f"FlaxModel.module {type(self.module).__name__} cannot be initialized on inputs of "
+                              f"shape (1, {', '.join(map(str, self.input_shape))}): {err}") from None
+        for path, _ in jax.tree_util.tree_leaves_with_path(variables.get("params", {})):
+            _role(path)
+        out = jax.eval_shape(self.module.apply, variables, self._dummy())
+        shape = getattr(out, "shape", None)
+        if shape is None or len(shape) not in (1, 2) or shape[0] != 1:
+            raise ConfigError(f"FlaxModel.module {type(self.module).__name__} returns {out!r} for one input; "
+                              "allowed: an array of shape (n, K) or (n,)")
+        return 1 if len(shape) == 1 else int(shape[1])
+
+    @property
+    def structural_axes(self) -> tuple[str, ...]:
+        """The module's plain fields (ints, floats, strs, bools) and ``output``, ``klass``."""
+        plain = tuple(k for k, v in _module_fields(self.module).items()
+                      if isinstance(v, _PLAIN) or isinstance(v, np.generic))
+        return plain + ("output", "klass")
+
+    def init(self, key, weight_scale=1.0, bias_scale=1.0) -> dict:
+        """The module's ``init`` on a dummy input, kernels/embeddings times ``weight_scale``, biases times
+        ``bias_scale`` (scales may be traced)."""
+        variables = self.module.init(key, self._dummy())
+        params = variables.get("params", {})
+        ws = jnp.asarray(weight_scale, jnp.float32)
+        bs = jnp.asarray(bias_scale, jnp.float32)
+
+        def scale(path, leaf):
+            role = _role(path)
+            if role == "weight":
+                return leaf * ws.astype(leaf.dtype)
+            if role == "bias":
+                return leaf * bs.astype(leaf.dtype)
+            return leaf
+
+        out = dict(variables)
+        out["params"] = jax.tree_util.tree_map_with_path(scale, params)
+        return out
+
+    def logits(self, params, uv, precision=None):
+        """The module's raw output on the plane points of ``uv`` (n, 2)."""
+        x = self.plane.embed(uv)
+        if precision is None:
+            return self.module.apply(params, x)
+        with jax.default_matmul_precision(precision):
+            return self.module.apply(params, x)
+
+    def apply(self, params, uv, precision=None) -> jax.Array:
+        """The field: ``uv`` (n, 2) plane coordinates -> (n,)."""
+        out = self.logits(params, uv, precision)
+        if out.ndim == 1:
+            return out
+        if out.shape[-1] == 1:
+            return out[:, 0]
+        if self.output == "logit":
+            return out[:, self.klass]
+        top2 = jax.lax.top_k(out, 2)[0]
+        return top2[:, 0] - top2[:, 1]
+
+    def check_sweep(self, sweep) -> None:
+        if (sweep.lo, sweep.hi) != (-1.0, 1.0):
+            raise ConfigError(f"Sweep.lo={sweep.lo!r}, hi={sweep.hi!r} is not allowed for {type(self).__name__}; "
+                              "allowed: lo=-1, hi=1 (the plane's (u, v) range; set Plane.scale to widen the plane)")
+
+    def replace(self, **changes) -> "FlaxModel":
+        """Module fields through ``module.clone``, this model's own fields through ``dataclasses.replace``."""
+        own = {f.name for f in dataclasses.fields(self)}
+        module_fields = _module_fields(self.module)
+        unknown = sorted(set(changes) - own - set(module_fields))
+        if unknown:
+            raise ConfigError(f"{type(self).__name__}.replace: unknown fields {unknown}; allowed: "
+                              f"{', '.join([*module_fields, *sorted(own)])}")
+        mod = {k: v for k, v in changes.items() if k in module_fields and k not in own}
+        rest = {k: v for k, v in changes.items() if k not in mod}
+        module = self.module.clone(**mod) if mod else self.module
+        return dataclasses.replace(self, module=module, **rest)
+
+    # ---- specs ------------------------------------------------------------------------------------------
+
+    def spec_fields(self) -> dict:
+        """The JSON form of this model (``Sweep.to_dict``): the module's class and plain fields, the plane."""
+        fields = _module_fields(self.module)
+        plain, other = {}, {}
+        for k, v in fields.items():
+            if isinstance(v, np.generic):
+                v = v.item()
+            if isinstance(v, _PLAIN) and not (isinstance(v, float) and not math.isfinite(v)):
+                plain[k] = v
+            elif isinstance(v, tuple) and all(isinstance(e, _PLAIN) for e in v):
+                plain[k] = list(v)
+            else:
+                other[k] = repr(v)
+        cls = type(self.module)
+        module = {"class": cls.__name__, "fields": plain,
+                  "rebuildable": not other and MODULES.get(cls.__name__) is cls}
+        if other:
+            module["unserializable"] = other
+        return {"module": module, "input_shape": list(self.input_shape), "output": self.output,
+                "klass": self.klass, "plane": dataclasses.asdict(self.plane)}
+
+    @classmethod
+    def from_spec(cls, fields: dict) -> "FlaxModel":
+        """Rebuild from ``spec_fields()`` (its JSON round trip); ``ConfigError`` for a module that cannot be."""
+        fields = dict(fields)
+        module = dict(fields.pop("module"))
+        name = module.get("class")
+        if name not in MODULES:
+            from . import cnn  # noqa: F401  (the library's own modules register themselves; flax loads here)
+        if name not in MODULES or not module.get("rebuildable", False):
+            why = (f"its fields {sorted(module.get('unserializable', {}))} are not JSON values"
+                   if module.get("unserializable") else "its class is not registered")
+            raise ConfigError(f"sweep spec module class {name!r} cannot be rebuilt ({why}); allowed: modules "
+                              f"registered with redshift_jax.models.flax_model.register_module "
+                              f"({', '.join(MODULES) or 'none'}) whose fields are plain values. The results of a "
+                              "sweep of it are stored; rebuild its Sweep by hand")
+        module_cls = MODULES[name]
+        kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in module["fields"].items()}
+        shape = fields.pop("input_shape", None)
+        return cls(module=module_cls(**kwargs), input_shape=None if shape is None else tuple(shape), **fields)

@@ -1,0 +1,180 @@
+"""Planes through input space, FlaxModel and the CNN (DESIGN.md section 19; issue 26)."""
+
+from __future__ import annotations
+
+import json
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import redshift_jax as rj
+from redshift_jax.models.planes import dataset_array
+
+
+def _numpy_plane(plane, resolution):
+    """x(u, v) = x0 + s (u d1 + v d2) in float64 from the dataset, DESIGN 19's formula written out."""
+    data = dataset_array(plane.dataset).reshape(len(dataset_array(plane.dataset)), -1).astype(np.float64)
+    x0 = data[plane.anchor]
+    if plane.mode == "data":
+        d1 = data[plane.others[0]] - x0
+        d2 = data[plane.others[1]] - x0
+        d2 = d2 - (d2 @ d1) / (d1 @ d1) * d1
+    else:
+        g = np.asarray(jax.random.normal(jax.random.key(plane.seed), (2, data.shape[1]), jnp.float32), np.float64)
+        q, _ = np.linalg.qr(g.T)                      # Gram-Schmidt up to signs
+        q = q * np.sign(np.sum(q * g.T, axis=0))      # same orientation as g
+        rms = np.sqrt(np.mean(np.sum(data ** 2, axis=1)))
+        d1, d2 = rms * q[:, 0], rms * q[:, 1]
+    t = np.linspace(-1.0, 1.0, resolution)
+    v, u = np.meshgrid(t, t, indexing="ij")           # row i = v, column j = u
+    pts = x0 + plane.scale * (u.reshape(-1, 1) * d1 + v.reshape(-1, 1) * d2)
+    return pts.reshape((resolution ** 2,) + plane.input_shape)
+
+
+@pytest.mark.parametrize("mode", ["random", "data"])
+def test_plane_points_match_numpy_formula(mode):
+    plane = rj.Plane("digits", anchor=3, mode=mode, others=(5, 7), scale=0.7, seed=4)
+    pts = plane.points(5)
+    assert pts.shape == (25, 8, 8, 1) and pts.dtype == np.float32
+    np.testing.assert_allclose(pts, _numpy_plane(plane, 5), atol=2e-5)
+    np.testing.assert_array_equal(pts[12], dataset_array("digits")[3])   # centre (odd resolution) is x0
+    x0, d1, d2 = (a.reshape(-1).astype(np.float64) for a in plane.basis())
+    assert abs(d1 @ d2) < 1e-4 * np.linalg.norm(d1) * np.linalg.norm(d2)
+    if mode == "random":
+        rms = np.sqrt(np.mean(np.sum(dataset_array("digits").reshape(1797, -1).astype(np.float64) ** 2, axis=1)))
+        np.testing.assert_allclose([np.linalg.norm(d1), np.linalg.norm(d2)], rms, rtol=1e-5)
+
+
+def test_data_plane_reaches_others_and_mnist():
+    plane = rj.Plane("digits", anchor=0, mode="data", others=(1, 2))
+    pts = plane.points(3)   # (u, v) = (1, 0) is row 1, column 2
+    np.testing.assert_allclose(pts[1 * 3 + 2], dataset_array("digits")[1], atol=1e-6)
+    mnist = rj.Plane("mnist", anchor=2, mode="data", others=(3, 4))
+    pts = mnist.points(3)
+    assert pts.shape == (9, 28, 28, 1)
+    np.testing.assert_allclose(pts[5], dataset_array("mnist")[3], atol=1e-6)
+    assert 0.0 <= dataset_array("mnist").min() and dataset_array("mnist").max() <= 1.0
+
+
+def test_plane_is_hashable_and_round_trips_as_dict():
+    import dataclasses
+
+    plane = rj.Plane("digits", mode="data", others=[4, 9], scale=2)
+    assert plane.others == (4, 9) and hash(plane) == hash(rj.Plane("digits", mode="data", others=(4, 9), scale=2.0))
+    back = rj.Plane.coerce(json.loads(json.dumps(dataclasses.asdict(plane))))
+    assert back == plane
+
+
+def test_from_array_registers_by_content_hash():
+    x = np.random.default_rng(0).normal(size=(5, 3, 4)).astype(np.float32)
+    plane = rj.planes.from_array(x, name="toy", mode="data")
+    assert plane.dataset.startswith("array:") and plane.input_shape == (3, 4)
+    assert rj.planes.from_array(x.copy()).dataset == plane.dataset
+    np.testing.assert_array_equal(plane.points(3)[4], x[0])
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (lambda: rj.Plane("digits", anchor=1797), "anchor=1797"),
+    (lambda: rj.Plane("digits", anchor=-1), "anchor=-1"),
+    (lambda: rj.Plane("cifar"), "'cifar'"),
+    (lambda: rj.Plane("digits", mode="pca"), "'pca'"),
+    (lambda: rj.Plane("digits", mode="data", others=(0, 2)), "distinct"),
+    (lambda: rj.Plane("digits", mode="data", others=(1, 5000)), "others=5000"),
+    (lambda: rj.Plane("digits", scale=float("nan")), "scale=nan"),
+    (lambda: rj.Plane("array"), "'array'"),
+    (lambda: rj.Plane("array:0123456789abcdef"), "not registered"),
+    (lambda: rj.planes.from_array(np.array([1.0, np.inf])), "shape (2,)"),
+    (lambda: rj.planes.from_array(np.array([[1.0, np.nan]])), "non-finite"),
+])
+def test_bad_planes_raise_config_error(make, fragment):
+    with pytest.raises(rj.ConfigError, match="allowed") as err:
+        make()
+    assert fragment in str(err.value)
+
+
+def _tiny_cnn(**kw):
+    return rj.CNN(**{"depth": 2, "width": 4, "activation": "tanh", "plane": rj.Plane("digits"), **kw})
+
+
+def test_cnn_field_is_module_on_plane_points():
+    model = _tiny_cnn(layernorm=True, residual=True, plane=rj.Plane("digits", mode="data", anchor=5))
+    params = model.init(jax.random.key(1), weight_scale=1.5, bias_scale=0.5)
+    field = np.asarray(jax.jit(model.apply)(params, rj.grid(8, 2)))
+    logits = np.asarray(jax.jit(model.module.apply)(params, model.plane.points(8)))
+    direct = logits[:, 0]
+    assert field.shape == (64,) and np.all(np.isfinite(field))
+    np.testing.assert_allclose(field, direct, rtol=1e-6, atol=1e-6)
+    # a float64 reference: parameters and plane points in float64
+    with jax.enable_x64(True):
+        p64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params)
+        ref = np.asarray(jax.jit(model.module.apply)(p64, jnp.asarray(_numpy_plane(model.plane, 8))))[:, 0]
+    np.testing.assert_allclose(field, ref, rtol=1e-4, atol=1e-5)
+    margin = np.asarray(jax.jit(model.replace(output="margin").apply)(params, rj.grid(8, 2)))
+    top2 = np.sort(logits, axis=1)[:, -2:]
+    np.testing.assert_allclose(margin, top2[:, 1] - top2[:, 0], rtol=1e-6, atol=1e-6)
+
+
+def test_unit_scales_reproduce_module_init_bitwise():
+    model = _tiny_cnn(layernorm=True)
+    key = jax.random.key(3)
+    ours = model.init(key, weight_scale=1.0, bias_scale=1.0)
+    theirs = model.module.init(key, jnp.zeros((1, 8, 8, 1), jnp.float32))
+    assert jax.tree.structure(ours) == jax.tree.structure(theirs)
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    scaled = model.init(key, weight_scale=2.0, bias_scale=0.0)["params"]
+    np.testing.assert_array_equal(scaled["conv_1"]["kernel"], 2.0 * np.asarray(theirs["params"]["conv_1"]["kernel"]))
+    assert not np.any(np.asarray(scaled["head"]["bias"]))
+
+
+def test_flax_model_wraps_a_user_module_and_refuses_unknown_parameters():
+    class Affine(nn.Module):
+        features: int = 3
+
+        @nn.compact
+        def __call__(self, x):
+            return nn.Dense(self.features)(x.reshape(x.shape[0], -1))
+
+    class Odd(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            w = self.param("w", nn.initializers.ones, (x[0].size, 2))
+            return x.reshape(x.shape[0], -1) @ w
+
+    model = rj.FlaxModel(Affine(), (8, 8, 1), output="logit", klass=2, plane=rj.Plane("digits"))
+    assert model.structural_axes == ("features", "output", "klass")
+    assert model.replace(features=5, klass=4).module.features == 5
+    assert model.apply(model.init(jax.random.key(0)), rj.grid(4, 2)).shape == (16,)
+    with pytest.raises(rj.ConfigError, match="'params/w'"):
+        rj.FlaxModel(Odd(), plane=rj.Plane("digits"))
+    with pytest.raises(rj.ConfigError, match="klass=3"):
+        rj.FlaxModel(Affine(), klass=3, plane=rj.Plane("digits"))
+    with pytest.raises(rj.ConfigError, match=r"input_shape=\(28, 28, 1\)"):
+        rj.FlaxModel(Affine(), (28, 28, 1), plane=rj.Plane("digits"))
+    with pytest.raises(rj.ConfigError, match="'sigmoid2'"):
+        _tiny_cnn(activation="sigmoid2")
+    # a user module's sweep runs and stores its spec; rebuilding it is a clear ConfigError
+    sweep = rj.Sweep(model=model, axes={"seed": [0, 1]}, resolution=8, measures=("lz",))
+    spec = json.loads(sweep.to_json())
+    with pytest.raises(rj.ConfigError, match="'Affine' cannot be rebuilt"):
+        rj.Sweep.from_dict(spec)
+
+
+def test_cnn_sweep_runs_is_chunk_invariant_and_round_trips():
+    model = _tiny_cnn(depth=1)
+    axes = {"depth": [1, 2], "weight_scale": [0.5, 2.0], "seed": [0, 1, 2]}
+    sweep = rj.Sweep(model=model, axes=axes, resolution=8, measures=("fourier", "lz"), chunk_size=1)
+    one = rj.run_sweep(sweep, progress=False)
+    three = rj.run_sweep(sweep.replace(chunk_size=3), progress=False)
+    for name in ("fourier", "lz"):
+        values = one[name].values
+        assert values.shape == (2, 2, 3) and np.all(np.isfinite(values))
+        np.testing.assert_array_equal(values, three[name].values)
+    assert bool(one["finite"].all())
+    assert one.rj.sweep.to_dict() == sweep.to_dict()
+    assert rj.Sweep.from_dict(json.loads(sweep.to_json())).model == sweep.model
+    with pytest.raises(rj.ConfigError, match="lo=-2"):
+        sweep.replace(lo=-2.0)
