@@ -101,9 +101,16 @@ def CNN(depth: int = 4, width: int = 32, activation: str = "relu", prior: str = 
     """The random CNN of DESIGN.md section 19 as a sweep model: ``FlaxModel(CNNModule(...), plane=plane)``.
 
     Args:
-      depth, width, activation, prior, residual, layernorm, n_classes: ``CNNModule``'s fields (structural axes).
+      depth: conv layers (a ``CNNModule`` field, like the rest up to ``n_classes``: structural axes).
+      width: channels per conv layer.
+      activation: the MLP's activation names.
+      prior: the MLP's weight priors (a conv layer drawn as the linear map ``9 C_in -> width``).
+      residual: skip connections from the second layer on.
+      layernorm: layer norm over channels (no affine parameters).
+      n_classes: logits of the linear head.
       plane: the ``rj.Plane`` it is evaluated on (default ``Plane()``: MNIST, random directions).
-      output, klass: the field read out of the logits (``FlaxModel``).
+      output: the field read out of the logits (``FlaxModel``): ``"logit"`` or ``"margin"``.
+      klass: the class whose logit is the field with ``output="logit"``.
 
     Example:
       >>> import redshift_jax as rj
