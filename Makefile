@@ -36,7 +36,7 @@ test-fast: install
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow and not record"
 
 # The whole record (`redshift-jax figures`) at QUICK size, every entry end to end (tests/test_record_quick.py; not in
-# `make test`: tens of minutes on 2 cores). .ci/run calls it after `make test`.
+# `make test`: 16 min of CPU, an hour of wall time on a loaded 2-core machine). .ci/run calls it after `make test`.
 test-record: install
 	$(BIN)/python -m pytest -m record tests/test_record_quick.py
 
