@@ -201,8 +201,13 @@ def test_estimator_against_monte_carlo(dim):
     box = w0 + rng.uniform(-half, half, size=(n, dim))
     d = box - w0
     frac = (np.einsum("ni,ij,nj->n", d, A, d) + np.sum(d ** 4, axis=1) < eps).mean()
-    # radii within rtol / 2 -> mass within ~ dim * 0.5%; Monte Carlo and direction sampling add ~1%
-    assert float(gauss.log_volume) == pytest.approx(math.log(mass), abs=0.03 + dim * 5e-3)
+    # radii within rtol / 2 -> mass within ~ dim * 0.5%; plus 3 standard errors of the two random parts: the Monte
+    # Carlo count's (1 / sqrt(hits)) and the importance-sampled estimate's (about 1 / sqrt(ess); with the default
+    # mixture ess ~ 540 of 2,000 rays here, an estimate's spread over keys is 0.034 nats, so a fixed 0.045 was one
+    # standard deviation: 8 keys average -5.700 against -5.691 for 2 million Monte Carlo samples at dim = 3)
+    noise = 3 * math.sqrt(1 / inside.sum() + 1 / float(gauss.ess))
+    assert float(gauss.log_volume) == pytest.approx(math.log(mass), abs=0.03 + dim * 5e-3 + noise)
+    assert noise < 0.2
     assert float(uniform.log_volume) == pytest.approx(math.log(frac * (2 * half) ** dim), abs=0.03 + dim * 5e-3)
     assert float(gauss.per_parameter) == pytest.approx(float(gauss.log_volume) / dim)
     assert float(gauss.mean_log) <= float(gauss.log_volume)
