@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from redshift_jax import record
+from redshift_jax.studies import record
 from redshift_jax.cli import main
 
 pytestmark = pytest.mark.record
