@@ -117,11 +117,15 @@ _SLOW_LIST = Path(__file__).with_name("slow_tests.txt")
 
 
 def pytest_collection_modifyitems(config, items):
-    """Mark the tests listed in tests/slow_tests.txt as ``slow`` (``make test-fast`` runs ``-m "not slow"``)."""
+    """Mark the tests listed in tests/slow_tests.txt as ``slow`` (``make test-fast`` runs ``-m "not slow"``), and
+    run them first: xdist hands out tests in collection order, so a long test collected last kept one worker
+    busy while the other had nothing left (the short tests now fill both workers' ends). The sort is stable:
+    each module's tests keep their order, and a module fixture shared by slow tests is still set up once."""
     ids = {line.strip() for line in _SLOW_LIST.read_text().splitlines() if line.strip() and not line.startswith("#")}
     for item in items:
         if item.nodeid in ids or item.nodeid.split("[")[0] in ids:
             item.add_marker(pytest.mark.slow)
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def pytest_unconfigure(config):
