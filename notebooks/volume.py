@@ -87,9 +87,10 @@ for depth in ((1,) if SMOKE else (1, 2, 3)):
           f"{float(est.per_parameter):.4f}, median radius {float(est.radius_median):.3g}, saturated "
           f"{float(est.saturated):.2f}, ess {float(est.ess):.1f}, resolved {bool(est.resolved)}, "
           f"unconverged {int(est.unconverged)}, unbracketed {int(est.unbracketed)}")
-    axes[0].hist(np.asarray(est.radii), bins=20, alpha=0.6, label=f"depth {depth}")
+    radii = np.asarray(est.radii)   # infinite: the search stopped past the prior's reach (unbracketed)
+    axes[0].hist(radii[np.isfinite(radii)], bins=20, alpha=0.6, label=f"depth {depth}")
     axes[1].hist(np.asarray(est.log_weights) - float(est.log_volume), bins=20, alpha=0.6, label=f"depth {depth}")
-axes[0].set(xlabel="radius r(u)", ylabel="rays", title="where the rays leave KL < 0.01")
+axes[0].set(xlabel="radius r(u)", ylabel="rays", title="where the rays leave KL < 0.01 (finite radii)")
 axes[1].set(xlabel="log w_i - estimate (nats)", title="per-ray log weights")
 axes[0].legend()
 fig.savefig(Path(OUT) / "volume_rays.png", dpi=100)
