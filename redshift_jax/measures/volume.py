@@ -428,6 +428,14 @@ def log_ball_volume(dim: int) -> float:
     return 0.5 * dim * math.log(math.pi) - math.lgamma(dim / 2 + 1)
 
 
+def _integrand_peak(beta, dim: int):
+    """The peak ``s* = (-beta + sqrt(beta^2 + 4 (D - 1))) / 2`` of the ray integrand (D > 1), written without
+    cancellation for beta >= 0."""
+    k = jnp.float32(dim - 1)
+    root = jnp.sqrt(beta * beta + 4 * k)
+    return jnp.where(beta >= 0, 2 * k / (beta + root), (root - beta) / 2)
+
+
 def gaussian_log_mass(radius, offset, norm_sq, dim: int):
     """One ray's log Gaussian mass, in units of sigma: ``log(S_{D-1} (2 pi)^(-D/2) int_0^R s^(D-1) exp(-|z + s
     u|^2 / 2) ds)``.
@@ -450,11 +458,7 @@ def gaussian_log_mass(radius, offset, norm_sq, dim: int):
     R, beta = jnp.broadcast_arrays(R, beta)
     zz = jnp.asarray(norm_sq, jnp.float32)
     k = jnp.float32(D - 1)
-    if D == 1:
-        peak = jnp.maximum(-beta, 0.0)
-    else:
-        root = jnp.sqrt(beta * beta + 4 * k)
-        peak = jnp.where(beta >= 0, 2 * k / (beta + root), (root - beta) / 2)
+    peak = jnp.maximum(-beta, 0.0) if D == 1 else _integrand_peak(beta, D)
     interior = R >= peak
     m = jnp.minimum(peak, R)
     m_safe = jnp.where(m > 0, m, 1.0)
@@ -784,9 +788,7 @@ def log_volume(cost_fn: Callable, w0, key, n_directions: int = 100, epsilon=1e-2
     if measure == "gaussian" and search == "secant":
         # the end of the prior's mass along each ray: beyond REACH_SIGMAS past the ray integrand's peak s*, the
         # integral (gaussian_log_mass) is its full-ray value to the bit, so the search stops there (r = inf)
-        root = jnp.sqrt(beta * beta + 4 * (dim - 1))
-        peak = jnp.where(beta >= 0, 2 * (dim - 1) / (beta + root), (root - beta) / 2)
-        reach = (peak + REACH_SIGMAS) * length
+        reach = (_integrand_peak(beta, dim) + REACH_SIGMAS) * length
         reach = jnp.tile(reach, k) if k > 1 else reach
     found = star_radii(cost_fn, w0, tiled, jnp.repeat(eps_rows, n_directions) if k > 1 else eps_rows[0], rtol,
                        max_steps, search, slots=slots if search == "secant" else None, reach=reach)
