@@ -20,8 +20,10 @@ measure (sigma = RMS of the parameters), directions from ``direction_key(w0)``.
 The two alternate for ``--rounds`` rounds (each round: one vmapped chunk, then ``--loop-networks`` networks of the
 loop), so both see the same machine load; compile time is excluded and reported apart. The figure of merit is
 the ratio of median networks/s (vmapped default / loop); the target is >= 3x (issue 23: on this CPU each step is
-compute-bound, so only fewer steps help). Evaluations per ray count every cost evaluation of the radius search
-(and, for the library, the one at ``w0`` that checks the network is not broken: 1 / rays per ray).
+compute-bound, so only fewer steps help). ``cpu_ratio`` is the same ratio in CPU seconds of this process per
+network (every thread counted): the wall-time ratio moves with other jobs' load, the CPU-time ratio much less.
+Evaluations per ray count every cost evaluation of the radius search (and, for the library, the one at ``w0`` that
+checks the network is not broken: 1 / rays per ray).
 
     .venv/bin/python benchmarks/volume_bench.py [--width 64] [--directions 32] [--chunk 64] [--loop-networks 8]
                                                 [--rounds 5] [--out benchmarks/volume_results.json]
@@ -138,21 +140,24 @@ def main(argv=None) -> dict:
     compile_loop = time.perf_counter() - t0
 
     vm_rates, bisect_rates, loop_rates, diffs = [], [], [], []
+    vm_cpu, loop_cpu = [], []   # CPU seconds of this process per network (all threads): less sensitive to load
     steps = {"vmapped": [], "vmapped_bisect": [], "loop": []}
     for rnd in range(args.rounds):
         seeds = jnp.arange((rnd + 1) * args.chunk, (rnd + 2) * args.chunk, dtype=jnp.uint32)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         _, used = jax.block_until_ready(vmapped(seeds))
         vm_rates.append(args.chunk / (time.perf_counter() - t0))
+        vm_cpu.append((time.process_time() - c0) / args.chunk)
         steps["vmapped"].append(float(np.mean(used)) + 1 / args.directions)
         t0 = time.perf_counter()
         got, used = jax.block_until_ready(vmapped_bisect(seeds))
         bisect_rates.append(args.chunk / (time.perf_counter() - t0))
         steps["vmapped_bisect"].append(float(np.mean(used)) + 1 / args.directions)
         loop_seeds = np.asarray(seeds)[:args.loop_networks]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         ref = [loop_one(s) for s in loop_seeds]
         loop_rates.append(args.loop_networks / (time.perf_counter() - t0))
+        loop_cpu.append((time.process_time() - c0) / args.loop_networks)
         steps["loop"].append(float(np.mean([r[1] for r in ref])))
         ref = np.array([r[0] for r in ref])
         diffs.append(float(np.max(np.abs(ref - np.asarray(got)[:args.loop_networks]) / np.abs(ref))))
@@ -173,6 +178,8 @@ def main(argv=None) -> dict:
         "vmapped_rates": vm_rates, "vmapped_bisect_rates": bisect_rates, "loop_rates": loop_rates,
         "evaluations_per_ray": {k: float(np.mean(v)) for k, v in steps.items()},
         "ratio": float(np.median(vm_rates) / np.median(loop_rates)),
+        "cpu_seconds_per_network": {"vmapped": float(np.median(vm_cpu)), "loop": float(np.median(loop_cpu))},
+        "cpu_ratio": float(np.median(loop_cpu) / np.median(vm_cpu)),
         "ratio_bisect": float(np.median(bisect_rates) / np.median(loop_rates)),
         "max_relative_difference": float(max(diffs)), "compile_seconds": {"vmapped": round(compile_vmapped, 2),
                                                                           "loop_first_network": round(compile_loop, 2)},
@@ -182,7 +189,8 @@ def main(argv=None) -> dict:
         "load_average_at_end": list(__import__("os").getloadavg()),
     }
     print(json.dumps({k: result[k] for k in ("vmapped_networks_per_s", "vmapped_bisect_networks_per_s",
-                                             "loop_networks_per_s", "ratio", "ratio_bisect", "evaluations_per_ray",
+                                             "loop_networks_per_s", "ratio", "cpu_ratio", "ratio_bisect",
+                                             "evaluations_per_ray",
                                              "max_relative_difference")}, indent=1))
     if args.out:
         write_json(result, Path(args.out))

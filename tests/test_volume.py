@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 _jit = functools.partial(jax.jit, compiler_options={"xla_backend_optimization_level": 0})
 
 _estimate = _jit(V.log_volume, static_argnums=(0, 3),
-                    static_argnames=("measure", "directions", "search", "alpha", "widths", "max_steps", "normalize"))
+                    static_argnames=("measure", "directions", "search", "alpha", "widths", "max_steps", "normalize",
+                                     "start"))
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -308,6 +309,24 @@ def test_sweep_measure_equals_direct_call_and_ignores_chunking():
         assert float(ds.volume.sel(depth=2, weight_scale=scale, seed=seed)) == pytest.approx(want, rel=1e-6)
 
 
+def test_sweep_measure_passes_every_option_and_records_its_revision():
+    """The options after ``widths`` reach the estimator by name (``normalize`` went to ``slots`` before
+    2026-12-07b and failed), and the volume measure's revision is in the sweep's fingerprint only."""
+    model = rj.MLP(depth=1, width=6, activation="tanh", prior="torch")
+    args = {"n_directions": 6, "normalize": False, "start": "one", "widths": [1.0, 1.25], "alpha": 0.5}
+    sweep = rj.Sweep(model=model, axes={"seed": [0, 1]}, resolution=4, measures=[("volume", args)])
+    ds = rj.run_sweep(sweep, progress=False)
+    x = jnp.asarray(rj.grid(4, 2))
+    params = model.init(jax.random.fold_in(jax.random.key(0), 1))
+    want = V.network_log_volume(model, params, x, n_directions=6, normalize=False, start="one", widths=(1.0, 1.25),
+                                alpha=0.5)
+    assert float(ds.volume.sel(seed=1)) == pytest.approx(float(want.log_volume), rel=1e-6)
+    assert sweep.fingerprint()["revisions"] == {"volume": V.REVISION}
+    assert "revisions" not in sweep.replace(measures=("fourier",)).fingerprint()
+    with pytest.raises(ConfigError, match="start='cold'.*allowed: warm, one"):
+        rj.Sweep(model=model, axes={"seed": [0]}, resolution=4, measures=[("volume", {"start": "cold"})]).validate()
+
+
 def test_modsum_records_volume_and_leaves_the_rest_unchanged():
     from redshift_jax.train.modsum import VOLUME_TAG
 
@@ -579,13 +598,18 @@ def test_broken_inputs_raise_or_give_nan():
         V.log_volume(cost, w0, jax.random.key(0), 4, 0.1, sigma="init")
 
 
-def test_epsilon_axis_is_the_same_rays_searched_at_each_epsilon():
+@pytest.mark.parametrize("start", ["one", "warm"])
+def test_epsilon_axis_is_the_same_rays_searched_at_each_epsilon(start):
+    """Each row of an epsilon axis is the estimate at that epsilon alone: the same search (start="one"), or with
+    the warm start, whose rays start from the rows before (C ~ r^2), radii within the search's tolerance."""
     w0, cost = _W8, _STAR8
     eps = np.array([1e-3, 1e-1, 1.0], np.float32)
-    both = _estimate(cost, w0, jax.random.key(2), 8, eps)
+    both = _estimate(cost, w0, jax.random.key(2), 8, eps, start=start)
     assert both.log_volume.shape == (3,) and both.radii.shape == (3, 8)
     for i, e in enumerate(eps):
-        one = _estimate(cost, w0, jax.random.key(2), 8, float(e))
-        np.testing.assert_allclose(both.radii[i], one.radii, rtol=1e-6)
-        assert float(both.log_volume[i]) == pytest.approx(float(one.log_volume), rel=1e-5, abs=1e-5)
+        one = _estimate(cost, w0, jax.random.key(2), 8, float(e), start=start)
+        tol = 1e-6 if start == "one" else 2e-2
+        np.testing.assert_allclose(both.radii[i], one.radii, rtol=tol)
+        assert float(both.log_volume[i]) == pytest.approx(float(one.log_volume), rel=1e-5 if start == "one" else 0.05,
+                                                          abs=1e-5)
     assert (np.diff(np.asarray(both.log_volume)) > 0).all()   # a larger epsilon, a larger region

@@ -62,15 +62,15 @@ def test_slots_give_the_same_search(slots):
 
 
 def test_log_volume_default_slots_match_all_rays_at_once():
-    """log_volume's default (a few rays at a time) against every ray at once, on a network with an epsilon axis,
-    under vmap over networks (the sweep's shape)."""
+    """log_volume's default slots (a few rays at a time) against every ray at once, on a network with an epsilon
+    axis, under vmap over networks (the sweep's shape), each ray starting at r = 1 (start="one")."""
     model = rj.MLP(depth=1, width=4, in_dim=2, activation="tanh", prior="torch")
     x = jnp.asarray(rj.grid(4, 2))
     eps = jnp.asarray([1e-2, 1e-1], jnp.float32)
 
     def one(seed, slots):
         params = model.init(jax.random.fold_in(jax.random.key(0), seed))
-        return V.network_log_volume(model, params, x, n_directions=16, epsilon=eps, slots=slots)
+        return V.network_log_volume(model, params, x, n_directions=16, epsilon=eps, slots=slots, start="one")
 
     seeds = jnp.arange(2, dtype=jnp.uint32)
     every = jax.jit(jax.vmap(lambda s: one(s, 32)))(seeds)
@@ -78,6 +78,62 @@ def test_log_volume_default_slots_match_all_rays_at_once():
     _same_search(default, every, "log_volume")
     np.testing.assert_allclose(np.asarray(default.log_volume), np.asarray(every.log_volume), atol=1e-3)
     assert np.isfinite(np.asarray(default.log_volume)).all()
+
+
+def test_warm_start_starts_where_the_last_converged_ray_ended():
+    """``warm``: on an isotropic quadratic cost every ray's radius is sqrt(epsilon), so after the first ray each
+    starts at its answer (moved to its own epsilon by C ~ r^2) and converges in one evaluation; without it every
+    ray searches from r = 1. The radii are the same to float32 rounding."""
+    w0 = jnp.zeros(3)
+    u = V.random_directions(jax.random.key(1), 8, 3)
+    u = jnp.concatenate([u, u])
+    eps = jnp.repeat(jnp.asarray([1e-2, 1e-4], jnp.float32), 8)
+
+    def cost(w):
+        return jnp.sum(w ** 2)
+
+    cold = V.star_radii(cost, w0, u, eps, slots=2)
+    warm = V.star_radii(cost, w0, u, eps, slots=2, warm=True)
+    assert np.asarray(cold.converged).all() and np.asarray(warm.converged).all()
+    np.testing.assert_allclose(np.asarray(warm.radius), np.sqrt(np.asarray(eps)), rtol=1e-2)
+    np.testing.assert_allclose(np.asarray(cold.radius), np.sqrt(np.asarray(eps)), rtol=1e-2)
+    steps = np.asarray(warm.steps)
+    assert (steps[:2] == np.asarray(cold.steps)[:2]).all()   # the first two rays (one per slot) start at r = 1
+    assert (steps[2:] == 1).all(), steps
+    assert np.asarray(cold.steps)[2:].min() > 1
+
+
+def test_log_volume_warm_start_agrees_within_the_search_tolerance():
+    """The default ``start="warm"`` against ``start="one"`` on networks of 1,185 parameters, vmapped: fewer
+    evaluations (neighbouring rays' radii are alike in high dimension: 18% fewer here, 32% at D = 4,417, none at
+    D = 33), every converged ray's cost within rtol of epsilon, and estimates that differ far less than two
+    direction keys do (0.06 against 0.19 nats, mean absolute, when written)."""
+    model = rj.MLP(depth=2, width=32, in_dim=2, activation="tanh", prior="torch")
+    x = jnp.asarray(rj.grid(4, 2))
+
+    def one(seed, key_seed, start):
+        params = model.init(jax.random.fold_in(jax.random.key(0), seed))
+        return V.network_log_volume(model, params, x, n_directions=48, epsilon=1e-2, start=start, seed=key_seed)
+
+    seeds = jnp.arange(6, dtype=jnp.uint32)
+    warm = jax.jit(jax.vmap(lambda s: one(s, 0, "warm")))(seeds)
+    # start="one" with two direction keys in one program (direction_key takes a traced seed)
+    both = jax.jit(jax.vmap(lambda s, k: one(s, k, "one")))(jnp.tile(seeds, 2), jnp.repeat(jnp.arange(2), 6))
+    cold, other_key = jax.tree.map(lambda a: a[:6], both), jax.tree.map(lambda a: a[6:], both)
+    assert float(np.mean(warm.steps)) < 0.9 * float(np.mean(cold.steps))
+    assert (np.asarray(warm.unconverged) == 0).all()
+    # on one network's cost, every converged ray of the warm search meets the tolerance at its radius
+    params = model.init(jax.random.fold_in(jax.random.key(0), jnp.uint32(0)))
+    cost_fn, w0 = V.network_cost(model, params, x)
+    dirs = V.random_directions(jax.random.key(3), 32, w0.shape[0])
+    found = V.star_radii(cost_fn, w0, dirs, 1e-2, slots=1, warm=True)
+    ok = np.asarray(found.converged) & np.isfinite(np.asarray(found.radius))
+    assert ok.sum() > 16
+    costs = np.asarray(jax.vmap(lambda r, d: cost_fn(w0 + r * d))(found.radius[ok], dirs[ok]))
+    assert np.all(np.abs(costs - 1e-2) <= 1e-2 * 1e-2 * 1.01), costs
+    gap = np.abs(np.asarray(warm.log_volume) - np.asarray(cold.log_volume))
+    noise = np.abs(np.asarray(other_key.log_volume) - np.asarray(cold.log_volume))
+    assert gap.mean() < 0.5 * noise.mean(), (gap, noise)
 
 
 @pytest.mark.parametrize("bad", [0, -2, 2.5, True, "all"])

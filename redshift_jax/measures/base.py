@@ -36,13 +36,15 @@ class _Kind:
     defaults: tuple  # ((argument, default), ...)
     check: Callable | None  # check(sweep, **args) -> None, raises ConfigError
     outputs: Callable | None = None  # outputs(**args) -> suffixes of the extra result variables (network measures)
+    revision: str | None = None  # names the implementation's numbers (register_measure)
 
 
 _REGISTRY: dict[str, _Kind] = {}
 
 
 def register_measure(name: str, reads: str, fn: Callable, defaults: Mapping[str, Any] | None = None,
-                     check: Callable | None = None, outputs: Callable | None = None) -> None:
+                     check: Callable | None = None, outputs: Callable | None = None,
+                     revision: str | None = None) -> None:
     """Make ``name`` usable in a Sweep's ``measures``.
 
     Args:
@@ -54,12 +56,18 @@ def register_measure(name: str, reads: str, fn: Callable, defaults: Mapping[str,
       check: ``check(sweep, **args)`` raising ConfigError when the arguments do not fit the sweep.
       outputs: for a network measure with several results, ``outputs(**args)`` -> the suffixes of the extra
         result variables (``label_suffix``); ``fn`` then returns ``{"": main value, suffix: value, ...}``.
+      revision: a name for the numbers the implementation gives (e.g. a date); change it when the same arguments
+        start giving other numbers (a new default algorithm). A sweep's fingerprint carries the revisions of its
+        measures (``Measure.revision``), so a run is never resumed, nor a stored result reused, across the change;
+        measures without one leave the fingerprint as it was.
     """
     if reads not in READS:
         raise ConfigError(f"register_measure: reads={reads!r} is not allowed; allowed: {', '.join(READS)}")
     if outputs is not None and reads != "network":
         raise ConfigError(f"register_measure: outputs= is allowed for network measures only, not reads={reads!r}")
-    _REGISTRY[name] = _Kind(reads, fn, tuple(sorted((defaults or {}).items())), check, outputs)
+    if revision is not None and not isinstance(revision, str):
+        raise ConfigError(f"register_measure: revision={revision!r} is not allowed; allowed: None or a string")
+    _REGISTRY[name] = _Kind(reads, fn, tuple(sorted((defaults or {}).items())), check, outputs, revision)
 
 
 def measure_names() -> tuple[str, ...]:
@@ -94,6 +102,11 @@ class Measure:
     @property
     def reads(self) -> str:
         return _REGISTRY[self.name].reads
+
+    @property
+    def revision(self) -> str | None:
+        """The registered revision of this measure's numbers (``register_measure``), or None."""
+        return _REGISTRY[self.name].revision
 
     @property
     def kwargs(self) -> dict:

@@ -118,8 +118,9 @@ def _spec_digest(target) -> str:
     entry whose digest changed since it was recorded is run again."""
 
     def spec(value):
-        if isinstance(value, Sweep):
-            return value.to_dict()
+        if isinstance(value, Sweep):   # with its measures' revisions, where one declares any (register_measure)
+            revisions = value.measure_revisions()
+            return {**value.to_dict(), "revisions": revisions} if revisions else value.to_dict()
         if isinstance(value, dict):
             return {k: spec(v) for k, v in value.items()}
         return {"type": type(value).__name__, **to_jsonable(dataclasses.asdict(value))}

@@ -389,8 +389,17 @@ class Sweep:
 
     def fingerprint(self) -> dict:
         """Everything that defines the numbers of a result, for resume checks: the whole spec (axes in order,
-        measures, model fields, resolution, base seed, precision) and the package version."""
-        return {"spec": self.to_dict(), "package": f"redshift_jax {__version__}"}
+        measures, model fields, resolution, base seed, precision), the package version, and the revisions of the
+        measures that declare one (``register_measure``; the key is absent when none does)."""
+        out = {"spec": self.to_dict(), "package": f"redshift_jax {__version__}"}
+        revisions = self.measure_revisions()
+        if revisions:
+            out["revisions"] = revisions
+        return out
+
+    def measure_revisions(self) -> dict:
+        """``{label: revision}`` of the measures that declare a revision of their numbers."""
+        return {m.label: m.revision for m in self.measure_objects if m.revision is not None}
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "Sweep":
