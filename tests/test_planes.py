@@ -280,3 +280,8 @@ def test_bad_models_fail_before_compiling_with_one_line(make, fragment, compile_
         make(planes)
     assert fragment in str(err.value) and "\n" not in str(err.value)
     assert compile_counter.count() == before
+
+
+def test_notebook_runs_at_smoke_size(tmp_path, run_notebook):
+    run_notebook("architectures.py")
+    assert (tmp_path / "heatmap_fourier_dct.png").exists() and (tmp_path / "plane_and_field.png").exists()
