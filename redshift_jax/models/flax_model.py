@@ -46,6 +46,8 @@ BIAS_NAMES = ("bias",)
 KEPT_NAMES = ("pos_embedding", "position_embedding", "cls")   # left as the module initializes them
 SCALE_AXES = {"weight_scale": NumericAxis(1.0, minimum=0.0, stage="init"),
               "bias_scale": NumericAxis(1.0, minimum=0.0, stage="init")}
+# (module, input shape) -> number of outputs, for modules that passed FlaxModel's checks in this process
+_SHAPE_CHECKS: dict = {}
 # flax module classes a spec can rebuild by name (``FlaxModel.from_spec``)
 MODULES: dict[str, type] = {}
 _PLAIN = (bool, int, float, str)
@@ -160,11 +162,20 @@ class FlaxModel:
         return jnp.zeros((1,) + self.input_shape, jnp.float32)
 
     def _check_shapes(self) -> int:
-        """Trace the module's init and apply abstractly (no compute): check every parameter's name and the output
-        shape; return the number of outputs."""
+        """Trace the module's init (with its output) abstractly, no compute: check every parameter's name and the
+        output shape; return the number of outputs. Remembered per (module, input shape): a sweep's validation
+        rebuilds every structural variant, often more than once."""
+        try:
+            cache_key = (self.module, self.input_shape)
+            hash(cache_key)
+        except TypeError:   # a module with unhashable fields: checked every time
+            cache_key = None
+        if cache_key is not None and cache_key in _SHAPE_CHECKS:
+            return _SHAPE_CHECKS[cache_key]
         try:
             # inside eval_shape the key and the dummy input are traced too: checking compiles nothing
-            variables = jax.eval_shape(lambda: self.module.init(jax.random.key(0), self._dummy()))
+            out, variables = jax.eval_shape(
+                lambda: self.module.init_with_output(jax.random.key(0), self._dummy()))
         except ConfigError:
             raise
         except Exception as err:  # the module cannot take this input
@@ -177,12 +188,14 @@ class FlaxModel:
             raise ConfigError(f"FlaxModel.module {type(self.module).__name__} has no weight parameter "
                               f"({', '.join(WEIGHT_NAMES)}), so weight_scale would change nothing; allowed: a "
                               "module with at least one kernel or embedding")
-        out = jax.eval_shape(lambda v: self.module.apply(v, self._dummy()), variables)
         shape = getattr(out, "shape", None)
         if shape is None or len(shape) not in (1, 2) or shape[0] != 1:
             raise ConfigError(f"FlaxModel.module {type(self.module).__name__} returns {out!r} for one input; "
                               "allowed: an array of shape (n, K) or (n,)")
-        return 1 if len(shape) == 1 else int(shape[1])
+        n_out = 1 if len(shape) == 1 else int(shape[1])
+        if cache_key is not None:
+            _SHAPE_CHECKS[cache_key] = n_out
+        return n_out
 
     @property
     def structural_axes(self) -> tuple[str, ...]:
