@@ -13,10 +13,10 @@ images per field), the field scored with ``fourier`` and ``lz``.
 
 Each round runs the engine's sweep and then the loop's networks for each model, so both see the same machine load;
 the figure of merit is the ratio of the median fields/s. Memory: each model's engine sweep at ``--memory-counts``
-networks (default 4 and 32, at resolution 32 to keep the run short), each in a fresh subprocess, peak resident
+networks (default 2 and 16, at resolution 32 to keep the run short), each in a fresh subprocess, peak resident
 memory (``VmHWM``) reported: flat in the number of networks when the engine runs networks one after another.
 
-    .venv/bin/python benchmarks/architectures_bench.py [--resolution 64] [--networks 8] [--rounds 2]
+    .venv/bin/python benchmarks/architectures_bench.py [--resolution 64] [--networks 4] [--rounds 2]
                                                        [--out benchmarks/architectures_results.json]
 """
 
@@ -84,10 +84,10 @@ def memory_child(name: str, networks: int, resolution: int) -> None:
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resolution", type=int, default=64)
-    parser.add_argument("--networks", type=int, default=8, help="networks per engine sweep and per loop pass")
+    parser.add_argument("--networks", type=int, default=4, help="networks per engine sweep and per loop pass")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--models", default="cnn,vit")
-    parser.add_argument("--memory-counts", default="4,32")
+    parser.add_argument("--memory-counts", default="2,16")
     parser.add_argument("--memory-resolution", type=int, default=32)
     parser.add_argument("--memory-child", nargs=3, metavar=("MODEL", "NETWORKS", "RESOLUTION"), help=argparse.SUPPRESS)
     parser.add_argument("--out", default=None, help="write the results as JSON here")
