@@ -285,3 +285,22 @@ def test_bad_models_fail_before_compiling_with_one_line(make, fragment, compile_
 def test_notebook_runs_at_smoke_size(tmp_path, run_notebook):
     run_notebook("architectures.py")
     assert (tmp_path / "heatmap_fourier_dct.png").exists() and (tmp_path / "plane_and_field.png").exists()
+
+
+def test_architectures_figure_and_summary(tmp_path):
+    from redshift_jax.studies.architectures import figure_architectures, summary_rows
+
+    sweep = rj.Sweep(model=rj.MLP(width=8, prior="normal"), resolution=8, measures=("fourier_dct", "lz"),
+                     keep_values=True, axes={"activation": ["relu", "tanh"], "depth": [1, 2],
+                                             "weight_scale": [1.0, float(np.sqrt(2.0)), 4.0], "seed": [0, 1]})
+    ds = rj.run_sweep(sweep, progress=False)
+    parts = {"mlp": ds, "vit": ds}
+    rows = {(r["architecture"], r["activation"]): r for r in summary_rows(parts, "fourier_dct")}
+    assert rows[("mlp", "relu")]["default_scale"] == pytest.approx(np.sqrt(2.0))    # He
+    assert rows[("mlp", "tanh")]["default_scale"] == 1.0 and rows[("vit", "relu")]["default_scale"] == 1.0
+    want = ds["fourier_dct"].sel(activation="tanh", weight_scale=4.0).isel(depth=-1).mean().item()
+    assert rows[("mlp", "tanh")]["d_max_w_max"] == pytest.approx(want)
+    paths = figure_architectures(parts, tmp_path, {})
+    assert {p.name for p in paths} >= {"architectures_fourier_dct.png", "architectures_lz.png", "examples.png",
+                                       "architectures.md", "architectures.csv"}
+    assert "| vit | tanh |" in (tmp_path / "architectures.md").read_text()
