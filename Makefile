@@ -75,6 +75,7 @@ bench: install
 	$(BIN)/python benchmarks/volume_bench.py --out benchmarks/volume_results.json
 	$(BIN)/python benchmarks/nngp_bench.py --out benchmarks/nngp_results.json
 	$(BIN)/python benchmarks/multihost_bench.py --out benchmarks/multihost_results.json
+	$(BIN)/python benchmarks/architectures_bench.py --out benchmarks/architectures_results.json
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache site

@@ -34,15 +34,16 @@ from ._version import __version__  # noqa: E402
 
 __all__ = ["ACTIVATIONS", "PRIORS", "ConfigError", "StoreError", "MLP", "NNGP", "Unbiased", "Sweep", "grid", "lattice",
            "kinks", "multihost", "volume", "measures", "models", "run_sweep",
-           "run_suite", "load_suite", "GPT2", "gpt2", "studies", "__version__", "Plane", "planes", "FlaxModel", "CNN"]
+           "run_suite", "load_suite", "GPT2", "gpt2", "studies", "__version__", "Plane", "planes", "FlaxModel", "CNN",
+           "ViT", "PixelMLP"]
 
 
 def __getattr__(name):
-    # ``rj.train`` (optax, the data loaders), GPT-2 and the CNN (flax) are imported when first used.
+    # ``rj.train`` (optax, the data loaders), GPT-2 and the image models (flax) are imported when first used.
     import importlib
 
     if name == "train":
         return importlib.import_module(".train", __name__)
-    if name in ("GPT2", "gpt2", "CNN"):
+    if name in ("GPT2", "gpt2", "CNN", "ViT", "PixelMLP"):
         return getattr(models, name)
     raise AttributeError(f"module 'redshift_jax' has no attribute {name!r}")

@@ -12,6 +12,7 @@ import pytest
 
 import redshift_jax as rj
 from redshift_jax.models.planes import dataset_array
+from redshift_jax.sweep.engine import sample_network
 
 
 def _numpy_plane(plane, resolution):
@@ -178,3 +179,128 @@ def test_cnn_sweep_runs_is_chunk_invariant_and_round_trips():
     assert rj.Sweep.from_dict(json.loads(sweep.to_json())).model == sweep.model
     with pytest.raises(rj.ConfigError, match="lo=-2"):
         sweep.replace(lo=-2.0)
+
+
+# ---- the ViT, the pixel MLP and the adapter's remaining checks (issue 26 items 3 and 5) -----------------------
+
+def _tiny_vit(**kw):
+    return rj.ViT(**{"depth": 2, "d_model": 16, "heads": 2, "activation": "tanh", "plane": rj.Plane("digits"), **kw})
+
+
+def test_vit_field_is_module_applied_image_by_image_in_float64():
+    model = _tiny_vit(plane=rj.Plane("digits", mode="data", anchor=4, scale=1.5))
+    assert model.module.patch == 2 and rj.ViT().module.patch == 4        # digits 8 x 8, MNIST 28 x 28
+    assert model.numeric_axes["ln_gain"].stage == "apply"
+    params = model.init(jax.random.key(2), weight_scale=8.0, bias_scale=1.0)
+    field = np.asarray(jax.jit(model.apply)(params, rj.grid(6, 2), ln_gain=2.5))
+    assert field.shape == (36,) and np.all(np.isfinite(field)) and np.std(field) > 0
+    with jax.enable_x64(True):
+        p64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params)
+        images = jnp.asarray(_numpy_plane(model.plane, 6))
+        one = jax.jit(lambda x: model.module.apply(p64, x[None], ln_gain=2.5)[0, 0])
+        ref = np.array([one(x) for x in images])                       # image by image
+    np.testing.assert_allclose(field, ref, rtol=1e-4, atol=1e-5)
+    # ln_gain acts: at 0 every block's LayerNorms output their bias only (zero), so the blocks add nothing
+    assert not np.allclose(field, np.asarray(jax.jit(model.apply)(params, rj.grid(6, 2), ln_gain=0.5)))
+
+
+def test_vit_unit_scales_reproduce_module_init_bitwise():
+    model = _tiny_vit(depth=1)
+    key = jax.random.key(5)
+    ours = model.init(key, weight_scale=1.0, bias_scale=1.0)
+    theirs = model.module.init(key, jnp.zeros((1, 8, 8, 1), jnp.float32))
+    assert jax.tree.structure(ours) == jax.tree.structure(theirs)
+    for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    p, t = model.init(key, weight_scale=3.0)["params"], theirs["params"]
+    qkv = np.asarray(t["block_0"]["attn"]["qkv"]["kernel"])
+    np.testing.assert_array_equal(p["block_0"]["attn"]["qkv"]["kernel"], 3.0 * qkv)
+    np.testing.assert_array_equal(p["pos_embedding"], t["pos_embedding"])           # kept
+    np.testing.assert_array_equal(p["block_0"]["ln_1"]["scale"], t["block_0"]["ln_1"]["scale"])
+    # GPT-2's init: kernels std 0.02, residual projections 0.02 / sqrt(24), class token zero
+    big = rj.ViT(depth=1, d_model=64, heads=4, plane=rj.Plane("digits")).init(jax.random.key(0))["params"]
+    np.testing.assert_allclose(np.std(big["block_0"]["fc"]["kernel"]), 0.02, rtol=0.05)
+    np.testing.assert_allclose(np.std(big["block_0"]["proj"]["kernel"]), 0.02 / np.sqrt(24), rtol=0.05)
+    assert not np.any(big["cls"])
+
+
+def test_vit_sweep_is_chunk_and_device_invariant():
+    model = _tiny_vit(depth=1, d_model=8)
+    sweep = rj.Sweep(model=model, axes={"ln_gain": [1.0, 4.0], "weight_scale": [0.5, 8.0], "seed": [0, 1, 2]},
+                     resolution=8, measures=("fourier",), keep_values=True, chunk_size=4)
+    four = rj.run_sweep(sweep, progress=False)
+    one = rj.run_sweep(sweep.replace(chunk_size=3), progress=False, num_devices=1)
+    assert four.attrs["devices_used"] == 4 and one.attrs["devices_used"] == 1
+    np.testing.assert_array_equal(four["values"].values, one["values"].values)
+    np.testing.assert_array_equal(four["fourier"].values, one["fourier"].values)
+    net = sample_network(sweep, {"ln_gain": 4.0, "weight_scale": 8.0, "seed": 2})[0]
+    np.testing.assert_allclose(np.ravel(net), four["values"].sel(ln_gain=4.0, weight_scale=8.0, seed=2).values.ravel(),
+                               rtol=1e-5, atol=1e-6)
+    assert rj.Sweep.from_dict(json.loads(sweep.to_json())).model == model
+
+
+def test_pixel_mlp_is_a_dense_net_on_flattened_pixels():
+    model = rj.PixelMLP(depth=2, width=8, activation="relu", prior="normal", plane=rj.Plane("digits"))
+    params = model.init(jax.random.key(0), weight_scale=2.0, bias_scale=0.0)
+    p = {k: {n: np.asarray(a, np.float64) for n, a in v.items()} for k, v in params["params"].items()}
+    h = model.plane.points(4).reshape(16, -1).astype(np.float64)
+    for layer in range(2):
+        h = np.maximum(h @ p[f"dense_{layer}"]["kernel"] + p[f"dense_{layer}"]["bias"], 0.0)
+    ref = (h @ p["head"]["kernel"] + p["head"]["bias"])[:, 0]
+    np.testing.assert_allclose(np.asarray(model.apply(params, rj.grid(4, 2))), ref, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.std(p["dense_0"]["kernel"]), 2.0 / 8.0, rtol=0.1)   # a / sqrt(fan_in 64)
+
+
+class _NoKernels(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return x.reshape(x.shape[0], -1)[:, :10] + self.param("bias", nn.initializers.zeros, (10,))
+
+
+class _Wants784(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(10)(x.reshape(x.shape[0], 784))
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (lambda p: rj.ViT(d_model=10, heads=4, plane=p["mnist"]), "d_model=10"),
+    (lambda p: rj.ViT(activation="softplus9", plane=p["mnist"]), "'softplus9'"),
+    (lambda p: rj.ViT(patch=3, plane=p["digits"]), "ViT.patch=3"),
+    (lambda p: rj.ViT(plane=p["flat"]), "(n, H, W, C)"),
+    (lambda p: rj.FlaxModel(_Wants784(), plane=p["digits"]), "cannot be initialized"),
+    (lambda p: rj.FlaxModel(_NoKernels(), plane=p["digits"]), "no weight parameter"),
+    (lambda p: rj.PixelMLP(depth=0, plane=p["digits"]), "PixelMLP.depth=0"),
+    (lambda p: rj.CNN(plane=rj.Plane("digits", anchor=5000)), "anchor=5000"),
+])
+def test_bad_models_fail_before_compiling_with_one_line(make, fragment, compile_counter):
+    planes = {"mnist": rj.Plane(), "digits": rj.Plane("digits"), "flat": rj.planes.from_array(np.ones((3, 12)))}
+    before = compile_counter.count()     # drawing a plane's directions compiles; checking a model must not
+    with pytest.raises(rj.ConfigError, match="allowed") as err:
+        make(planes)
+    assert fragment in str(err.value) and "\n" not in str(err.value)
+    assert compile_counter.count() == before
+
+
+def test_notebook_runs_at_smoke_size(tmp_path, run_notebook):
+    run_notebook("architectures.py")
+    assert (tmp_path / "heatmap_fourier_dct.png").exists() and (tmp_path / "plane_and_field.png").exists()
+
+
+def test_architectures_figure_and_summary(tmp_path):
+    from redshift_jax.studies.architectures import figure_architectures, summary_rows
+
+    sweep = rj.Sweep(model=rj.MLP(width=8, prior="normal"), resolution=8, measures=("fourier_dct", "lz"),
+                     keep_values=True, axes={"activation": ["relu", "tanh"], "depth": [1, 2],
+                                             "weight_scale": [1.0, float(np.sqrt(2.0)), 4.0], "seed": [0, 1]})
+    ds = rj.run_sweep(sweep, progress=False)
+    parts = {"mlp": ds, "vit": ds}
+    rows = {(r["architecture"], r["activation"]): r for r in summary_rows(parts, "fourier_dct")}
+    assert rows[("mlp", "relu")]["default_scale"] == pytest.approx(np.sqrt(2.0))    # He
+    assert rows[("mlp", "tanh")]["default_scale"] == 1.0 and rows[("vit", "relu")]["default_scale"] == 1.0
+    want = ds["fourier_dct"].sel(activation="tanh", weight_scale=4.0).isel(depth=-1).mean().item()
+    assert rows[("mlp", "tanh")]["d_max_w_max"] == pytest.approx(want)
+    paths = figure_architectures(parts, tmp_path, {})
+    assert {p.name for p in paths} >= {"architectures_fourier_dct.png", "architectures_lz.png", "examples.png",
+                                       "architectures.md", "architectures.csv"}
+    assert "| vit | tanh |" in (tmp_path / "architectures.md").read_text()

@@ -6,11 +6,16 @@ so the engine's grid flow runs unchanged), ``output = "field"``, numeric axes ``
 and as structural axes the module's own plain fields (ints, floats, strs, bools: ``depth``, ``width``,
 ``activation``...) plus ``output`` and ``klass``.
 
+A module may declare more numeric axes, passed to its ``__call__`` as keyword arguments at apply time (traced, so
+never a recompile): a class attribute ``numeric_inputs = {"ln_gain": NumericAxis(1.0, minimum=0.0)}`` (``ViT``
+does, for its LayerNorm gain as in GPT-2).
+
 ``init(key, weight_scale, bias_scale)`` is the module's own ``init`` on a dummy input, then every parameter
 named ``kernel`` or ``embedding`` times ``weight_scale`` and every ``bias`` times ``bias_scale`` (bitwise
 ``module.init`` at 1, 1). A LayerNorm ``scale`` (a ``scale`` whose module's name contains ``norm`` or starts with
 ``ln``) and position embeddings (``pos_embedding``, ``position_embedding``, ``cls``) are left as initialized; any
-other parameter name is a ``ConfigError`` at construction, naming its path. Collections other than ``params``
+other parameter name is a ``ConfigError`` at construction, naming its path, and so is a module with no weight
+at all (``weight_scale`` would change nothing). Collections other than ``params``
 (e.g. ``batch_stats``) are left as initialized.
 
 Specs: ``spec_fields()`` gives the JSON form (the module's class name and plain fields, the plane as a dict);
@@ -32,12 +37,17 @@ from ..errors import ConfigError
 from .base import FIELD, NumericAxis
 from .planes import Plane
 
-__all__ = ["FlaxModel", "OUTPUTS", "MODULES", "register_module", "WEIGHT_NAMES", "BIAS_NAMES", "KEPT_NAMES"]
+__all__ = ["FlaxModel", "OUTPUTS", "MODULES", "register_module", "WEIGHT_NAMES", "BIAS_NAMES", "KEPT_NAMES",
+           "SCALE_AXES"]
 
 OUTPUTS = ("logit", "margin")
 WEIGHT_NAMES = ("kernel", "embedding")
 BIAS_NAMES = ("bias",)
 KEPT_NAMES = ("pos_embedding", "position_embedding", "cls")   # left as the module initializes them
+SCALE_AXES = {"weight_scale": NumericAxis(1.0, minimum=0.0, stage="init"),
+              "bias_scale": NumericAxis(1.0, minimum=0.0, stage="init")}
+# (module, input shape) -> number of outputs, for modules that passed FlaxModel's checks in this process
+_SHAPE_CHECKS: dict = {}
 # flax module classes a spec can rebuild by name (``FlaxModel.from_spec``)
 MODULES: dict[str, type] = {}
 _PLAIN = (bool, int, float, str)
@@ -101,8 +111,6 @@ class FlaxModel:
     klass: int = 0
     plane: Any = dataclasses.field(default_factory=Plane)
 
-    numeric_axes = {"weight_scale": NumericAxis(1.0, minimum=0.0, stage="init"),
-                    "bias_scale": NumericAxis(1.0, minimum=0.0, stage="init")}
     inputs = "plane"
     in_dim = 2
 
@@ -137,6 +145,13 @@ class FlaxModel:
             raise ConfigError("FlaxModel.output='margin' is not allowed for a module with one output; allowed: "
                               "'logit' (the output itself)")
 
+    @property
+    def numeric_axes(self) -> dict[str, NumericAxis]:
+        """``weight_scale`` and ``bias_scale`` (init), and the module's ``numeric_inputs`` (apply keywords)."""
+        extra = {name: dataclasses.replace(axis, stage="apply")
+                 for name, axis in getattr(type(self.module), "numeric_inputs", {}).items()}
+        return {**SCALE_AXES, **extra}
+
     # ``output`` is a field here (the logit read-out); the engine's "field"/"tokens" kind is ``output_kind``
     # (``models.base.output_kind``).
     output_kind = FIELD
@@ -147,23 +162,40 @@ class FlaxModel:
         return jnp.zeros((1,) + self.input_shape, jnp.float32)
 
     def _check_shapes(self) -> int:
-        """Trace the module's init and apply abstractly (no compute): check every parameter's name and the output
-        shape; return the number of outputs."""
+        """Trace the module's init (with its output) abstractly, no compute: check every parameter's name and the
+        output shape; return the number of outputs. Remembered per (module, input shape): a sweep's validation
+        rebuilds every structural variant, often more than once."""
         try:
-            variables = jax.eval_shape(self.module.init, jax.random.key(0), self._dummy())
+            cache_key = (self.module, self.input_shape)
+            hash(cache_key)
+        except TypeError:   # a module with unhashable fields: checked every time
+            cache_key = None
+        if cache_key is not None and cache_key in _SHAPE_CHECKS:
+            return _SHAPE_CHECKS[cache_key]
+        try:
+            # inside eval_shape the key and the dummy input are traced too: checking compiles nothing
+            out, variables = jax.eval_shape(
+                lambda: self.module.init_with_output(jax.random.key(0), self._dummy()))
         except ConfigError:
             raise
         except Exception as err:  # the module cannot take this input
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
             raise ConfigError(f"FlaxModel.module {type(self.module).__name__} cannot be initialized on inputs of "
-                              f"shape (1, {', '.join(map(str, self.input_shape))}): {err}") from None
-        for path, _ in jax.tree_util.tree_leaves_with_path(variables.get("params", {})):
-            _role(path)
-        out = jax.eval_shape(self.module.apply, variables, self._dummy())
+                              f"shape (1, {', '.join(map(str, self.input_shape))}): {first}; allowed: a module "
+                              "that takes a batch of the plane's inputs") from None
+        roles = [_role(path) for path, _ in jax.tree_util.tree_leaves_with_path(variables.get("params", {}))]
+        if "weight" not in roles:
+            raise ConfigError(f"FlaxModel.module {type(self.module).__name__} has no weight parameter "
+                              f"({', '.join(WEIGHT_NAMES)}), so weight_scale would change nothing; allowed: a "
+                              "module with at least one kernel or embedding")
         shape = getattr(out, "shape", None)
         if shape is None or len(shape) not in (1, 2) or shape[0] != 1:
             raise ConfigError(f"FlaxModel.module {type(self.module).__name__} returns {out!r} for one input; "
                               "allowed: an array of shape (n, K) or (n,)")
-        return 1 if len(shape) == 1 else int(shape[1])
+        n_out = 1 if len(shape) == 1 else int(shape[1])
+        if cache_key is not None:
+            _SHAPE_CHECKS[cache_key] = n_out
+        return n_out
 
     @property
     def structural_axes(self) -> tuple[str, ...]:
@@ -192,17 +224,18 @@ class FlaxModel:
         out["params"] = jax.tree_util.tree_map_with_path(scale, params)
         return out
 
-    def logits(self, params, uv, precision=None):
-        """The module's raw output on the plane points of ``uv`` (n, 2)."""
+    def logits(self, params, uv, precision=None, **numeric):
+        """The module's raw output on the plane points of ``uv`` (n, 2); ``numeric``: its ``numeric_inputs``."""
         x = self.plane.embed(uv)
         if precision is None:
-            return self.module.apply(params, x)
+            return self.module.apply(params, x, **numeric)
         with jax.default_matmul_precision(precision):
-            return self.module.apply(params, x)
+            return self.module.apply(params, x, **numeric)
 
-    def apply(self, params, uv, precision=None) -> jax.Array:
-        """The field: ``uv`` (n, 2) plane coordinates -> (n,)."""
-        out = self.logits(params, uv, precision)
+    def apply(self, params, uv, precision=None, **numeric) -> jax.Array:
+        """The field: ``uv`` (n, 2) plane coordinates -> (n,); ``numeric``: the module's ``numeric_inputs``
+        (e.g. ``ln_gain``), passed to its ``__call__``."""
+        out = self.logits(params, uv, precision, **numeric)
         if out.ndim == 1:
             return out
         if out.shape[-1] == 1:
@@ -260,7 +293,7 @@ class FlaxModel:
         module = dict(fields.pop("module"))
         name = module.get("class")
         if name not in MODULES:
-            from . import cnn  # noqa: F401  (the library's own modules register themselves; flax loads here)
+            from . import cnn, pixel_mlp, vit  # noqa: F401  (the library's modules register themselves)
         if name not in MODULES or not module.get("rebuildable", False):
             why = (f"its fields {sorted(module.get('unserializable', {}))} are not JSON values"
                    if module.get("unserializable") else "its class is not registered")

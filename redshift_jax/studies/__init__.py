@@ -1,7 +1,8 @@
 """Studies: the paper's figures and tables, closed forms and reports, built on stored results (DESIGN.md section 18).
 
 One module per topic: ``nrs`` (Figures 3-6, Table 1), ``kinks`` (Holmes' closed forms), ``volume``, ``nngp``
-(the width limit), ``gpt2`` (Figure 10), and ``record`` (every figure of ``docs/``, ``redshift-jax figures``).
+(the width limit), ``gpt2`` (Figure 10), ``architectures`` (MLP, CNN and ViT on planes), and ``record`` (every
+figure of ``docs/``, ``redshift-jax figures``).
 Studies import downward (models, measures, sweep); nothing below ``studies/`` imports them.
 
 ``FIGURES`` maps the name a sweep file sets (``FIGURE = "heatmaps"``) to ``"module:function"`` inside
@@ -42,6 +43,7 @@ FIGURES = {
     "fig10": "gpt2:figure_fig10",
     "volume": "volume:figure_volume",
     "width_limit": "nngp:figure_width_limit",
+    "architectures": "architectures:figure_architectures",
 }
 
 

@@ -77,6 +77,8 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("kinks_holmes", "kinks of ReLU networks against Holmes' closed forms", "kinks_holmes.py"),
     Entry("volume_blog", "local volume on the blog's grid", "volume_blog.py"),
     Entry("volume_nrs", "local volume beside NRS complexity", "volume_nrs.py"),
+    Entry("architectures", "F4's heatmaps for an MLP on pixels, a CNN and a ViT on an MNIST plane",
+          "architectures.py"),
 )
 
 
