@@ -270,3 +270,31 @@ def test_setup_model_computes_its_state_once_per_variant_and_numeric_point():
                 assert np.array_equal(image, got)  # chunked and sharded = alone, bit for bit
     # a longer length scale is a smoother field
     assert float(ds.fourier.sel(length=1.0).mean()) < float(ds.fourier.sel(length=0.2).mean())
+
+
+def _mean_value(values):
+    return jnp.mean(values)
+
+
+def test_a_measure_revision_is_in_the_fingerprint_and_the_record_digest(tmp_path):
+    """register_measure(revision=...): the revision enters the fingerprint and the record's digest of a sweep that
+    uses the measure (not of one that does not), and a finished result of another revision is neither reused nor
+    resumed."""
+    from redshift_jax.errors import ConfigError, StoreError
+    from redshift_jax.studies.record import _spec_digest
+
+    register_measure("mean_value_rev", "values", _mean_value, revision="r1")
+    sweep = rj.Sweep(model=rj.MLP(width=4, depth=1), axes={"seed": [0]}, resolution=4, measures=("mean_value_rev",))
+    plain = sweep.replace(measures=("fourier",))
+    assert sweep.fingerprint()["revisions"] == {"mean_value_rev": "r1"}
+    assert "revisions" not in plain.fingerprint()
+    assert _spec_digest(plain) == _spec_digest(plain)
+    first = _spec_digest(sweep)
+    out = tmp_path / "r.zarr"
+    rj.run_sweep(sweep, out=out, progress=False)
+    register_measure("mean_value_rev", "values", _mean_value, revision="r2")
+    assert _spec_digest(sweep) != first
+    with pytest.raises(StoreError, match="revisions"):
+        rj.run_sweep(sweep, out=out, resume=True, progress=False)
+    with pytest.raises(ConfigError, match="revision=3"):
+        register_measure("mean_value_rev", "values", _mean_value, revision=3)

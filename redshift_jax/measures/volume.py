@@ -39,7 +39,7 @@ Radius search (``star_radii``): along each direction, the radius where ``C(w0 + 
 ``epsilon``, to ``|C - epsilon| <= rtol * epsilon``, in at most ``max_steps`` (100) cost evaluations per direction.
 ``search="secant"`` (default) is a safeguarded regula falsi in ``(log r, log C)`` (a step along ``C ~ r^2`` while
 only a cost above epsilon is known, growing steps while only costs below it are) from ``r = 1`` or, with
-``log_volume``'s default ``start="warm"``, from where the network's last converged rays ended; ``"bisect"``
+``log_volume``'s ``start="warm"``, from where the network's last converged rays ended; ``"bisect"``
 doubles from ``r = 1`` and then bisects (DESIGN.md section 14, tyche's search). One ``lax.while_loop`` keeps
 ``slots`` rays in flight: a slot whose ray is done takes the next waiting ray, so a batch of networks does not
 wait for its slowest ray. A non-finite cost counts as "too far" (the function broke). A direction that never
@@ -48,7 +48,8 @@ inside its bracket (``unconverged``). With the Gaussian measure, ``log_volume`` 
 the cost below epsilon ``REACH_SIGMAS`` (10) sigmas past the peak of the ray's integrand (``reach``): from there the
 ray integral is its full-ray value to the bit, so its radius is reported infinite (``unbracketed``) and no estimate
 changes (4.7 instead of 6.2 cost evaluations per ray on ``benchmarks/volume_bench.py``'s networks; 3.2 with the
-warm start).
+warm start). Every search assumes the cost crosses epsilon once along a ray; where it does not, the radius found is
+a crossing, not always the first (docs/volume.md).
 
 The ray integral (``gaussian_log_mass``) is evaluated in units of ``sigma`` (``s = t / sigma``, ``z = w0 /
 sigma``, ``beta = u . z``): ``|z + s u|^2 = |z|^2 - beta^2 + (s + beta)^2``, the integrand ``s^(D-1) exp(-(s +
@@ -106,7 +107,7 @@ STATISTICS = ("log_volume", "mean_log", "per_parameter", "log_radius_mean", "rad
               "unbracketed", "saturated", "ess", "resolved", "full_ray", "steps", "unmoved")
 DIRECTIONS = ("mixture", "uniform")
 SEARCHES = ("secant", "bisect")
-STARTS = ("warm", "one")
+STARTS = ("one", "warm")
 MAX_STEPS = 100
 SLOT_SHARE = 32     # log_volume searches ceil(rays / SLOT_SHARE) rays at a time (star_radii's slots)
 SATURATION_NATS = 0.01   # a ray is saturated when its integral is within this of its full-ray value
@@ -202,8 +203,8 @@ def star_radii(cost_fn: Callable, w0, directions, epsilon, rtol=1e-2, max_steps:
         converged with a cost >= epsilon seen ended (their mean log radius, moved by ``log(epsilon_ray /
         epsilon_theirs) / 2``, the quadratic law ``C ~ r^2``), not at ``first`` (which only the first rays use).
         Neighbouring rays of one network have similar radii, so this saves about a third of the evaluations
-        (``log_volume``'s default, ``start="warm"``); the radii found move within the tolerance, so estimates
-        move by the search's own noise, and each ray's start depends on ``slots``.
+        (``log_volume``'s ``start="warm"``); each ray's start depends on ``slots``, and a ray whose cost is not
+        monotone may be started beyond its first crossing (``log_volume`` says how often).
 
     Returns:
       ``StarRadii`` with (n,) arrays.
@@ -668,7 +669,7 @@ def _log_mean_exp(x, axis=-1):
 def log_volume(cost_fn: Callable, w0, key, n_directions: int = 100, epsilon=1e-2, sigma=None,
                measure: str = "gaussian", rtol=1e-2, max_steps: int = MAX_STEPS, directions: str = "mixture",
                alpha: float = DEFAULT_ALPHA, search: str = "secant", precondition=None,
-               widths: tuple = DEFAULT_WIDTHS, slots=None, normalize=None, start: str = "warm") -> VolumeEstimate:
+               widths: tuple = DEFAULT_WIDTHS, slots=None, normalize=None, start: str = "one") -> VolumeEstimate:
     """Estimate the log measure of the star domain ``{w: C(w) < epsilon}`` around ``w0``.
 
     Args:
@@ -712,11 +713,14 @@ def log_volume(cost_fn: Callable, w0, key, n_directions: int = 100, epsilon=1e-2
         float32 rounding in batches of another size). Under ``vmap`` over many networks (a sweep's chunk) few
         slots are fastest (``benchmarks/volume_bench.py``); for one large network alone, ``slots=n_directions``
         evaluates every ray at once.
-      start: where each ray's secant search starts: ``"warm"`` (default: where the network's last converged rays
-        ended, scaled to the ray's epsilon by ``C ~ r^2``; ``star_radii``'s ``warm``; about a third fewer cost
-        evaluations) or ``"one"`` (``r = 1``, the search of 2026-12-07 and before, bit for bit). The two find
-        radii that differ within ``rtol``: on ``benchmarks/volume_bench.py``'s 256 networks the estimates differ
-        by 0.08 nats (standard deviation), against 4.4 nats between two direction keys.
+      start: where each ray's secant search starts: ``"one"`` (default: ``r = 1``) or ``"warm"`` (where the
+        network's last converged rays ended, scaled to the ray's epsilon by ``C ~ r^2``; ``star_radii``'s
+        ``warm``): a third fewer cost evaluations on ``benchmarks/volume_bench.py``'s networks (3.2 against 4.7
+        per ray; estimates 0.08 nats apart, standard deviation, against 4.4 between two direction keys), but
+        where the cost is not monotone along a ray it starts beyond the first crossing more often and reports
+        the ray infinite: on the blog grid's relu network at depth 3, scale 1, 34% of the rays with a finite
+        first crossing against 6% from ``r = 1`` (``benchmarks/volume_first_crossing.py``; docs/volume.md).
+        Not the default for that reason.
 
     Returns:
       ``VolumeEstimate``. Broken inputs that are only known inside a trace give NaN estimates (``log_volume``,
@@ -1012,7 +1016,7 @@ def network_log_volume(model, params, inputs, key=None, cost: str = "kl", n_dire
                        sigma=None, measure: str = "gaussian", rtol=1e-2, seed: int = 0,
                        max_steps: int = MAX_STEPS, directions: str = "mixture", alpha: float = DEFAULT_ALPHA,
                        search: str = "secant", widths: tuple = DEFAULT_WIDTHS, weight_scale=1.0, bias_scale=1.0,
-                       slots=None, normalize=None, start: str = "warm", **apply_kwargs) -> VolumeEstimate:
+                       slots=None, normalize=None, start: str = "one", **apply_kwargs) -> VolumeEstimate:
     """``log_volume`` of a network's cost on ``inputs``; ``key=None`` uses ``direction_key(w0, seed)`` (what the
     sweep measure does). ``sigma="init"`` is the model's own prior at ``weight_scale`` / ``bias_scale``
     (``init_std``)."""
@@ -1030,7 +1034,7 @@ def network_log_volume(model, params, inputs, key=None, cost: str = "kl", n_dire
 VOLUME_ARGS = {"cost": "kl", "epsilon": 1e-2, "n_directions": 100, "measure": "gaussian", "sigma": None,
                "rtol": 1e-2, "seed": 0, "statistic": "log_volume", "resolution": None, "max_steps": MAX_STEPS,
                "directions": "mixture", "alpha": DEFAULT_ALPHA, "search": "secant", "widths": list(DEFAULT_WIDTHS),
-               "normalize": None, "epsilons": None, "start": "warm"}
+               "normalize": None, "epsilons": None, "start": "one"}
 # stored beside every estimate of the sweep measure (``volume_saturated``, ...; DESIGN.md section 21)
 DIAGNOSTICS = ("saturated", "ess", "unbracketed", "resolved", "unmoved")
 
@@ -1106,7 +1110,7 @@ def _volume_outputs(epsilons=None, **_):
 def _volume_measure(model, params, inputs, numeric, cost="kl", epsilon=1e-2, n_directions=100, measure="gaussian",
                     sigma=None, rtol=1e-2, seed=0, statistic="log_volume", resolution=None, max_steps=MAX_STEPS,
                     directions="mixture", alpha=DEFAULT_ALPHA, search="secant", widths=DEFAULT_WIDTHS, normalize=None,
-                    epsilons=None, start="warm"):
+                    epsilons=None, start="one"):
     """The statistic at ``epsilon`` with its diagnostics, and at each of ``epsilons`` (one radius search over the
     same rays for all of them, in one program)."""
     init_args, apply_args = split_numeric(model, numeric)
@@ -1140,8 +1144,4 @@ def _check_measure(sweep, **args):
                           "allowed: one value per sweep (use a suite of parts)")
 
 
-# the revision names the default search's numbers: "2026-12-07b" starts each ray where the last converged ray ended
-# (start="warm"); results made before it carry no revision and are neither resumed nor reused under it
-REVISION = "2026-12-07b"
-register_measure("volume", "network", _volume_measure, VOLUME_ARGS, check=_check_measure, outputs=_volume_outputs,
-                 revision=REVISION)
+register_measure("volume", "network", _volume_measure, VOLUME_ARGS, check=_check_measure, outputs=_volume_outputs)
