@@ -116,6 +116,36 @@ def run_notebook(tmp_path):
 _SLOW_LIST = Path(__file__).with_name("slow_tests.txt")
 
 
+def pytest_addoption(parser):
+    parser.addoption("--cpu-times", metavar="DIR", default=None,
+                     help="write each test's CPU seconds (this process, and its subprocesses that ended) to "
+                          "DIR/<worker>.tsv: which tests cost the most on a loaded machine, where wall times mislead")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """With ``--cpu-times DIR``: one line per test, ``node id, own CPU s, subprocesses' CPU s, wall s`` (setup,
+    call and teardown: a module fixture counts in the first test that uses it)."""
+    folder = item.config.getoption("--cpu-times")
+    if not folder:
+        yield
+        return
+    import resource
+    import time
+
+    def cpu():
+        own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime, kids.ru_utime + kids.ru_stime
+
+    (own0, kids0), t0 = cpu(), time.monotonic()
+    yield
+    (own1, kids1), wall = cpu(), time.monotonic() - t0
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    with open(Path(folder) / f"{worker}.tsv", "a") as f:
+        f.write(f"{item.nodeid}\t{own1 - own0:.2f}\t{kids1 - kids0:.2f}\t{wall:.2f}\n")
+
+
 def pytest_collection_modifyitems(config, items):
     """Mark the tests listed in tests/slow_tests.txt as ``slow`` (``make test-fast`` runs ``-m "not slow"``), and
     run them first: xdist hands out tests in collection order, so a long test collected last kept one worker

@@ -613,7 +613,10 @@ def test_training_resume_retrains_a_damaged_piece(tmp_path, monkeypatch, damage)
     from redshift_jax import train
     from redshift_jax.train.modsum import ModularSum
 
-    exp = ModularSum(activations=("relu", "tanh"), moduli=(4,), prefactors=(1.0,), seeds=(0, 1), steps=3)
+    # the experiment of tests/test_multihost.py's TRAIN_FILE: the same programs, so the run's compilation cache
+    # compiles them once for both tests (about 25 s of CPU each); its sizes do not matter here
+    exp = ModularSum(activations=("relu", "tanh"), moduli=(4,), prefactors=(1.0, 4.0), seeds=(0, 1), n=6, steps=40,
+                     width=16)
     full = train.run(exp, progress=False)
     out = tmp_path / "m.zarr"
     monkeypatch.setattr(RunStore, "finish", lambda self, ds: (_ for _ in ()).throw(KeyboardInterrupt()))
