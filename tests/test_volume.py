@@ -264,9 +264,6 @@ def test_refusals_name_the_value():
         rj.Sweep(model=model, axes={"seed": [0]}, resolution=4, measures=[("volume", {"epsilons": [0.1, 0.1]})])
     with pytest.raises(ConfigError, match="sigma='prior'"):
         rj.Sweep(model=model, axes={"seed": [0]}, resolution=4, measures=[("volume", {"sigma": "prior"})])
-    with pytest.raises(ConfigError, match="one value per sweep"):
-        rj.Sweep(model=model, axes={"activation": ["relu", "tanh"], "seed": [0]}, resolution=4,
-                 measures=[("volume", {"n_directions": 2})])
     with pytest.raises(ConfigError, match="ModularSum.volume has no argument 'cost'"):
         rj.train.ModularSum(volume={"cost": "mse"})
 
@@ -306,6 +303,23 @@ def test_sweep_measure_equals_direct_call_and_ignores_chunking():
         params = model.replace(depth=2).init(jax.random.fold_in(jax.random.key(0), seed), weight_scale=scale)
         want = float(direct(params))
         assert float(ds.volume.sel(depth=2, weight_scale=scale, seed=seed)) == pytest.approx(want, rel=1e-6)
+
+
+@pytest.mark.slow
+def test_switched_sweep_gives_each_activation_its_own_sweeps_volumes():
+    """Several activations share one compiled function; the volume measure is called with each network's own
+    activation and gives, bit for bit, the numbers of the sweep of that activation alone."""
+    volume = ("volume", {"n_directions": 2, "sigma": "init", "epsilons": [1e-3]})
+    sweep = rj.Sweep(model=rj.MLP(width=4, prior="torch"), axes={"depth": [1, 2], "seed": [0, 1]}, resolution=4,
+                     measures=(volume,))
+    both = rj.run_sweep(sweep.with_axis("activation", ["tanh", "relu"]), progress=False)
+    for activation in ("tanh", "relu"):
+        alone = rj.run_sweep(sweep.replace(model=sweep.model.replace(activation=activation)), progress=False)
+        assert set(alone.data_vars) == set(both.data_vars)
+        for name in alone.data_vars:
+            np.testing.assert_array_equal(both[name].sel(activation=activation).values, alone[name].values,
+                                          err_msg=f"{activation} {name}")
+    assert not np.array_equal(both.volume.sel(activation="tanh").values, both.volume.sel(activation="relu").values)
 
 
 def test_modsum_records_volume_and_leaves_the_rest_unchanged():

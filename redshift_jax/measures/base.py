@@ -5,7 +5,8 @@ A measure declares what it reads:
 - ``"values"``: one function's values on the grid (an image or a curve) -> one number; the engine vmaps it over
   fixed blocks of images (fourier, chebyshev, legendre, lz...).
 - ``"tokens"``: an integer sequence -> one number.
-- ``"network"``: ``fn(model, params, inputs, numeric, **args)`` -> one number, with the network's model,
+- ``"network"``: ``fn(model, params, inputs, numeric, **args)`` -> one number, with the network's model (at its
+  own value of a switched axis: in a sweep over several activations the measure is called with each network's),
   parameters, evaluation inputs and numeric values (``{"weight_scale": ..., ...}``); for measures of the
   parameters or of the exact function (volume, exact kinks).
 

@@ -79,8 +79,27 @@ def _outputs(measure, value) -> dict:
     return {label: value[suffix] for label, suffix in zip(labels, suffixes)}
 
 
+def _measure_network(measure, model, params, x, numeric, sweep: Sweep, switch_index=None) -> dict:
+    """One network measure's outputs, called with the model of the network's own switched value.
+
+    In a switched sweep (several values of the model's ``switch_axis`` share one compiled function, the network
+    built with ``model.switched``), the measure is called through a ``lax.switch`` on ``switch_index`` over one
+    branch per value, each with the model at that value (``model.replace(activation=...)``): the measure sees
+    the same model and parameters as in a sweep of that value alone, and only the chosen branch runs."""
+    choices = _switch_values(model, sweep)
+    if choices is None or switch_index is None:
+        return _outputs(measure, measure(model, params, x, numeric))
+    axis = model.switch_axis
+
+    def branch(value):
+        at_value = model.replace(**{axis: value})
+        return lambda p: _outputs(measure, measure(at_value, p, x, numeric))
+
+    return jax.lax.switch(switch_index, [branch(v) for v in choices], params)
+
+
 def network_images(model, sweep: Sweep, shared_rows, base_key, numeric: dict, seed, tag=None,
-                   branch_kwargs: dict | None = None, state=None):
+                   branch_kwargs: dict | None = None, state=None, switch_index=None):
     """Sample one network and evaluate it on the grid.
 
     Args:
@@ -93,6 +112,8 @@ def network_images(model, sweep: Sweep, shared_rows, base_key, numeric: dict, se
       tag: with ``independent_depths``, the shared-axis value folded into the key.
       branch_kwargs: extra ``apply`` arguments of a switched axis (``model.switched``).
       state: a setup model's shared state (``model.setup``), passed to ``apply`` as ``state=``.
+      switch_index: in a switched sweep, the index of the network's value of the switch axis (the one
+        ``branch_kwargs`` select); network measures are called with the model at that value.
 
     Returns:
       ``(images, network_values)``: images ``(rows, *image_shape)``, and ``{label: (rows,)}`` for the sweep's
@@ -117,11 +138,12 @@ def network_images(model, sweep: Sweep, shared_rows, base_key, numeric: dict, se
             rows = []
             for r in shared_rows:
                 sub_model, sub_params = model.at_shared(params, r + 1)
-                rows.append(_outputs(measure, measure(sub_model, sub_params, x, numeric)))
+                rows.append(_measure_network(measure, sub_model, sub_params, x, numeric, sweep, switch_index))
             network_values.update({k: jnp.stack([row[k] for row in rows]) for k in rows[0]})
         else:
             network_values.update({k: jnp.asarray(v)[None] for k, v in
-                                    _outputs(measure, measure(model, params, x, numeric)).items()})
+                                    _measure_network(measure, model, params, x, numeric, sweep,
+                                                     switch_index).items()})
     return ys.reshape((ys.shape[0],) + _image_shape(sweep)), network_values
 
 
@@ -223,12 +245,19 @@ def measure_images(sweep: Sweep, images: jax.Array) -> dict[str, jax.Array]:
     return {name: v.reshape(-1)[:n] for name, v in out.items()}
 
 
+def _switch_values(model, sweep: Sweep) -> tuple | None:
+    """The values of the model's switch axis in this sweep when there are several (they share one compiled
+    function, chosen by a traced index), else None."""
+    axis = getattr(model, "switch_axis", None)
+    values = tuple(sweep.axes.get(axis, ())) if axis else ()
+    return values if len(values) > 1 else None
+
+
 def _switch(model, sweep: Sweep):
     """``(values, model, branch)`` when the model's switch axis has several values here, else ``(None, model,
     None)``: one compiled function then serves every value, chosen by a traced index."""
-    axis = getattr(model, "switch_axis", None)
-    values = tuple(sweep.axes.get(axis, ())) if axis else ()
-    if len(values) > 1:
+    values = _switch_values(model, sweep)
+    if values is not None:
         switched, branch = model.switched(values)
         return values, switched, branch
     return None, model, None
@@ -286,7 +315,8 @@ def compile_variant(model, sweep: Sweep, chunk: int, mesh: Mesh | None = None, s
         def one_network(args):
             values, s = args
             return network_images(model, sweep, shared_rows, base_key, values, s,
-                                  tag=tag if independent else None, branch_kwargs=branch_kwargs, state=state)
+                                  tag=tag if independent else None, branch_kwargs=branch_kwargs, state=state,
+                                  switch_index=switch_index)
 
         images, network_values = jax.lax.map(kept_whole(one_network, platform), (numeric, seed))
         n_local, n_rows = images.shape[:2]
