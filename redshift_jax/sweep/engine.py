@@ -61,7 +61,7 @@ def _shared_rows(sweep: Sweep) -> tuple[int, ...] | None:
 
 
 def _measures_reading(sweep: Sweep, reads: str) -> tuple:
-    return tuple(m for m in sweep.measure_objects if m.reads == reads)
+    return tuple(m for m in sweep.measures if m.reads == reads)
 
 
 # Measures run over fixed-size batches of images (lax.map over vmapped blocks). XLA picks reduction and FFT
@@ -422,7 +422,7 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike | None = None, resume: bool =
     """Run a sweep and return its labelled results.
 
     Args:
-      sweep: the grid to sample (validated already at construction).
+      sweep: the grid to sample (checked once, when it was made; not checked again here).
       out: zarr path for incremental, resumable results; ``None`` keeps everything in memory. Never replaces
         anything but a finished result of the same sweep (see ``overwrite``); see ``redshift_jax.store``.
       resume: continue a run killed before it finished (finished chunks are checked and kept, damaged ones
@@ -446,8 +446,7 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike | None = None, resume: bool =
     if not isinstance(sweep, Sweep):
         raise ConfigError(f"run_sweep: sweep={sweep!r} is not allowed; pass a redshift_jax.Sweep")
     if chunk_size is not None:
-        sweep = sweep.replace(chunk_size=chunk_size)
-    sweep.validate()
+        sweep = sweep.with_chunk_size(chunk_size)
     fingerprint = sweep.fingerprint()
     if out is not None:
         out = Path(out)

@@ -6,6 +6,7 @@ The axes a sweep may use are the model's own declarations (``models/base.py``): 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 import json
@@ -16,6 +17,7 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import ConfigError
+from ..measures import Measure, measure_names, resolve_measure, validate_measure_names
 from ..models import MLP, FlaxModel, Unbiased
 from ..models.base import output_kind
 from ..validate import check_bool, check_int, check_number
@@ -60,7 +62,9 @@ class Sweep:
         ``independent_depths``); numeric axes (``weight_scale, bias_scale, prefactor, seed``) are traced and
         vmapped. A numeric axis left out takes its default (scales 1, prefactor 1, seed 0).
       resolution: grid points per input dimension; the grid is ``[lo, hi]^in_dim``.
-      measures: names from ``redshift_jax.measures.MEASURES``.
+      measures: the measures, each a name from ``redshift_jax.measures.measure_names()``, a ``(name,
+        {arguments})`` pair or a ``redshift_jax.measures.Measure``; held as ``Measure`` objects (``to_dict`` writes
+        their JSON form).
       keep_values: also return every function's values, dims (axes..., y, x).
       independent_depths: draw each depth's network from its own key instead of reading all depths out of one
         shared trunk (costs one pass per depth).
@@ -107,26 +111,20 @@ class Sweep:
             raise ConfigError(f"Sweep.axes={self.axes!r} is not allowed; axes must be a mapping name -> values")
         axes = {str(k): _as_tuple(str(k), v) for k, v in self.axes.items()}
         object.__setattr__(self, "axes", axes)
-        from ..measures import resolve_measure
-
         entries = (self.measures,) if isinstance(self.measures, str) else tuple(self.measures)
-        measures = tuple(resolve_measure(_thaw(m)).to_spec() for m in entries)  # (replace passes frozen ones)
-        object.__setattr__(self, "measures", tuple(tuple(_freeze(m)) if isinstance(m, list) else m
-                                                   for m in measures))
+        object.__setattr__(self, "measures", tuple(resolve_measure(m) for m in entries))
         self.validate()
 
     # ------------------------------------------------------------------------------------------------
     @property
-    def measure_objects(self) -> tuple:
-        """The measures as ``redshift_jax.measures.Measure`` objects (name, arguments, result label)."""
-        from ..measures import resolve_measure
-
-        return tuple(resolve_measure(_thaw(m)) for m in self.measures)
+    def measure_objects(self) -> tuple[Measure, ...]:
+        """The measures (``Sweep.measures`` itself: ``Measure`` objects, name, arguments and result label)."""
+        return self.measures
 
     @property
     def measure_labels(self) -> tuple[str, ...]:
         """The result variables' names: one per measure, and a measure's extra outputs after its label."""
-        return tuple(label for m in self.measure_objects for label in m.output_labels)
+        return tuple(label for m in self.measures for label in m.output_labels)
 
     @property
     def numeric_axes(self) -> dict:
@@ -140,9 +138,8 @@ class Sweep:
         return axis if axis in self.axes and not self.independent_depths else None
 
     def validate(self) -> None:
-        """Check the whole sweep; raise ConfigError naming the field, value and what is allowed."""
-        from .. import measures as measures_mod
-
+        """Check the whole sweep; raise ConfigError naming the field, value and what is allowed. A ``Sweep`` is
+        frozen and checked once, when it is made (``run_sweep`` does not check it again)."""
         model = self.model
         allowed = tuple(model.structural_axes) + tuple(model.numeric_axes) + ("seed",)
         model_name = type(model).__name__
@@ -158,12 +155,12 @@ class Sweep:
                 raise ConfigError(f"{model_name}.in_dim={model.in_dim} is not allowed in a sweep; the measures "
                                   "read 1-D curves or 2-D images, so in_dim must be 1 or 2")
         if len(self.measures) == 0:
-            raise ConfigError("Sweep.measures is empty; allowed: any of " + ", ".join(measures_mod.measure_names()))
-        measures_mod.validate_measure_names([_thaw(m) for m in self.measures], self.resolution)
-        for measure in self.measure_objects:
+            raise ConfigError("Sweep.measures is empty; allowed: any of " + ", ".join(measure_names()))
+        validate_measure_names(self.measures, self.resolution)
+        for measure in self.measures:
             measure.check(self)
         if self.resolution < 64 and {"chebyshev", "legendre", "chebyshev_energy", "legendre_energy"} & {
-                m.name for m in self.measure_objects}:
+                m.name for m in self.measures}:
             warnings.warn(
                 f"Sweep.resolution={self.resolution}: the polynomial measures use degree min(32, resolution - 1), "
                 "and an equispaced least-squares fit of that degree is ill-conditioned below 2 x degree points, "
@@ -235,7 +232,7 @@ class Sweep:
         if init_axes:
             raise ConfigError(f"{model_name} has numeric axes {init_axes} applied at init; a token model's numeric "
                               "axes must act at apply time (every cell of a seed shares one weight sample)")
-        network = [m.label for m in self.measure_objects if m.reads == "network"]
+        network = [m.label for m in self.measures if m.reads == "network"]
         if network:
             raise ConfigError(f"Sweep.measures {network} read the network, which token-model sweeps do not "
                               "offer; allowed here: measures of tokens")
@@ -370,7 +367,7 @@ class Sweep:
             "model": {"type": type(self.model).__name__, **model},
             "axes": {k: list(v) for k, v in self.axes.items()},
             "resolution": self.resolution,
-            "measures": [_thaw(m) for m in self.measures],
+            "measures": [m.to_spec() for m in self.measures],
             "keep_values": self.keep_values,
             "independent_depths": self.independent_depths,
             "base_seed": self.base_seed,
@@ -413,6 +410,15 @@ class Sweep:
     def replace(self, **changes) -> "Sweep":
         return dataclasses.replace(self, **changes)
 
+    def with_chunk_size(self, chunk_size: int | None) -> "Sweep":
+        """The same sweep with another ``chunk_size`` (networks per compiled call; ``None``: from the memory
+        budget). Only that field is checked: nothing else changed, and the chunk length changes no number."""
+        if chunk_size is not None:
+            check_int("Sweep.chunk_size", chunk_size, minimum=1)
+        out = copy.copy(self)
+        object.__setattr__(out, "chunk_size", None if chunk_size is None else int(chunk_size))
+        return out
+
     def compile_key(self) -> str:
         """Everything about this sweep that shapes its compiled functions, derived from the spec: every field
         except the numeric axes (traced: the compiled function takes every numeric axis of the model, whichever
@@ -429,16 +435,3 @@ class Sweep:
         axes[name] = values
         return self.replace(axes=axes)
 
-
-def _freeze(measure_spec: list) -> tuple:
-    """``[name, {args}]`` as a hashable ``(name, ((key, value), ...))`` (Sweep is frozen and hashable)."""
-    name, args = measure_spec
-    return (name, tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in args.items())))
-
-
-def _thaw(measure):
-    """A stored measure entry in its JSON form: a name, or ``[name, {args}]``."""
-    if isinstance(measure, tuple) and len(measure) == 2 and isinstance(measure[1], tuple):
-        name, args = measure
-        return [name, {k: (list(v) if isinstance(v, tuple) else v) for k, v in args}]
-    return measure

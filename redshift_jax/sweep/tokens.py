@@ -105,7 +105,7 @@ def compile_tokens(model, sweep: Sweep, chunk: int, mesh: Mesh, branch, trace_co
     values, per_group = _groups(sweep)
     shared = sweep.shared_axis
     independent = sweep.independent_depths and getattr(model, "shared_axis", None) in sweep.axes
-    measures = tuple(m for m in sweep.measure_objects if m.reads == "tokens")
+    measures = tuple(m for m in sweep.measures if m.reads == "tokens")
 
     def decode(sub_model, params, prompt, numeric, index):
         extra = branch(index) if branch is not None else {}
