@@ -19,8 +19,8 @@ from .._version import __version__
 from ..errors import ConfigError
 from ..measures import Measure, measure_names, resolve_measure, validate_measure_names
 from ..models import MLP, FlaxModel, Unbiased
-from ..models.base import output_kind
 from ..validate import check_bool, check_int, check_number
+from .flows import Flow, flow_of
 
 __all__ = ["Sweep", "NUMERIC_AXES", "STRUCTURAL_AXES", "MODELS", "register_model"]
 
@@ -150,10 +150,8 @@ class Sweep:
         check_int("Sweep.resolution", self.resolution, minimum=2)
         if hasattr(model, "check_sweep"):
             model.check_sweep(self)
-        if getattr(model, "inputs", "grid") in ("grid", "plane") and output_kind(model) == "field":
-            if model.in_dim not in (1, 2):
-                raise ConfigError(f"{model_name}.in_dim={model.in_dim} is not allowed in a sweep; the measures "
-                                  "read 1-D curves or 2-D images, so in_dim must be 1 or 2")
+        flow = self.flow
+        flow.check_inputs(self)
         if len(self.measures) == 0:
             raise ConfigError("Sweep.measures is empty; allowed: any of " + ", ".join(measure_names()))
         validate_measure_names(self.measures, self.resolution)
@@ -180,13 +178,7 @@ class Sweep:
         for flag in ("keep_values", "independent_depths", "tie_bias_to_weight", "crn"):
             check_bool(f"Sweep.{flag}", getattr(self, flag))
         check_int("Sweep.n_new", self.n_new, minimum=1)
-        if self.decodes_tokens:
-            self._check_tokens()
-        elif not self.crn:
-            raise ConfigError(f"Sweep.crn=False is not allowed for {model_name}, which outputs "
-                              f"{output_kind(model)}; allowed: crn=False for token models (GPT-2). "
-                              "MLP sweeps share a seed's weights across numeric axes; for depths drawn from their "
-                              "own keys use independent_depths=True")
+        flow.check(self)
         if self.tie_bias_to_weight:
             if not {"weight_scale", "bias_scale"} <= set(model.numeric_axes):
                 raise ConfigError(f"Sweep.tie_bias_to_weight=True is not allowed for {model_name}; it needs the "
@@ -215,32 +207,22 @@ class Sweep:
             del variant
 
     @property
+    def flow(self) -> Flow:
+        """What the sweep computes for its kind of model (``flows.py``: a field on a grid, a field with a setup
+        step, tokens); spec, plan and engine ask it instead of branching on the kind."""
+        return flow_of(self.model)
+
+    @property
     def has_setup(self) -> bool:
         """The model has a setup step (``model.setup(grid, **numeric)``, e.g. a GP's Cholesky factor) computed
-        once per structural variant and numeric point and shared by every seed: its numeric axes then split the
-        sweep into variants like structural ones, and the networks of a variant are its seeds."""
-        return callable(getattr(self.model, "setup", None))
+        once per structural variant and numeric point and shared by every seed (``flows.SetupFlow``)."""
+        return self.flow.name == "setup"
 
     @property
     def decodes_tokens(self) -> bool:
-        """The model outputs tokens: every cell of a seed's weight sample decodes in one batch (``tokens.py``)."""
-        return output_kind(self.model) == "tokens"
-
-    def _check_tokens(self) -> None:
-        model, model_name = self.model, type(self.model).__name__
-        init_axes = [n for n, a in model.numeric_axes.items() if a.stage != "apply"]
-        if init_axes:
-            raise ConfigError(f"{model_name} has numeric axes {init_axes} applied at init; a token model's numeric "
-                              "axes must act at apply time (every cell of a seed shares one weight sample)")
-        network = [m.label for m in self.measures if m.reads == "network"]
-        if network:
-            raise ConfigError(f"Sweep.measures {network} read the network, which token-model sweeps do not "
-                              "offer; allowed here: measures of tokens")
-        positions = getattr(model, "n_positions", None)
-        if positions is not None and self.n_new > positions:
-            raise ConfigError(f"Sweep.n_new={self.n_new!r} is not allowed for {model_name} with n_positions="
-                              f"{positions}; allowed: 1 .. {positions} (the one-token prompt and n_new - 1 "
-                              "generated tokens are fed back)")
+        """The model outputs tokens: every cell of a seed's weight sample decodes in one batch
+        (``flows.TokenFlow``)."""
+        return self.flow.name == "tokens"
 
     # ------------------------------------------------------------------------------------------------
     @property
@@ -268,30 +250,22 @@ class Sweep:
     def variant_dims(self) -> tuple[str, ...]:
         """Structural axes that each compile their own function (the shared axis excluded; for token models the
         switched axis too: its values decode in the same batch)."""
-        batched = {self.shared_axis}
-        if self.decodes_tokens:
-            batched.add(getattr(self.model, "switch_axis", None))
-        setup = self.model.numeric_axes if self.has_setup else ()
+        flow = self.flow
+        batched = {self.shared_axis, *flow.batched_axes(self)}
+        setup = flow.variant_numeric_axes(self)
         return tuple(a for a in self.axes if (a in self.model.structural_axes or a in setup) and a not in batched)
 
     @property
     def cell_dims(self) -> tuple[str, ...]:
         """The axes one weight sample is read out at, in the order of a network's cells: the shared axis
         (first), then for token models the switched axis and the numeric axes but ``seed``, in sweep order."""
-        dims = (self.shared_axis,) if self.shared_axis else ()
-        if self.decodes_tokens:
-            switch = getattr(self.model, "switch_axis", None)
-            dims += tuple(a for a in self.axes if a != self.shared_axis
-                          and (a == switch or a in self.model.numeric_axes))
-        return dims
+        return ((self.shared_axis,) if self.shared_axis else ()) + self.flow.cell_dims(self)
 
     @property
     def network_dims(self) -> tuple[str, ...]:
         """The axes that enumerate a variant's weight samples (its "networks"): the numeric axes, or for token
         models ``seed`` alone."""
-        if self.decodes_tokens or self.has_setup:
-            return ("seed",) if "seed" in self.axes else ()
-        return self.numeric_dims
+        return self.flow.network_dims(self)
 
     def structural_variants(self):
         """Yield (index tuple over variant_dims, model) for every variant (with a setup step, the numeric values
@@ -299,14 +273,13 @@ class Sweep:
         dims = self.variant_dims
         ranges = [range(len(self.axes[d])) for d in dims]
         shared = self.shared_axis
-        switch = getattr(self.model, "switch_axis", None)
-        batched_switch = self.decodes_tokens and switch in self.axes
+        batched = [a for a in self.flow.batched_axes(self) if a in self.axes]   # decoded together: the first value
         for idx in itertools.product(*ranges):
             changes = {d: self.axes[d][i] for d, i in zip(dims, idx) if d in self.model.structural_axes}
             if shared is not None:
                 changes[shared] = max(self.axes[shared])
-            if batched_switch:
-                changes[switch] = self.axes[switch][0]
+            for axis in batched:
+                changes[axis] = self.axes[axis][0]
             try:
                 model = self.model.replace(**changes)
             except ConfigError as err:
@@ -377,7 +350,7 @@ class Sweep:
             "tie_bias_to_weight": self.tie_bias_to_weight,
             "name": self.name,
             # token models only, so the specs (and resume fingerprints) of field sweeps are unchanged
-            **({"n_new": self.n_new, "crn": self.crn} if self.decodes_tokens else {}),
+            **self.flow.spec_fields(self),
         }
 
     def to_json(self) -> str:

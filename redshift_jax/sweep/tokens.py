@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import json
 import zlib
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
-from .spec import Sweep
+if TYPE_CHECKING:
+    from .spec import Sweep
 
 __all__ = ["cell_table", "cell_tag", "compile_tokens", "seed_values", "sample_sequence"]
 
