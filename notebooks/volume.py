@@ -98,18 +98,18 @@ fig.savefig(Path(OUT) / "volume_rays.png", dpi=100)
 # %% [markdown]
 # ## 3. The blog's grid (small)
 #
-# `sweeps/volume_blog.py` as a suite: one part per activation, depth x weight scale x seeds, with the Fourier and
+# `sweeps/volume_blog.py`: one sweep over activation x depth x weight scale x seeds, with the Fourier and
 # LZ complexity of the same networks, and the same rays searched at several epsilons. Cells where most networks
 # are not resolved (the estimate is the prior's, not the network's) are hatched.
 
 # %%
 blog = runpy.run_path(str(Path(rj.__file__).resolve().parents[1] / "sweeps" / "volume_blog.py"))
 if SMOKE:
-    parts = blog["make"](activations=("tanh",), depths=(1, 2), scales=(0.32, 3.16), seeds=1, n_directions=2,
+    sweep = blog["make"](activations=("tanh",), depths=(1, 2), scales=(0.32, 3.16), seeds=1, n_directions=2,
                          epsilons=(1e-3, 1e-1))
 else:
-    parts = blog["make"](activations=("relu", "tanh", "gaussian"), seeds=8, n_directions=32)
-results = {name: rj.run_sweep(sweep, progress=False) for name, sweep in parts.items()}
+    sweep = blog["make"](activations=("relu", "tanh", "gaussian"), seeds=8, n_directions=32)
+results = rj.run_sweep(sweep, progress=False)
 for path in plot_volume(results, OUT):
     print(path)
 print((Path(OUT) / "volume.md").read_text())

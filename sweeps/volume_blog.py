@@ -13,9 +13,12 @@ sqrt(fan_in)``; biases keep PyTorch's default. The same rays are also searched a
 read out of one trunk per seed (the depth-d network is the first d layers plus the
 shared readout). Fourier and LZ complexity of the same networks' 16 x 16 logit images sit beside the volume.
 
-A suite with one part per activation (a network measure sees one activation per compiled sweep), drawn by
-``redshift_jax.studies.volume.plot_volume`` (``FIGURE = "volume"``): heatmaps of log-volume and per-parameter
-log-volume (depth x weight scale), volume against Fourier and LZ with Spearman rho, and ``volume.md``.
+One sweep over activation x depth x weight scale x seed (the activations share one compiled function; the volume
+measure sees each network's own activation), drawn by ``redshift_jax.studies.volume.plot_volume`` (``FIGURE =
+"volume"``) one activation at a time: heatmaps of log-volume and per-parameter log-volume (depth x weight scale),
+volume against Fourier and LZ with Spearman rho, and ``volume.md``. Until 2026-12-07 this file was a suite of one
+part per activation (``results/record-laptop/volume_blog/{activation}.zarr``); each network's numbers are bitwise
+the same in both (checked at QUICK size), and ``plot_volume`` draws either.
 
     redshift-jax sweep sweeps/volume_blog.py --laptop --figures figures/volume_blog
 """
@@ -33,11 +36,10 @@ def make(activations=ACTIVATIONS, depths=range(1, 6), scales=SCALES, seeds=100, 
          epsilons=EPSILONS, name="volume_blog"):
     volume = ("volume", {"cost": "kl", "n_directions": n_directions, "epsilon": epsilon, "sigma": "init",
                          "epsilons": list(epsilons)})
-    return {activation: rj.Sweep(model=rj.MLP(activation=activation, width=64, in_dim=2, prior="torch"),
-                                 axes={"depth": list(depths), "weight_scale": list(scales),
-                                       "seed": list(range(seeds))},
-                                 resolution=16, measures=("fourier", "lz", volume), name=f"{name} {activation}")
-            for activation in activations}
+    return rj.Sweep(model=rj.MLP(width=64, in_dim=2, prior="torch"),
+                    axes={"activation": list(activations), "depth": list(depths), "weight_scale": list(scales),
+                          "seed": list(range(seeds))},
+                    resolution=16, measures=("fourier", "lz", volume), name=name)
 
 
 SWEEP = make(seeds=100, n_directions=100)    # 2,500 networks (x 5 depths from one trunk), 100 rays each

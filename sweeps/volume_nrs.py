@@ -11,9 +11,10 @@ sub-grid of [-1, 1]^2 (the full 4096-point grid costs 16x more and the function 
 - ``volume_nmse``: the same divided by the variance of the field (invariant to the output's scale, so it only
   sees changes of shape).
 
-One part per activation (a network measure sees one activation per compiled sweep); ``FIGURE = "volume"``
-(``redshift_jax.studies.volume``): heatmaps, volume against Fourier / LZ with Spearman rho per activation,
-``volume.md``.
+One sweep over activation x depth x weight scale x seed (the activations share one compiled function; the volume
+measures see each network's own activation); ``FIGURE = "volume"`` (``redshift_jax.studies.volume``): heatmaps,
+volume against Fourier / LZ with Spearman rho per activation, ``volume.md``. Until 2026-12-07 this file was a suite
+of one part per activation; each network's numbers are bitwise the same in both (checked at QUICK size).
 
     redshift-jax sweep sweeps/volume_nrs.py --laptop --figures figures/volume_nrs
 """
@@ -30,12 +31,11 @@ def make(activations=ACTIVATIONS, depths=range(1, 11), scales=15, seeds=16, n_di
     volume = {"n_directions": n_directions, "resolution": cost_resolution}
     measures = ("fourier", "lz", ("volume", {"cost": "mse", **volume}),
                 ("volume", {"cost": "nmse", **volume, "label": "volume_nmse"}))
-    return {activation: rj.Sweep(model=rj.MLP(activation=activation, width=64),
-                                 axes={"depth": list(depths),
-                                       "weight_scale": np.round(np.geomspace(1.0, 50.0, scales), 4).tolist(),
-                                       "seed": list(range(seeds))},
-                                 resolution=64, measures=measures, name=f"{name} {activation}")
-            for activation in activations}
+    return rj.Sweep(model=rj.MLP(width=64),
+                    axes={"activation": list(activations), "depth": list(depths),
+                          "weight_scale": np.round(np.geomspace(1.0, 50.0, scales), 4).tolist(),
+                          "seed": list(range(seeds))},
+                    resolution=64, measures=measures, name=name)
 
 
 SWEEP = make(seeds=16, n_directions=100)   # Figure 4's grid for five activations: 2,400 trunks x 10 depths

@@ -271,9 +271,8 @@ def test_non_piecewise_linear_networks_are_refused_with_the_field_named():
             rj.Sweep(model=model, axes={"seed": [0]}, resolution=8, measures=measures)
     with pytest.raises(rj.ConfigError, match="layernorm"):
         rj.Sweep(model=rj.MLP(in_dim=1), axes={"layernorm": [False, True]}, resolution=8, measures=("kinks",))
-    with pytest.raises(rj.ConfigError, match="one activation per sweep"):
-        rj.Sweep(model=rj.MLP(in_dim=1), axes={"activation": ["relu", "identity"]}, resolution=8,
-                 measures=("kinks",))
+    with pytest.raises(rj.ConfigError, match="gelu"):   # every activation of a switched sweep is checked
+        rj.Sweep(model=rj.MLP(in_dim=1), axes={"activation": ["relu", "gelu"]}, resolution=8, measures=("kinks",))
     with pytest.raises(rj.ConfigError, match="lo=1"):
         rj.Sweep(model=rj.MLP(in_dim=1), axes={"seed": [0]}, resolution=8, measures=(("kinks", {"lo": 1.0}),))
 
@@ -407,6 +406,23 @@ def test_sweep_measures_match_the_functions():
     model, params = K.part_params(ds2, [0, 1])
     regions = jax.jit(jax.vmap(rj.kinks.linear_regions_2d, (None, 0, None, None, None)), static_argnums=(0, 4))
     np.testing.assert_array_equal(ds2.linear_regions.values, regions(model, params, -1.0, 1.0, 17))
+
+
+def test_switched_sweep_counts_each_activation_as_its_own_sweep():
+    """Several activations share one compiled function; the network measures are called with each network's own
+    activation and give, bit for bit, the numbers of the sweep of that activation alone."""
+    kinks = rj.Sweep(model=rj.MLP(in_dim=1, width=8), axes={"depth": [1, 2], "weight_scale": [1.0, 3.0],
+                                                             "seed": [0, 1, 2]}, resolution=16, measures=("kinks",))
+    regions = rj.Sweep(model=rj.MLP(in_dim=2, width=6, depth=2), axes={"seed": [0, 1]}, resolution=8,
+                       measures=("linear_regions",))
+    for sweep, variable in ((kinks, "kinks"), (regions, "linear_regions")):
+        both = rj.run_sweep(sweep.with_axis("activation", ["relu", "identity"]), progress=False)
+        assert both[variable].sel(activation="relu").values.max() > 1  # relu networks bend; identity ones do not
+        for activation in ("relu", "identity"):
+            alone = rj.run_sweep(sweep.replace(model=sweep.model.replace(activation=activation)), progress=False)
+            for name in (variable, "finite"):
+                np.testing.assert_array_equal(both[name].sel(activation=activation).values, alone[name].values,
+                                              err_msg=f"{activation} {name}")
 
 
 def _count_many(spec, params, lo, hi, prefactor):

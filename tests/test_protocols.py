@@ -18,7 +18,7 @@ import pytest
 import redshift_jax as rj
 from redshift_jax.measures import Measure, register_measure
 from redshift_jax.models import FIELD, NumericAxis
-from redshift_jax.sweep import engine
+from redshift_jax.sweep import engine, flows
 
 
 @dataclasses.dataclass(frozen=True)
@@ -298,3 +298,86 @@ def test_a_measure_revision_is_in_the_fingerprint_and_the_record_digest(tmp_path
         rj.run_sweep(sweep, out=out, resume=True, progress=False)
     with pytest.raises(ConfigError, match="revision=3"):
         register_measure("mean_value_rev", "values", _mean_value, revision=3)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# flows: a new kind of input is one new flow; models declare their cost
+
+
+@dataclasses.dataclass(frozen=True)
+class Threshold:
+    """A random linear threshold unit on Boolean inputs: f(x) = tanh(scale * w . x), x in {-1, 1}^in_dim."""
+
+    in_dim: int = 6
+
+    structural_axes = ()
+    numeric_axes = {"scale": NumericAxis(1.0, minimum=0.0, stage="apply")}
+    inputs = "boolean"
+    output = FIELD
+
+    def init(self, key):
+        return {"w": jax.random.normal(key, (self.in_dim,))}
+
+    def apply(self, params, x, scale=1.0, precision=None):
+        return jnp.tanh(scale * (x @ params["w"]))
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+class BooleanFlow(flows.FieldFlow):
+    """Every point of {-1, 1}^in_dim, read by the measures as one curve of 2^in_dim values."""
+
+    name = "boolean"
+
+    @staticmethod
+    def accepts(model) -> bool:
+        return getattr(model, "inputs", None) == "boolean"
+
+    def check_inputs(self, sweep) -> None:
+        if sweep.resolution != 2 ** sweep.model.in_dim:
+            raise rj.ConfigError(f"Sweep.resolution={sweep.resolution} is not allowed for Boolean inputs; allowed: "
+                                 f"2 ** in_dim = {2 ** sweep.model.in_dim}")
+
+    def inputs(self, sweep, model):
+        bits = (np.arange(2 ** model.in_dim)[:, None] >> np.arange(model.in_dim)) & 1
+        return (2.0 * bits - 1.0).astype(np.float32)
+
+    def value_layout(self, sweep):
+        return (2 ** sweep.model.in_dim,), np.float32, ("x",)
+
+
+def test_a_new_kind_of_input_is_one_new_flow(monkeypatch):
+    monkeypatch.setattr(flows, "FLOWS", list(flows.FLOWS))
+    flows.register_flow(BooleanFlow())
+    sweep = rj.Sweep(model=Threshold(), axes={"scale": [0.5, 4.0], "seed": [0, 1, 2]}, resolution=64,
+                     measures=("lz", "fourier"), keep_values=True)
+    assert sweep.flow.name == "boolean" and sweep.network_dims == ("scale", "seed")
+    ds = rj.run_sweep(sweep, progress=False)
+    assert ds["values"].dims == ("scale", "seed", "x") and ds["values"].shape == (2, 3, 64)
+    x = BooleanFlow().inputs(sweep, sweep.model)
+    for scale in (0.5, 4.0):
+        for seed in (0, 2):
+            params = Threshold().init(jax.random.fold_in(jax.random.key(0), seed))
+            want = np.asarray(jax.jit(Threshold().apply)(params, x, np.float32(scale)))
+            np.testing.assert_allclose(ds["values"].sel(scale=scale, seed=seed).values, want, rtol=1e-6, atol=1e-7)
+            assert float(ds.lz.sel(scale=scale, seed=seed)) == float(rj.measures.MEASURES["lz"](want))
+    with pytest.raises(rj.ConfigError, match="2 \\*\\* in_dim = 64"):
+        sweep.replace(resolution=32)
+
+
+def test_the_size_guard_reads_each_models_declared_cost():
+    from redshift_jax.sweep.plan import _flops
+
+    mlp = rj.Sweep(model=rj.MLP(width=32), axes={"depth": [1, 3], "seed": [0, 1]}, resolution=16,
+                   measures=("fourier", "lz"))
+    points, depth = 256, 3   # the guard's formula before models declared their cost; one trunk of depth 3
+    old = 2.0 * points * (2 * 32 + (depth - 1) * 32 * 32 + 32) + 200.0 * points * (depth * 32 / 64 + 2)
+    assert _flops(mlp) == pytest.approx(old * 2, rel=1e-12)
+    cnn = rj.CNN(depth=2, width=8, plane=rj.Plane("digits"))
+    per_point = cnn.flops(1)
+    assert 9 * 8 * 8 * 64 < per_point < 10 * 9 * 8 * 8 * 64   # about its 8 -> 8 channel conv on 8 x 8 pixels
+    sweep = rj.Sweep(model=cnn, axes={"seed": [0, 1, 2]}, resolution=8, measures=("lz",))
+    assert _flops(sweep) == pytest.approx(3 * 64 * (per_point + 200.0), rel=1e-9)
+    wave = rj.Sweep(model=PlaneWave(), axes={"seed": [0]}, resolution=8, measures=("lz",))  # declares nothing
+    assert _flops(wave) == pytest.approx(2.0 * 64 * (2 * 64 + 64) + 200.0 * 64 * (64 / 64 + 1))

@@ -117,6 +117,28 @@ def test_no_recompile_for_new_numeric_values():
     assert engine.trace_count() == before
 
 
+def test_measures_are_objects_serialized_only_by_to_dict_and_a_run_checks_nothing_again(monkeypatch):
+    """``Sweep.measures`` holds ``Measure`` objects (hashable; list arguments frozen), ``to_dict`` writes the JSON
+    form every stored spec has (a measure's keys sorted, its label among them), and a sweep is checked once, when
+    it is made: ``run_sweep`` (with or without a chunk override) does not check it again."""
+    volume = ("volume", {"n_directions": 2, "label": "v", "epsilons": [1e-3, 1e-2]})
+    sweep = rj.Sweep(model=rj.MLP(width=4), axes={"seed": [0, 1]}, resolution=4, measures=("lz", volume))
+    assert all(isinstance(m, rj.measures.Measure) for m in sweep.measures) and len({*sweep.measures}) == 2
+    assert sweep.measures[1].kwargs["epsilons"] == [1e-3, 1e-2]   # a measure still receives lists
+    assert sweep.to_dict()["measures"] == ["lz", ["volume", {"epsilons": [1e-3, 1e-2], "label": "v",
+                                                             "n_directions": 2}]]
+    assert list(sweep.to_dict()["measures"][1][1]) == ["epsilons", "label", "n_directions"]
+    assert rj.Sweep.from_dict(json.loads(sweep.to_json())) == sweep == sweep.replace(resolution=4)
+    small = rj.Sweep(model=rj.MLP(width=4), axes={"seed": [0, 1]}, resolution=8, measures=("lz",))
+    calls = []
+    monkeypatch.setattr(rj.Sweep, "validate", lambda self: calls.append(self))
+    rj.run_sweep(small, progress=False)
+    rj.run_sweep(small, progress=False, chunk_size=1)
+    assert calls == []
+    with pytest.raises(rj.ConfigError, match="chunk_size"):
+        small.with_chunk_size(0)
+
+
 BAD = [
     (dict(axes={"activation": ["relu", "swoosh"]}), ["activation", "swoosh", "relu"]),
     (dict(measures=("fourier", "entropy")), ["entropy", "fourier"]),

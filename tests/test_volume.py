@@ -265,9 +265,6 @@ def test_refusals_name_the_value():
         rj.Sweep(model=model, axes={"seed": [0]}, resolution=4, measures=[("volume", {"epsilons": [0.1, 0.1]})])
     with pytest.raises(ConfigError, match="sigma='prior'"):
         rj.Sweep(model=model, axes={"seed": [0]}, resolution=4, measures=[("volume", {"sigma": "prior"})])
-    with pytest.raises(ConfigError, match="one value per sweep"):
-        rj.Sweep(model=model, axes={"activation": ["relu", "tanh"], "seed": [0]}, resolution=4,
-                 measures=[("volume", {"n_directions": 2})])
     with pytest.raises(ConfigError, match="ModularSum.volume has no argument 'cost'"):
         rj.train.ModularSum(volume={"cost": "mse"})
 
@@ -325,6 +322,23 @@ def test_sweep_measure_passes_every_option():
         rj.Sweep(model=model, axes={"seed": [0]}, resolution=4, measures=[("volume", {"start": "cold"})]).validate()
 
 
+@pytest.mark.slow
+def test_switched_sweep_gives_each_activation_its_own_sweeps_volumes():
+    """Several activations share one compiled function; the volume measure is called with each network's own
+    activation and gives, bit for bit, the numbers of the sweep of that activation alone."""
+    volume = ("volume", {"n_directions": 2, "sigma": "init", "epsilons": [1e-3]})
+    sweep = rj.Sweep(model=rj.MLP(width=4, prior="torch"), axes={"depth": [1, 2], "seed": [0, 1]}, resolution=4,
+                     measures=(volume,))
+    both = rj.run_sweep(sweep.with_axis("activation", ["tanh", "relu"]), progress=False)
+    for activation in ("tanh", "relu"):
+        alone = rj.run_sweep(sweep.replace(model=sweep.model.replace(activation=activation)), progress=False)
+        assert set(alone.data_vars) == set(both.data_vars)
+        for name in alone.data_vars:
+            np.testing.assert_array_equal(both[name].sel(activation=activation).values, alone[name].values,
+                                          err_msg=f"{activation} {name}")
+    assert not np.array_equal(both.volume.sel(activation="tanh").values, both.volume.sel(activation="relu").values)
+
+
 def test_modsum_records_volume_and_leaves_the_rest_unchanged():
     from redshift_jax.train.modsum import VOLUME_TAG
 
@@ -360,10 +374,9 @@ def test_sweep_files_define_every_size(name):
     sizes = {}
     for size in ("full", "laptop", "quick"):
         target, figure, _ = cli.load_sweep_file(ROOT / "sweeps" / f"{name}.py", size)
-        assert figure == "volume" and isinstance(target, dict)
-        assert all(isinstance(p, rj.Sweep) and any(m.name == "volume" for m in p.measure_objects)
-                   for p in target.values())
-        sizes[size] = sum(p.num_networks for p in target.values())
+        assert figure == "volume" and isinstance(target, rj.Sweep)   # one sweep over the activations
+        assert any(m.name == "volume" for m in target.measure_objects) and len(target.axes["activation"]) >= 2
+        sizes[size] = target.num_networks
     assert sizes["quick"] < sizes["laptop"] <= sizes["full"]
 
 

@@ -5,7 +5,8 @@ A measure declares what it reads:
 - ``"values"``: one function's values on the grid (an image or a curve) -> one number; the engine vmaps it over
   fixed blocks of images (fourier, chebyshev, legendre, lz...).
 - ``"tokens"``: an integer sequence -> one number.
-- ``"network"``: ``fn(model, params, inputs, numeric, **args)`` -> one number, with the network's model,
+- ``"network"``: ``fn(model, params, inputs, numeric, **args)`` -> one number, with the network's model (at its
+  own value of a switched axis: in a sweep over several activations the measure is called with each network's),
   parameters, evaluation inputs and numeric values (``{"weight_scale": ..., ...}``); for measures of the
   parameters or of the exact function (volume, exact kinks).
 
@@ -42,6 +43,20 @@ class _Kind:
 _REGISTRY: dict[str, _Kind] = {}
 
 
+def _frozen(value):
+    """A JSON value made hashable (lists as tuples, recursively), so a ``Measure`` (and a ``Sweep``) hashes."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def _thawed(value):
+    """The JSON form of a frozen value (tuples as lists), as measures and specs have always received it."""
+    if isinstance(value, tuple):
+        return [_thawed(v) for v in value]
+    return value
+
+
 def register_measure(name: str, reads: str, fn: Callable, defaults: Mapping[str, Any] | None = None,
                      check: Callable | None = None, outputs: Callable | None = None,
                      revision: str | None = None) -> None:
@@ -76,7 +91,11 @@ def measure_names() -> tuple[str, ...]:
 
 @dataclasses.dataclass(frozen=True)
 class Measure:
-    """One measure as a sweep uses it: a registered name, its arguments and the result variable's label."""
+    """One measure as a sweep uses it: a registered name, its arguments and the result variable's label.
+
+    Frozen and hashable (list arguments are held as tuples; ``kwargs`` and ``to_spec`` give them back as lists):
+    ``Sweep.measures`` holds these objects, and only ``Sweep.to_dict`` writes their JSON form (``to_spec``).
+    """
 
     name: str
     args: tuple = ()  # ((argument, value), ...), sorted by argument
@@ -96,7 +115,7 @@ class Measure:
         except TypeError:
             raise ConfigError(f"measure {self.name!r} arguments {args!r} are not allowed; allowed: JSON values "
                               "(numbers, strings, booleans, lists)") from None
-        object.__setattr__(self, "args", tuple(sorted(args.items())))
+        object.__setattr__(self, "args", tuple(sorted((k, _frozen(v)) for k, v in args.items())))
         object.__setattr__(self, "label", self.label or self.name)
 
     @property
@@ -110,7 +129,7 @@ class Measure:
 
     @property
     def kwargs(self) -> dict:
-        return {**dict(_REGISTRY[self.name].defaults), **dict(self.args)}
+        return {**dict(_REGISTRY[self.name].defaults), **{k: _thawed(v) for k, v in self.args}}
 
     @property
     def output_labels(self) -> tuple[str, ...]:
@@ -140,7 +159,8 @@ class Measure:
         if not self.args and self.label == self.name:
             return self.name
         extra = {"label": self.label} if self.label != self.name else {}
-        return [self.name, {**dict(self.args), **extra}]
+        # keys sorted, the label among them: the form every stored spec has (and its fingerprint and digest)
+        return [self.name, dict(sorted({**{k: _thawed(v) for k, v in self.args}, **extra}.items()))]
 
 
 def resolve_measure(entry) -> Measure:

@@ -596,10 +596,6 @@ def _check_measure(sweep, in_dim, what, lo=None, hi=None, max_kinks=None, lines=
         values = sweep.axes.get(axis, ())
         for value in values:
             check_spec(model.replace(**{axis: value}), in_dim, what)
-    if len(sweep.axes.get("activation", ())) > 1:
-        raise ConfigError(f"measure {what!r} with axes['activation']={list(sweep.axes['activation'])} is not "
-                          "allowed: the activations of one sweep share a compiled function and a network measure "
-                          "sees only the first; allowed: one activation per sweep (use a suite of parts)")
     for name, value in (("lo", lo), ("hi", hi)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                   or not math.isfinite(value)):

@@ -1137,11 +1137,6 @@ def _check_measure(sweep, **args):
     model = sweep.model
     if not hasattr(model, "apply"):
         raise ConfigError(f"measure 'volume' needs a model with apply(params, inputs); got {type(model).__name__}")
-    axis = getattr(model, "switch_axis", None)
-    if axis and len(sweep.axes.get(axis, ())) > 1:
-        raise ConfigError(f"measure 'volume' with axes[{axis!r}]={list(sweep.axes[axis])} is not allowed: the values "
-                          "of a switched axis share a compiled function and a network measure sees only the first; "
-                          "allowed: one value per sweep (use a suite of parts)")
 
 
 register_measure("volume", "network", _volume_measure, VOLUME_ARGS, check=_check_measure, outputs=_volume_outputs)

@@ -20,6 +20,10 @@ A model is a frozen, hashable dataclass. The engine reads only these declaration
   ``switched(values) -> (model, branch)`` where ``branch(index)`` gives extra ``apply`` keyword arguments for
   the value at a traced ``index``.
 - Optionally ``check_sweep(sweep)``: extra consistency checks against the sweep (raise ``ConfigError``).
+- Optionally ``flops(points) -> float``: the rough cost of one network's output at ``points`` inputs (a field
+  model: grid points; a token model: a sequence of ``points`` tokens decoded one by one), and for a model with a
+  setup step ``setup_flops(points)`` and ``setup_bytes(points)``. The size guard (``sweep/plan.py``) reads them;
+  a model without them is costed like an MLP of its ``width`` (64 when it has none) and ``depth``.
 
 A model with ``inputs = "prompt"`` and ``output = "tokens"`` (GPT-2) instead provides ``prompt(key)`` (the
 seed's prompt, from the same key as ``init``) and ``generate(params, prompt, n_new=..., precision=...,

@@ -26,6 +26,7 @@ other modules still run and store their results, but ``Sweep.from_dict`` of thei
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Any
 
@@ -57,6 +58,20 @@ def register_module(cls: type) -> type:
     """Let ``FlaxModel.from_spec`` (and so ``Sweep.from_dict``) rebuild modules of ``cls`` from their fields."""
     MODULES[cls.__name__] = cls
     return cls
+
+
+@functools.lru_cache(maxsize=64)
+def _module_flops(module, input_shape: tuple) -> float:
+    """Flops of ``module`` on one input (XLA's cost analysis of the lowered program; nothing runs); a
+    dense-network guess from the parameter count when the backend reports none."""
+    dummy = jax.ShapeDtypeStruct((1,) + tuple(input_shape), jnp.float32)
+    variables = jax.eval_shape(module.init, jax.random.key(0), dummy)
+    try:
+        cost = jax.jit(module.apply).lower(variables, dummy).cost_analysis()
+        cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+        return float(cost["flops"])
+    except Exception:  # not every backend analyses cost
+        return 2.0 * sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(variables))
 
 
 def _module_fields(module) -> dict[str, Any]:
@@ -249,6 +264,11 @@ class FlaxModel:
         if (sweep.lo, sweep.hi) != (-1.0, 1.0):
             raise ConfigError(f"Sweep.lo={sweep.lo!r}, hi={sweep.hi!r} is not allowed for {type(self).__name__}; "
                               "allowed: lo=-1, hi=1 (the plane's (u, v) range; set Plane.scale to widen the plane)")
+
+    def flops(self, points: int) -> float:
+        """Rough flops of the field at ``points`` plane points (the size guard's estimate): XLA's cost analysis
+        of the module on one input, times ``points``."""
+        return points * _module_flops(self.module, self.input_shape)
 
     def replace(self, **changes) -> "FlaxModel":
         """Module fields through ``module.clone``, this model's own fields through ``dataclasses.replace``."""

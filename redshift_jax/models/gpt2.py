@@ -297,6 +297,12 @@ class GPT2:
         sub = dict(params, h=jax.tree.map(lambda a: a[:depth], params["h"]))
         return self.replace(depth=depth), sub
 
+    def flops(self, points: int) -> float:
+        """Rough flops of decoding a sequence of ``points`` tokens (the size guard's estimate): per token the
+        blocks' matmuls (12 d^2 per block), attention over the sequence and the LM head (d x vocab)."""
+        d = self.d_model
+        return 2.0 * points * (self.depth * (12 * d * d + points * d) + d * self.vocab)
+
     def at_shared(self, params, depth: int):
         """``at_depth`` under the name the sweep engine reads (the model's ``shared_axis``)."""
         return self.at_depth(params, depth)

@@ -248,6 +248,15 @@ class MLP:
         h = self._trunk(params, x, prefactor, precision, readout_every_layer=True, activation_fn=activation_fn)
         return h
 
+    def flops(self, points: int) -> float:
+        """Rough flops of the field at ``points`` grid points (the size guard's estimate): the layers' matmuls
+        (gating doubles the hidden ones) and an allowance of about 3 flops per unit and layer for the
+        activations."""
+        gate = 2 if self.gating else 1
+        width, depth = self.width, self.depth
+        matmuls = 2.0 * points * (self.in_dim * width + (depth - 1) * width * width * gate + width)
+        return matmuls + 200.0 * points * depth * width / 64
+
     def fan_shapes(self) -> list[tuple[int, int]]:
         """(fan_in, fan_out) of every layer, first to readout (gating doubles the hidden ones' cost)."""
         return [(self.in_dim, self.width)] + [(self.width, self.width)] * (self.depth - 1) + [(self.width, 1)]

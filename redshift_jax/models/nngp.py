@@ -260,6 +260,14 @@ class NNGP:
             return {"L": np.full(k.shape, np.nan, np.float32)}
         return {"L": factor(k).astype(np.float32)}
 
+    def setup_flops(self, n_points: int) -> float:
+        """Rough flops of ``setup`` at ``n_points`` grid points: the Cholesky factor of the (P, P) kernel."""
+        return n_points ** 3 / 3.0
+
+    def flops(self, n_points: int) -> float:
+        """Rough flops of one GP sample at ``n_points`` grid points: the factor times a normal vector."""
+        return 2.0 * n_points ** 2
+
     def setup_bytes(self, n_points: int) -> int:
         """Host memory ``setup`` needs for ``n_points`` grid points: 6 dense (P, P) float64 matrices (the kernel,
         the jittered copy, the factor, the pair tables of ``gram``; measured with tracemalloc: 5.7 of them)."""

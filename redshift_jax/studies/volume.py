@@ -1,8 +1,9 @@
 """Figures and tables of the local-volume sweeps (``sweeps/volume_blog.py``, ``sweeps/volume_nrs.py``; DESIGN.md
 section 14).
 
-A volume suite has one part per activation (a network measure sees one activation per compiled sweep), each with
-dims ``(depth, weight_scale, seed)`` and the variables ``volume`` (log-volume, nats), optionally ``volume_nmse``,
+A volume sweep has dims ``(activation, depth, weight_scale, seed)`` (results stored before 2026-12-07 are suites of
+one part per activation, each without the activation dim; both are drawn the same, one activation at a time), and
+the variables ``volume`` (log-volume, nats), optionally ``volume_nmse``,
 and the complexity measures ``fourier`` and ``lz`` of the same networks. ``plot_volume`` draws:
 
 - ``volume_heatmaps.png``: depth x weight scale per activation, mean log-volume and mean per-parameter log-volume
@@ -32,7 +33,8 @@ import numpy as np
 
 from ._common import save_figure, spearman
 
-__all__ = ["parameter_count", "volume_summary", "summary_markdown", "plot_volume", "VOLUME_VARIABLES"]
+__all__ = ["activation_parts", "parameter_count", "volume_summary", "summary_markdown", "plot_volume",
+           "VOLUME_VARIABLES"]
 
 VOLUME_VARIABLES = ("volume", "volume_nmse")
 EPSILON_PREFIX = "_eps"
@@ -47,6 +49,24 @@ def parameter_count(model, depth: int | None = None) -> int:
         model = model.replace(depth=int(depth))
     shapes = jax.eval_shape(model.init, jax.random.key(0))
     return int(sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(shapes)))
+
+
+def activation_parts(result) -> dict:
+    """``{name: Dataset}`` with one entry per activation: a Dataset with an ``activation`` dim is split along it (a
+    part of a suite too, named ``part/activation``); a part without one (a suite stored before 2026-12-07, one
+    part per activation) is kept as it is."""
+    import xarray as xr
+
+    parts = {"": result} if isinstance(result, xr.Dataset) else dict(result)
+    out = {}
+    for name, ds in parts.items():
+        if "activation" not in ds.dims:
+            out[name] = ds
+            continue
+        alone = len(parts) == 1
+        for activation in ds.activation.values:
+            out[str(activation) if alone else f"{name}/{activation}"] = ds.sel(activation=activation)
+    return out
 
 
 def _part_sweep(ds):
@@ -88,14 +108,14 @@ def _epsilon_variables(ds, variable):
     return sorted(out)
 
 
-def volume_summary(parts: Mapping[str, object]) -> dict:
-    """Rows per activation (part) and volume variable: mean log-volume and per-parameter log-volume per depth
-    (over weight scales and seeds), per weight scale (over seeds, at every depth), the weight scale where the
-    per-parameter volume is largest, convergence counts (none recorded: NaN-free check), and Spearman rho of the
-    log-volume and per-parameter log-volume against Fourier and LZ (every network pooled; and the mean of the
-    within-depth rhos)."""
+def volume_summary(parts) -> dict:
+    """Rows per activation (``activation_parts``: a Dataset or a suite's parts) and volume variable: mean
+    log-volume and per-parameter log-volume per depth (over weight scales and seeds), per weight scale (over seeds,
+    at every depth), the weight scale where the per-parameter volume is largest, convergence counts (none
+    recorded: NaN-free check), and Spearman rho of the log-volume and per-parameter log-volume against Fourier and
+    LZ (every network pooled; and the mean of the within-depth rhos)."""
     rows = []
-    for name, ds in parts.items():
+    for name, ds in activation_parts(parts).items():
         for variable in VOLUME_VARIABLES:
             if variable not in ds:
                 continue
@@ -235,14 +255,16 @@ def summary_markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_volume(parts: Mapping[str, object], out_dir: str | Path) -> list[Path]:
-    """The volume figures and ``volume.md`` in ``out_dir`` (see the module docstring)."""
+def plot_volume(parts, out_dir: str | Path) -> list[Path]:
+    """The volume figures and ``volume.md`` in ``out_dir`` (see the module docstring) of a volume sweep's Dataset
+    or a suite's parts, one activation at a time (``activation_parts``)."""
     import matplotlib.pyplot as plt
     from matplotlib import patheffects
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
+    parts = activation_parts(parts)
     names = [n for n, ds in parts.items() if "volume" in ds]
 
     def save(fig, name):
@@ -331,5 +353,8 @@ def plot_volume(parts: Mapping[str, object], out_dir: str | Path) -> list[Path]:
 
 
 def figure_volume(parts: Mapping[str, object], out_dir: str | Path, claims: Mapping[str, str]) -> list[Path]:
-    """``"volume"`` (sweeps/volume_blog.py, sweeps/volume_nrs.py): ``plot_volume``."""
+    """``"volume"`` (sweeps/volume_blog.py, sweeps/volume_nrs.py): ``plot_volume`` (a single sweep arrives as the
+    one part ``"main"``)."""
+    if len(parts) == 1 and "activation" in next(iter(parts.values())).dims:
+        parts = next(iter(parts.values()))
     return plot_volume(parts, out_dir)

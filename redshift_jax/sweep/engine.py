@@ -18,10 +18,9 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -29,117 +28,23 @@ from .. import multihost
 from .._io import now_iso, provenance_attrs
 from ..devices import device_mesh
 from ..errors import ConfigError, StoreError
-from ..grids import grid
-from ..models.base import split_numeric
 from ..store import MemoryStore, RunStore, describe_difference, is_result, load_dataset, result_fingerprint
-from .plan import Plan, check_size, check_working_memory, chunk_values, estimate_cost, plan_chunk, plan_sweep
+from .network import (
+    MEASURE_BLOCK,
+    _switch,
+    compile_variant,
+    kept_whole,
+    measure_images,
+    network_images,
+    sample_params,
+    trace_count,
+)
+from .plan import Plan, check_size, check_working_memory, estimate_cost, plan_chunk, plan_sweep
 from .spec import Sweep
-from .tokens import cell_table, compile_tokens, sample_sequence, seed_values
 
 __all__ = ["run_sweep", "sample_network", "kept_whole", "compile_variant", "plan_chunk", "plan_sweep",
            "trace_count", "network_images", "measure_images", "estimate_cost", "execute", "assemble", "Plan",
-           "MEASURE_BLOCK"]
-
-_TRACES = {"count": 0}
-_COMPILED: dict[Any, Any] = {}
-
-
-def trace_count() -> int:
-    """How many times a sweep function has been traced in this process (for no-recompile tests)."""
-    return _TRACES["count"]
-
-
-def _image_shape(sweep: Sweep) -> tuple[int, ...]:
-    return (sweep.resolution,) * sweep.model.in_dim
-
-
-def _shared_rows(sweep: Sweep) -> tuple[int, ...] | None:
-    """Rows of ``apply_shared`` to keep (the shared axis's order), or None when the sweep shares no axis."""
-    if sweep.shared_axis:
-        return tuple(int(v) - 1 for v in sweep.axes[sweep.shared_axis])
-    return None
-
-
-def _measures_reading(sweep: Sweep, reads: str) -> tuple:
-    return tuple(m for m in sweep.measure_objects if m.reads == reads)
-
-
-# Measures run over fixed-size batches of images (lax.map over vmapped blocks). XLA picks reduction and FFT
-# kernels by array shape, so a fixed block shape is what makes a network's measures identical whatever the
-# chunk size, device count or other axes of the sweep. It also bounds the measures' working memory.
-MEASURE_BLOCK = 128
-
-
-def _outputs(measure, value) -> dict:
-    """``{result variable: value}`` of one network measure (several for a measure with extra outputs)."""
-    if not isinstance(value, dict):
-        return {measure.label: value}
-    labels = measure.output_labels
-    suffixes = [""] + [label[len(measure.label) + 1:] for label in labels[1:]]
-    return {label: value[suffix] for label, suffix in zip(labels, suffixes)}
-
-
-def network_images(model, sweep: Sweep, shared_rows, base_key, numeric: dict, seed, tag=None,
-                   branch_kwargs: dict | None = None, state=None):
-    """Sample one network and evaluate it on the grid.
-
-    Args:
-      model: the variant's model (for a shared axis: at its largest value).
-      sweep: the sweep (grid, precision, measures).
-      shared_rows: rows of ``model.apply_shared`` to keep, or None.
-      base_key: ``jax.random.key(sweep.base_seed)``.
-      numeric: one value per numeric axis of the model (``Sweep.numeric_grid`` entries, ``seed`` excluded).
-      seed: the network's seed (its key is ``fold_in(base_key, seed)``).
-      tag: with ``independent_depths``, the shared-axis value folded into the key.
-      branch_kwargs: extra ``apply`` arguments of a switched axis (``model.switched``).
-      state: a setup model's shared state (``model.setup``), passed to ``apply`` as ``state=``.
-
-    Returns:
-      ``(images, network_values)``: images ``(rows, *image_shape)``, and ``{label: (rows,)}`` for the sweep's
-      network measures.
-    """
-    x = jnp.asarray(grid(sweep.resolution, model.in_dim, sweep.lo, sweep.hi))
-    key = jax.random.fold_in(base_key, seed)
-    if tag is not None:
-        key = jax.random.fold_in(key, tag)
-    init_args, apply_args = split_numeric(model, numeric)
-    params = model.init(key, **init_args)
-    extra = dict(branch_kwargs or {})
-    if state is not None:
-        extra["state"] = state
-    if shared_rows is not None:
-        ys = model.apply_shared(params, x, precision=sweep.precision, **apply_args, **extra)[np.asarray(shared_rows)]
-    else:
-        ys = model.apply(params, x, precision=sweep.precision, **apply_args, **extra)[None]
-    network_values = {}
-    for measure in _measures_reading(sweep, "network"):
-        if shared_rows is not None:
-            rows = []
-            for r in shared_rows:
-                sub_model, sub_params = model.at_shared(params, r + 1)
-                rows.append(_outputs(measure, measure(sub_model, sub_params, x, numeric)))
-            network_values.update({k: jnp.stack([row[k] for row in rows]) for k in rows[0]})
-        else:
-            network_values.update({k: jnp.asarray(v)[None] for k, v in
-                                    _outputs(measure, measure(model, params, x, numeric)).items()})
-    return ys.reshape((ys.shape[0],) + _image_shape(sweep)), network_values
-
-
-def _cell_network(sweep: Sweep, cell: dict):
-    """What ``network_images`` needs to re-create one network of ``sweep`` alone: ``(model, sweep_alone, numeric,
-    tag)`` (a setup model's state is built by the caller that evaluates the network)."""
-    model = sweep.model
-    changes = {k: v for k, v in cell.items() if k in model.structural_axes}
-    model = model.replace(**changes) if changes else model
-    numeric = {name: np.float32(cell.get(name, axis.default)) for name, axis in model.numeric_axes.items()}
-    if sweep.tie_bias_to_weight:
-        numeric["bias_scale"] = numeric["weight_scale"]
-    axis = getattr(model, "shared_axis", None)
-    independent = sweep.independent_depths and axis in sweep.axes
-    tag = np.uint32(getattr(model, axis)) if independent else None
-    alone = sweep.replace(axes={}, independent_depths=False)
-    return model, alone, numeric, tag
-
+           "MEASURE_BLOCK", "sample_params"]
 
 def sample_network(sweep: Sweep, cell: dict):
     """Re-create one network of ``sweep`` from a cell's coordinates (networks are pure functions of their key).
@@ -153,165 +58,7 @@ def sample_network(sweep: Sweep, cell: dict):
       ``(image, network_values)`` as ``network_images`` gives them for this one network (image of shape
       ``image_shape``); for a token model ``(tokens, {"finite": finite})`` (``tokens.sample_sequence``).
     """
-    if sweep.decodes_tokens:
-        tokens, finite = sample_sequence(sweep, cell)
-        return tokens, {"finite": np.bool_(finite)}
-    model, alone, numeric, tag = _cell_network(sweep, cell)
-    state = None
-    if sweep.has_setup:   # (float64 values, as the engine's setup gets them)
-        exact = {name: float(cell.get(name, axis.default)) for name, axis in model.numeric_axes.items()}
-        if sweep.tie_bias_to_weight:
-            exact["bias_scale"] = exact["weight_scale"]
-        state = _setup_state(model, sweep, exact)
-    images, values = network_images(model, alone, None, jax.random.key(sweep.base_seed), numeric,
-                                    np.uint32(cell.get("seed", 0)), tag=tag, state=state)
-    return np.asarray(images[0]), {k: np.asarray(v[0]) for k, v in values.items()}
-
-
-def sample_params(sweep: Sweep, cell: dict):
-    """``(model, params)`` of one network of ``sweep``: the model at the cell's structural values and the
-    parameters ``network_images`` draws for it (the key ``fold_in(key(base_seed), seed)``, as in
-    ``sample_network``)."""
-    model, _, numeric, tag = _cell_network(sweep, cell)
-    key = jax.random.fold_in(jax.random.key(sweep.base_seed), np.uint32(cell.get("seed", 0)))
-    if tag is not None:
-        key = jax.random.fold_in(key, tag)
-    init_args, _ = split_numeric(model, numeric)
-    return model, model.init(key, **init_args)
-
-
-def kept_whole(fn: Callable, platform: str = "cpu") -> Callable:
-    """``fn`` run as one opaque step (inside a conditional) so XLA:CPU does not split its loops across threads;
-    ``fn`` itself on any other ``platform`` (a device's ``platform``, or ``jax.default_backend()``).
-
-    XLA:CPU partitions big elementwise loops over its intra-op thread pool. The engine already keeps every core
-    busy with one device per core, each running networks one after another; the extra splitting then only adds
-    hand-offs between threads. Measured on the 2-core CPU, for each network's forward pass: W1 about 7-10%
-    faster (5.43 -> 5.06 s, 6.83 -> 6.12 s in interleaved runs), single-activation sine and swish sweeps 1.2-1.4x
-    faster. (Wrapping the measure blocks as well did not help, so they are left alone.) XLA:CPU does not
-    partition loops inside a conditional's branches, so the step runs through a two-way ``lax.switch`` between
-    two copies of ``fn`` whose index is a runtime zero (an optimization barrier keeps XLA from folding it
-    away). The same operations run either way, so values are unchanged (the engine's bitwise tests compare
-    against standalone ``apply``).
-    """
-
-    if platform != "cpu":
-        return fn
-
-    def whole(*args):
-        zero = jax.lax.optimization_barrier(jnp.int32(0))
-        return jax.lax.switch(zero, [fn, fn], *args)
-
-    return whole
-
-
-def measure_images(sweep: Sweep, images: jax.Array) -> dict[str, jax.Array]:
-    """Every ``values`` measure of every image in ``images`` (n, *image_shape), in fixed blocks."""
-    measures = _measures_reading(sweep, "values")
-    n = images.shape[0]
-    if not measures:
-        return {}
-    blocks = -(-n // MEASURE_BLOCK)
-    padded = jnp.concatenate(
-        [images, jnp.zeros((blocks * MEASURE_BLOCK - n,) + images.shape[1:], images.dtype)], axis=0)
-    padded = padded.reshape((blocks, MEASURE_BLOCK) + images.shape[1:])
-
-    def block(imgs):
-        return {m.label: jax.vmap(m)(imgs) for m in measures}
-
-    out = jax.lax.map(block, padded)
-    return {name: v.reshape(-1)[:n] for name, v in out.items()}
-
-
-def _switch(model, sweep: Sweep):
-    """``(values, model, branch)`` when the model's switch axis has several values here, else ``(None, model,
-    None)``: one compiled function then serves every value, chosen by a traced index."""
-    axis = getattr(model, "switch_axis", None)
-    values = tuple(sweep.axes.get(axis, ())) if axis else ()
-    if len(values) > 1:
-        switched, branch = model.switched(values)
-        return values, switched, branch
-    return None, model, None
-
-
-def _switch_index(model, sweep: Sweep) -> np.int32:
-    choices, _, _ = _switch(model, sweep)
-    return np.int32(choices.index(getattr(model, model.switch_axis)) if choices else 0)
-
-
-def _setup_state(model, sweep: Sweep, numeric: dict):
-    """A setup model's state for one numeric point, on the sweep's grid (float64 points)."""
-    points = grid(sweep.resolution, model.in_dim, sweep.lo, sweep.hi).astype(np.float64)
-    return model.setup(points, **{k: float(v) for k, v in numeric.items()})
-
-
-def _shapes(tree):
-    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), np.asarray(a).dtype), tree)
-
-
-def compile_variant(model, sweep: Sweep, chunk: int, mesh: Mesh | None = None, state_shapes=None):
-    """The compiled, sharded function for one structural variant and chunk length (cached).
-
-    Its arguments: ``(base_key, numeric, seed, tag, switch_index)``: ``numeric`` a dict of (chunk,) float32
-    arrays, one per numeric axis of the model; ``seed`` (chunk,) uint32; ``tag`` uint32 (independent depths);
-    ``switch_index`` int32 (the switched axis's value); ``state`` a setup model's state (shapes
-    ``state_shapes``; ``{}`` for other models). Token models: ``tokens.compile_tokens``'s arguments.
-    The cache key is derived from the spec (``Sweep.compile_key``), the variant's model, the chunk and the
-    devices.
-    """
-    shared_rows = _shared_rows(sweep)
-    mesh = mesh or device_mesh()
-    independent = sweep.independent_depths and getattr(model, "shared_axis", None) in sweep.axes
-    choices, model, branch = _switch(model, sweep)
-    cells = tuple(len(sweep.axes[d]) for d in sweep.cell_dims)  # token models: the batch's shape
-    state_shapes = {} if state_shapes is None else state_shapes
-    state_key = tuple((str(p), s.shape, str(s.dtype)) for p, s in jax.tree_util.tree_leaves_with_path(state_shapes))
-    cache_key = (model, choices, sweep.compile_key(), cells, state_key, chunk, tuple(d.id for d in mesh.devices.flat))
-    if cache_key in _COMPILED:
-        return _COMPILED[cache_key]
-    if sweep.decodes_tokens:
-        _COMPILED[cache_key] = compile_tokens(model, sweep, chunk, mesh, branch, _TRACES)
-        return _COMPILED[cache_key]
-    platform = mesh.devices.flat[0].platform
-
-    def local(base_key, numeric, seed, tag, switch_index, state):
-        # One device's share of the chunk: every network's images, then the measures in fixed blocks.
-        _TRACES["count"] += 1  # runs at trace time only
-        branch_kwargs = branch(switch_index) if branch is not None else None
-        state = state if sweep.has_setup else None
-
-        # Networks run one after another (lax.map), not vmapped: each network's (points x width) matmuls
-        # are already BLAS-sized, a vmapped batch of them spills out of cache (1.4-2x slower on CPU), and
-        # the loop compiles in half the time. It also makes a network's values independent of the chunk.
-        def one_network(args):
-            values, s = args
-            return network_images(model, sweep, shared_rows, base_key, values, s,
-                                  tag=tag if independent else None, branch_kwargs=branch_kwargs, state=state)
-
-        images, network_values = jax.lax.map(kept_whole(one_network, platform), (numeric, seed))
-        n_local, n_rows = images.shape[:2]
-        flat = images.reshape((n_local * n_rows,) + images.shape[2:])
-        out = {name: v.reshape(n_local, n_rows) for name, v in measure_images(sweep, flat).items()}
-        out.update(network_values)
-        out["finite"] = jnp.all(jnp.isfinite(flat.reshape(n_local, n_rows, -1)), axis=-1)
-        for measure in _measures_reading(sweep, "network"):   # a network measure's NaN: its network broke
-            out["finite"] &= ~jnp.isnan(network_values[measure.label])
-        if sweep.keep_values:
-            out["values"] = images
-        return out
-
-    net, rep = PartitionSpec("net"), PartitionSpec()
-    names = tuple(model.numeric_axes)
-    fn = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(rep, {k: net for k in names}, net, rep, rep, rep),
-                               out_specs=net, check_vma=False))
-    sharded = NamedSharding(mesh, net)
-    f32 = jax.ShapeDtypeStruct((chunk,), jnp.float32, sharding=sharded)
-    args = (jax.eval_shape(lambda: jax.random.key(0)), {k: f32 for k in names},
-            jax.ShapeDtypeStruct((chunk,), jnp.uint32, sharding=sharded),
-            jax.ShapeDtypeStruct((), jnp.uint32), jax.ShapeDtypeStruct((), jnp.int32), state_shapes)
-    compiled = fn.lower(*args).compile()
-    _COMPILED[cache_key] = compiled
-    return compiled
+    return sweep.flow.sample(sweep, cell)
 
 
 def _peak_bytes(compiled) -> int | None:
@@ -325,11 +72,9 @@ def _peak_bytes(compiled) -> int | None:
 
 
 def _value_layout(sweep: Sweep) -> tuple[tuple[int, ...], Any, tuple[str, ...]]:
-    """Shape, dtype and dims of one cell's kept values: the image on the grid, or the token sequence."""
-    if sweep.decodes_tokens:
-        return (sweep.n_new + 1,), np.int32, ("position",)
-    dims = ("y", "x") if sweep.model.in_dim == 2 else ("x",)
-    return _image_shape(sweep), np.float32, dims
+    """Shape, dtype and dims of one cell's kept values (the flow's: the image on the grid, or the token
+    sequence)."""
+    return sweep.flow.value_layout(sweep)
 
 
 def _layout(plan: Plan) -> dict:
@@ -392,7 +137,7 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike | None = None, resume: bool =
     """Run a sweep and return its labelled results.
 
     Args:
-      sweep: the grid to sample (validated already at construction).
+      sweep: the grid to sample (checked once, when it was made; not checked again here).
       out: zarr path for incremental, resumable results; ``None`` keeps everything in memory. Never replaces
         anything but a finished result of the same sweep (see ``overwrite``); see ``redshift_jax.store``.
       resume: continue a run killed before it finished (finished chunks are checked and kept, damaged ones
@@ -416,8 +161,7 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike | None = None, resume: bool =
     if not isinstance(sweep, Sweep):
         raise ConfigError(f"run_sweep: sweep={sweep!r} is not allowed; pass a redshift_jax.Sweep")
     if chunk_size is not None:
-        sweep = sweep.replace(chunk_size=chunk_size)
-    sweep.validate()
+        sweep = sweep.with_chunk_size(chunk_size)
     fingerprint = sweep.fingerprint()
     if out is not None:
         out = Path(out)
@@ -530,13 +274,14 @@ def execute(plan: Plan, store, mesh: Mesh, progress: bool = False, stats: dict |
 
     stats = stats if stats is not None else {"compile": 0.0, "run": 0.0, "peak": None}
     sweep = plan.sweep
+    flow = sweep.flow   # what this kind of model compiles, fixes per variant and passes per chunk
     todo_units = [u for u in (plan.units if units is None else units) if not store.is_done(u)]
     if not todo_units:
         return
     total = len(plan.variants) * plan.n_networks * plan.n_cells
     done_before = sum((stop - start) * plan.n_cells for u, (_, start, stop) in plan.units.items()
                       if store.is_done(u))
-    bar = tqdm(total=total, initial=done_before, unit="seq" if sweep.decodes_tokens else "net",
+    bar = tqdm(total=total, initial=done_before, unit=flow.unit,
                disable=not progress, dynamic_ncols=True, desc=sweep.name or "sweep", smoothing=0.1)
     base_key = jax.random.key(sweep.base_seed)
     sharded = NamedSharding(mesh, PartitionSpec("net"))
@@ -552,10 +297,7 @@ def execute(plan: Plan, store, mesh: Mesh, progress: bool = False, stats: dict |
         model = plan.variants[v][1]
         shared = _switch(model, sweep)[1]
         if shared not in compile_jobs:
-            shapes = None
-            if sweep.has_setup:  # the compiled function takes the state: its shapes come from a real one
-                states[v] = _setup_state(model, sweep, sweep.variant_numeric(plan.variants[v][0]))
-                shapes = _shapes(states[v])
+            shapes = flow.state_shapes(plan, v, states)
             compile_jobs[shared] = pool.submit(compile_variant, model, sweep, plan.chunk, mesh, shapes)
         futures[v] = compile_jobs[shared]
     pool.shutdown(wait=False)
@@ -578,32 +320,12 @@ def execute(plan: Plan, store, mesh: Mesh, progress: bool = False, stats: dict |
                 shared_axis = getattr(model, "shared_axis", None)
                 independent = sweep.independent_depths and shared_axis in sweep.axes
                 tag = np.uint32(getattr(model, shared_axis) if independent else 0)
-                if sweep.decodes_tokens:  # every cell of a weight sample, the same for each chunk of seeds
-                    cells = cell_table(sweep, plan.variants[v][0])
-                    fixed = (cells["numeric"], cells["switch"], cells["tag"])
-                    prepared[v] = (compiled, tag, jax.device_put(fixed, replicated))
-                elif sweep.has_setup:  # one state per variant, kept only while its chunks run (units are in order)
-                    numeric = sweep.variant_numeric(plan.variants[v][0])
-                    state = states.pop(v, None)
-                    state = _setup_state(model, sweep, numeric) if state is None else state
-                    state = jax.device_put(state, replicated)  # once, not with every chunk
-                    prepared = {v: (compiled, tag, (numeric, _switch_index(model, sweep), state))}
-                else:
-                    prepared[v] = (compiled, tag, _switch_index(model, sweep))
+                if flow.one_variant_at_a_time:  # (a setup state: kept only while its chunks run; units are in order)
+                    prepared.clear()
+                prepared[v] = (compiled, tag, flow.prepare(plan, v, states, replicated))
             compiled, tag, fixed = prepared[v]
             t0 = time.perf_counter()
-            if sweep.decodes_tokens:
-                seeds = jax.device_put(seed_values(sweep, start, plan.chunk), sharded)
-                result = compiled(base_key, seeds, tag, *fixed)
-            elif sweep.has_setup:
-                numeric, switch_index, state = fixed
-                values = {k: jax.device_put(np.full(plan.chunk, x, np.float32), sharded) for k, x in numeric.items()}
-                seeds = jax.device_put(seed_values(sweep, start, plan.chunk), sharded)
-                result = compiled(base_key, values, seeds, tag, switch_index, state)
-            else:
-                values = chunk_values(sweep, start, plan.chunk)
-                numeric = {k: jax.device_put(values[k], sharded) for k in model.numeric_axes}
-                result = compiled(base_key, numeric, jax.device_put(values["seed"], sharded), tag, fixed, {})
+            result = flow.run_chunk(compiled, plan, v, start, base_key, tag, fixed, sharded)
             outputs = {k: np.asarray(val)[:stop - start] for k, val in result.items()}
             stats["run"] += time.perf_counter() - t0
             store.write_region(unit, v, start, outputs)

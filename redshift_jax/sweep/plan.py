@@ -18,10 +18,11 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..errors import ConfigError
+from .flows import chunk_values, model_flops
 from .spec import Sweep
 
 __all__ = ["Plan", "Units", "plan_sweep", "plan_chunk", "estimate_cost", "check_size", "chunk_values", "GUARD_HOURS",
-           "memory_bytes", "check_working_memory", "MEMORY_FRACTION"]
+           "memory_bytes", "check_working_memory", "MEMORY_FRACTION", "model_flops"]
 
 # Rough sustained rates for the size guard's time estimate (flop/s per device). They only decide when a sweep
 # is "far beyond the machine" (see ``estimate_cost``), so an order of magnitude is enough.
@@ -80,20 +81,20 @@ def _bytes_per_network(model, sweep: Sweep, n_cells: int) -> int:
     The forward pass runs one network at a time and the measures one block at a time, so their working
     memory does not grow with the chunk; only the images and outputs do.
     """
-    points = sweep.resolution ** getattr(model, "in_dim", 1)
+    points = sweep.flow.points(sweep)
     return n_cells * points * 4 * (3 + (1 if sweep.keep_values else 0))
 
 
 def plan_chunk(sweep: Sweep, model, n_networks: int, n_cells: int, n_devices: int) -> int:
     """Networks per jitted call: the override, or what fits the memory budget; a multiple of the devices.
 
-    Token models decode one seed per device per call by default: each seed is already a batch of every cell,
-    its calls last seconds, and a small chunk keeps progress and resume fine-grained.
+    A flow may choose its own default (token models: one seed per device per call, ``flows.TokenFlow``).
     """
+    default = sweep.flow.default_chunk(sweep, n_devices)
     if sweep.chunk_size is not None:
         chunk = int(sweep.chunk_size)
-    elif sweep.decodes_tokens:
-        chunk = n_devices
+    elif default is not None:
+        chunk = default
     else:
         budget = sweep.memory_budget_gb * 2 ** 30
         chunk = max(1, int(budget // _bytes_per_network(model, sweep, n_cells)))
@@ -166,16 +167,6 @@ def plan_sweep(sweep: Sweep, n_devices: int, n_processes: int = 1) -> Plan:
                 n_processes)
 
 
-def chunk_values(sweep: Sweep, start: int, chunk: int) -> dict[str, np.ndarray]:
-    """The numeric values of networks ``start .. start+chunk-1``; past the end, copies of network 0."""
-    values = sweep.numeric_grid(start, start + chunk)
-    pad = chunk - len(values["seed"])
-    if pad:
-        first = sweep.numeric_grid(0, 1)
-        values = {k: np.concatenate([v, np.repeat(first[k], pad)]) for k, v in values.items()}
-    return values
-
-
 def estimate_cost(sweep: Sweep, n_devices: int, platform: str) -> dict:
     """What a sweep will cost, before anything is compiled: networks, seconds (rough), result bytes.
 
@@ -183,42 +174,16 @@ def estimate_cost(sweep: Sweep, n_devices: int, platform: str) -> dict:
     on ``n_devices``; the result bytes are the assembled Dataset's variables.
     """
     seconds = _flops(sweep) / (_FLOPS_PER_DEVICE.get(platform, 1e10) * max(1, n_devices))
-    if sweep.decodes_tokens:  # a kept sequence is n_new + 1 int32 tokens, a kept function its grid's values
-        value_bytes = 4 * (sweep.n_new + 1)
-    else:
-        value_bytes = 4 * sweep.resolution ** getattr(sweep.model, "in_dim", 1)
+    value_bytes = sweep.flow.value_bytes(sweep)   # a kept function's grid values, a kept sequence's tokens
     result_bytes = sweep.num_networks * (4 * len(sweep.measures) + 1 + (value_bytes if sweep.keep_values else 0))
     return {"networks": sweep.num_networks, "seconds": seconds, "result_bytes": result_bytes}
 
 
 def _flops(sweep: Sweep) -> float:
-    """Rough flops of a whole sweep.
-
-    - Token models: per generated token, the blocks' matmuls (12 d^2 per block), attention over the sequence and
-      the LM head (d x vocab), for every sequence.
-    - Setup models: a factorization per variant (P^3 / 3 for P grid points), then a matrix-vector product per seed.
-    - Field models: the forward passes' matmuls plus a per-point allowance for activations and measures.
-    """
-    model = sweep.model
-    if sweep.decodes_tokens:
-        d, vocab = getattr(model, "d_model", 768), getattr(model, "vocab", 50257)
-        depths = sweep.axes.get("depth", (getattr(model, "depth", 12),))
-        length = sweep.n_new + 1
-        per_cell = sum(2.0 * length * (depth * (12 * d * d + length * d) + d * vocab) for depth in depths)
-        return per_cell * (sweep.num_networks // len(depths))
-    points = sweep.resolution ** getattr(model, "in_dim", 1)
-    if sweep.has_setup:
-        variants = sum(1 for _ in sweep.structural_variants())
-        return variants * (points ** 3 / 3.0 + 2.0 * points ** 2 * len(sweep.axes.get("seed", (0,))))
-    per_network = 0.0
-    for _, variant in sweep.structural_variants():
-        width = getattr(variant, "width", None) or 64
-        depth = getattr(variant, "depth", 1)
-        gate = 2 if getattr(variant, "gating", False) else 1
-        in_dim = getattr(variant, "in_dim", 1)
-        flops = 2.0 * points * (in_dim * width + (depth - 1) * width * width * gate + width)
-        per_network += flops + 200.0 * points * (depth * width / 64 + len(sweep.measures))
-    return per_network * sweep.num_numeric
+    """Rough flops of a whole sweep: its flow's estimate (``flows.py``) from what the model declares
+    (``models/base.py``: ``flops(points)``, ``setup_flops(points)``); ``flows.model_flops`` guesses for a model
+    that declares nothing."""
+    return sweep.flow.flops(sweep)
 
 
 MEMORY_FRACTION = 0.5  # of this machine's memory (or a device's), what one sweep's working set may take
@@ -269,9 +234,8 @@ def check_size(sweep: Sweep, n_devices: int, platform: str, out, confirm: bool) 
     if cost["seconds"] > GUARD_HOURS * 3600:
         problems.append(f"about {cost['seconds'] / 3600:,.0f} h on {n_devices} {platform} device(s)")
     ram = memory_bytes("cpu")
-    setup_bytes = getattr(sweep.model, "setup_bytes", None) if sweep.has_setup else None
-    if setup_bytes is not None and ram:
-        need = setup_bytes(sweep.resolution ** getattr(sweep.model, "in_dim", 1))
+    need = sweep.flow.setup_bytes(sweep)
+    if need is not None and ram:
         if need > MEMORY_FRACTION * ram:
             raise ConfigError(f"this sweep's setup step needs about {_gib(need)} of memory "
                               f"({type(sweep.model).__name__} at resolution {sweep.resolution}: a dense kernel and "

@@ -6,6 +6,7 @@ The axes a sweep may use are the model's own declarations (``models/base.py``): 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 import json
@@ -16,9 +17,10 @@ import numpy as np
 
 from .._version import __version__
 from ..errors import ConfigError
+from ..measures import Measure, measure_names, resolve_measure, validate_measure_names
 from ..models import MLP, FlaxModel, Unbiased
-from ..models.base import output_kind
 from ..validate import check_bool, check_int, check_number
+from .flows import Flow, flow_of
 
 __all__ = ["Sweep", "NUMERIC_AXES", "STRUCTURAL_AXES", "MODELS", "register_model"]
 
@@ -60,7 +62,9 @@ class Sweep:
         ``independent_depths``); numeric axes (``weight_scale, bias_scale, prefactor, seed``) are traced and
         vmapped. A numeric axis left out takes its default (scales 1, prefactor 1, seed 0).
       resolution: grid points per input dimension; the grid is ``[lo, hi]^in_dim``.
-      measures: names from ``redshift_jax.measures.MEASURES``.
+      measures: the measures, each a name from ``redshift_jax.measures.measure_names()``, a ``(name,
+        {arguments})`` pair or a ``redshift_jax.measures.Measure``; held as ``Measure`` objects (``to_dict`` writes
+        their JSON form).
       keep_values: also return every function's values, dims (axes..., y, x).
       independent_depths: draw each depth's network from its own key instead of reading all depths out of one
         shared trunk (costs one pass per depth).
@@ -107,26 +111,20 @@ class Sweep:
             raise ConfigError(f"Sweep.axes={self.axes!r} is not allowed; axes must be a mapping name -> values")
         axes = {str(k): _as_tuple(str(k), v) for k, v in self.axes.items()}
         object.__setattr__(self, "axes", axes)
-        from ..measures import resolve_measure
-
         entries = (self.measures,) if isinstance(self.measures, str) else tuple(self.measures)
-        measures = tuple(resolve_measure(_thaw(m)).to_spec() for m in entries)  # (replace passes frozen ones)
-        object.__setattr__(self, "measures", tuple(tuple(_freeze(m)) if isinstance(m, list) else m
-                                                   for m in measures))
+        object.__setattr__(self, "measures", tuple(resolve_measure(m) for m in entries))
         self.validate()
 
     # ------------------------------------------------------------------------------------------------
     @property
-    def measure_objects(self) -> tuple:
-        """The measures as ``redshift_jax.measures.Measure`` objects (name, arguments, result label)."""
-        from ..measures import resolve_measure
-
-        return tuple(resolve_measure(_thaw(m)) for m in self.measures)
+    def measure_objects(self) -> tuple[Measure, ...]:
+        """The measures (``Sweep.measures`` itself: ``Measure`` objects, name, arguments and result label)."""
+        return self.measures
 
     @property
     def measure_labels(self) -> tuple[str, ...]:
         """The result variables' names: one per measure, and a measure's extra outputs after its label."""
-        return tuple(label for m in self.measure_objects for label in m.output_labels)
+        return tuple(label for m in self.measures for label in m.output_labels)
 
     @property
     def numeric_axes(self) -> dict:
@@ -140,9 +138,8 @@ class Sweep:
         return axis if axis in self.axes and not self.independent_depths else None
 
     def validate(self) -> None:
-        """Check the whole sweep; raise ConfigError naming the field, value and what is allowed."""
-        from .. import measures as measures_mod
-
+        """Check the whole sweep; raise ConfigError naming the field, value and what is allowed. A ``Sweep`` is
+        frozen and checked once, when it is made (``run_sweep`` does not check it again)."""
         model = self.model
         allowed = tuple(model.structural_axes) + tuple(model.numeric_axes) + ("seed",)
         model_name = type(model).__name__
@@ -153,17 +150,15 @@ class Sweep:
         check_int("Sweep.resolution", self.resolution, minimum=2)
         if hasattr(model, "check_sweep"):
             model.check_sweep(self)
-        if getattr(model, "inputs", "grid") in ("grid", "plane") and output_kind(model) == "field":
-            if model.in_dim not in (1, 2):
-                raise ConfigError(f"{model_name}.in_dim={model.in_dim} is not allowed in a sweep; the measures "
-                                  "read 1-D curves or 2-D images, so in_dim must be 1 or 2")
+        flow = self.flow
+        flow.check_inputs(self)
         if len(self.measures) == 0:
-            raise ConfigError("Sweep.measures is empty; allowed: any of " + ", ".join(measures_mod.measure_names()))
-        measures_mod.validate_measure_names([_thaw(m) for m in self.measures], self.resolution)
-        for measure in self.measure_objects:
+            raise ConfigError("Sweep.measures is empty; allowed: any of " + ", ".join(measure_names()))
+        validate_measure_names(self.measures, self.resolution)
+        for measure in self.measures:
             measure.check(self)
         if self.resolution < 64 and {"chebyshev", "legendre", "chebyshev_energy", "legendre_energy"} & {
-                m.name for m in self.measure_objects}:
+                m.name for m in self.measures}:
             warnings.warn(
                 f"Sweep.resolution={self.resolution}: the polynomial measures use degree min(32, resolution - 1), "
                 "and an equispaced least-squares fit of that degree is ill-conditioned below 2 x degree points, "
@@ -183,13 +178,7 @@ class Sweep:
         for flag in ("keep_values", "independent_depths", "tie_bias_to_weight", "crn"):
             check_bool(f"Sweep.{flag}", getattr(self, flag))
         check_int("Sweep.n_new", self.n_new, minimum=1)
-        if self.decodes_tokens:
-            self._check_tokens()
-        elif not self.crn:
-            raise ConfigError(f"Sweep.crn=False is not allowed for {model_name}, which outputs "
-                              f"{output_kind(model)}; allowed: crn=False for token models (GPT-2). "
-                              "MLP sweeps share a seed's weights across numeric axes; for depths drawn from their "
-                              "own keys use independent_depths=True")
+        flow.check(self)
         if self.tie_bias_to_weight:
             if not {"weight_scale", "bias_scale"} <= set(model.numeric_axes):
                 raise ConfigError(f"Sweep.tie_bias_to_weight=True is not allowed for {model_name}; it needs the "
@@ -218,32 +207,22 @@ class Sweep:
             del variant
 
     @property
+    def flow(self) -> Flow:
+        """What the sweep computes for its kind of model (``flows.py``: a field on a grid, a field with a setup
+        step, tokens); spec, plan and engine ask it instead of branching on the kind."""
+        return flow_of(self.model)
+
+    @property
     def has_setup(self) -> bool:
         """The model has a setup step (``model.setup(grid, **numeric)``, e.g. a GP's Cholesky factor) computed
-        once per structural variant and numeric point and shared by every seed: its numeric axes then split the
-        sweep into variants like structural ones, and the networks of a variant are its seeds."""
-        return callable(getattr(self.model, "setup", None))
+        once per structural variant and numeric point and shared by every seed (``flows.SetupFlow``)."""
+        return self.flow.name == "setup"
 
     @property
     def decodes_tokens(self) -> bool:
-        """The model outputs tokens: every cell of a seed's weight sample decodes in one batch (``tokens.py``)."""
-        return output_kind(self.model) == "tokens"
-
-    def _check_tokens(self) -> None:
-        model, model_name = self.model, type(self.model).__name__
-        init_axes = [n for n, a in model.numeric_axes.items() if a.stage != "apply"]
-        if init_axes:
-            raise ConfigError(f"{model_name} has numeric axes {init_axes} applied at init; a token model's numeric "
-                              "axes must act at apply time (every cell of a seed shares one weight sample)")
-        network = [m.label for m in self.measure_objects if m.reads == "network"]
-        if network:
-            raise ConfigError(f"Sweep.measures {network} read the network, which token-model sweeps do not "
-                              "offer; allowed here: measures of tokens")
-        positions = getattr(model, "n_positions", None)
-        if positions is not None and self.n_new > positions:
-            raise ConfigError(f"Sweep.n_new={self.n_new!r} is not allowed for {model_name} with n_positions="
-                              f"{positions}; allowed: 1 .. {positions} (the one-token prompt and n_new - 1 "
-                              "generated tokens are fed back)")
+        """The model outputs tokens: every cell of a seed's weight sample decodes in one batch
+        (``flows.TokenFlow``)."""
+        return self.flow.name == "tokens"
 
     # ------------------------------------------------------------------------------------------------
     @property
@@ -271,30 +250,22 @@ class Sweep:
     def variant_dims(self) -> tuple[str, ...]:
         """Structural axes that each compile their own function (the shared axis excluded; for token models the
         switched axis too: its values decode in the same batch)."""
-        batched = {self.shared_axis}
-        if self.decodes_tokens:
-            batched.add(getattr(self.model, "switch_axis", None))
-        setup = self.model.numeric_axes if self.has_setup else ()
+        flow = self.flow
+        batched = {self.shared_axis, *flow.batched_axes(self)}
+        setup = flow.variant_numeric_axes(self)
         return tuple(a for a in self.axes if (a in self.model.structural_axes or a in setup) and a not in batched)
 
     @property
     def cell_dims(self) -> tuple[str, ...]:
         """The axes one weight sample is read out at, in the order of a network's cells: the shared axis
         (first), then for token models the switched axis and the numeric axes but ``seed``, in sweep order."""
-        dims = (self.shared_axis,) if self.shared_axis else ()
-        if self.decodes_tokens:
-            switch = getattr(self.model, "switch_axis", None)
-            dims += tuple(a for a in self.axes if a != self.shared_axis
-                          and (a == switch or a in self.model.numeric_axes))
-        return dims
+        return ((self.shared_axis,) if self.shared_axis else ()) + self.flow.cell_dims(self)
 
     @property
     def network_dims(self) -> tuple[str, ...]:
         """The axes that enumerate a variant's weight samples (its "networks"): the numeric axes, or for token
         models ``seed`` alone."""
-        if self.decodes_tokens or self.has_setup:
-            return ("seed",) if "seed" in self.axes else ()
-        return self.numeric_dims
+        return self.flow.network_dims(self)
 
     def structural_variants(self):
         """Yield (index tuple over variant_dims, model) for every variant (with a setup step, the numeric values
@@ -302,14 +273,13 @@ class Sweep:
         dims = self.variant_dims
         ranges = [range(len(self.axes[d])) for d in dims]
         shared = self.shared_axis
-        switch = getattr(self.model, "switch_axis", None)
-        batched_switch = self.decodes_tokens and switch in self.axes
+        batched = [a for a in self.flow.batched_axes(self) if a in self.axes]   # decoded together: the first value
         for idx in itertools.product(*ranges):
             changes = {d: self.axes[d][i] for d, i in zip(dims, idx) if d in self.model.structural_axes}
             if shared is not None:
                 changes[shared] = max(self.axes[shared])
-            if batched_switch:
-                changes[switch] = self.axes[switch][0]
+            for axis in batched:
+                changes[axis] = self.axes[axis][0]
             try:
                 model = self.model.replace(**changes)
             except ConfigError as err:
@@ -370,7 +340,7 @@ class Sweep:
             "model": {"type": type(self.model).__name__, **model},
             "axes": {k: list(v) for k, v in self.axes.items()},
             "resolution": self.resolution,
-            "measures": [_thaw(m) for m in self.measures],
+            "measures": [m.to_spec() for m in self.measures],
             "keep_values": self.keep_values,
             "independent_depths": self.independent_depths,
             "base_seed": self.base_seed,
@@ -380,7 +350,7 @@ class Sweep:
             "tie_bias_to_weight": self.tie_bias_to_weight,
             "name": self.name,
             # token models only, so the specs (and resume fingerprints) of field sweeps are unchanged
-            **({"n_new": self.n_new, "crn": self.crn} if self.decodes_tokens else {}),
+            **self.flow.spec_fields(self),
         }
 
     def to_json(self) -> str:
@@ -422,6 +392,15 @@ class Sweep:
     def replace(self, **changes) -> "Sweep":
         return dataclasses.replace(self, **changes)
 
+    def with_chunk_size(self, chunk_size: int | None) -> "Sweep":
+        """The same sweep with another ``chunk_size`` (networks per compiled call; ``None``: from the memory
+        budget). Only that field is checked: nothing else changed, and the chunk length changes no number."""
+        if chunk_size is not None:
+            check_int("Sweep.chunk_size", chunk_size, minimum=1)
+        out = copy.copy(self)
+        object.__setattr__(out, "chunk_size", None if chunk_size is None else int(chunk_size))
+        return out
+
     def compile_key(self) -> str:
         """Everything about this sweep that shapes its compiled functions, derived from the spec: every field
         except the numeric axes (traced: the compiled function takes every numeric axis of the model, whichever
@@ -438,16 +417,3 @@ class Sweep:
         axes[name] = values
         return self.replace(axes=axes)
 
-
-def _freeze(measure_spec: list) -> tuple:
-    """``[name, {args}]`` as a hashable ``(name, ((key, value), ...))`` (Sweep is frozen and hashable)."""
-    name, args = measure_spec
-    return (name, tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in args.items())))
-
-
-def _thaw(measure):
-    """A stored measure entry in its JSON form: a name, or ``[name, {args}]``."""
-    if isinstance(measure, tuple) and len(measure) == 2 and isinstance(measure[1], tuple):
-        name, args = measure
-        return [name, {k: (list(v) if isinstance(v, tuple) else v) for k, v in args}]
-    return measure

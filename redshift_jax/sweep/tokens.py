@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import json
 import zlib
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
-from .spec import Sweep
+if TYPE_CHECKING:
+    from .spec import Sweep
 
 __all__ = ["cell_table", "cell_tag", "compile_tokens", "seed_values", "sample_sequence"]
 
@@ -105,7 +107,7 @@ def compile_tokens(model, sweep: Sweep, chunk: int, mesh: Mesh, branch, trace_co
     values, per_group = _groups(sweep)
     shared = sweep.shared_axis
     independent = sweep.independent_depths and getattr(model, "shared_axis", None) in sweep.axes
-    measures = tuple(m for m in sweep.measure_objects if m.reads == "tokens")
+    measures = tuple(m for m in sweep.measures if m.reads == "tokens")
 
     def decode(sub_model, params, prompt, numeric, index):
         extra = branch(index) if branch is not None else {}
