@@ -317,7 +317,8 @@ def test_sweep_measure_passes_every_option():
     params = model.init(jax.random.fold_in(jax.random.key(0), 1))
     want = V.network_log_volume(model, params, x, n_directions=6, normalize=False, start="warm", widths=(1.0, 1.25),
                                 alpha=0.5)
-    assert float(ds.volume.sel(seed=1)) == pytest.approx(float(want.log_volume), rel=1e-6)
+    # (float32: the sweep evaluates costs in batches of its chunk, the direct call one network at a time)
+    assert float(ds.volume.sel(seed=1)) == pytest.approx(float(want.log_volume), rel=1e-5)
     with pytest.raises(ConfigError, match="start='cold'.*allowed: one, warm"):
         rj.Sweep(model=model, axes={"seed": [0]}, resolution=4, measures=[("volume", {"start": "cold"})]).validate()
 
