@@ -26,7 +26,8 @@ Evaluations per ray count every cost evaluation of the radius search (and, for t
 checks the network is not broken: 1 / rays per ray).
 
     .venv/bin/python benchmarks/volume_bench.py [--width 64] [--directions 32] [--chunk 64] [--loop-networks 8]
-                                                [--rounds 5] [--out benchmarks/volume_results.json]
+                                                [--rounds 5] [--start one|warm]
+                                                [--out benchmarks/volume_results.json]
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from redshift_jax.measures import volume as V  # noqa: E402
 EPSILON, RTOL = 1e-2, 1e-2
 
 
-def make_workload(width: int, directions: int):
+def make_workload(width: int, directions: int, start: str = "one"):
     model = rj.MLP(depth=2, width=width, in_dim=2, activation="tanh", prior="torch")
     x = jnp.asarray(rj.grid(16, 2))
 
@@ -70,7 +71,7 @@ def make_workload(width: int, directions: int):
             return jax.vmap(one)(seeds)
         return run
 
-    vmapped, vmapped_bisect = vmapped_with(), vmapped_with(directions="uniform", search="bisect")
+    vmapped, vmapped_bisect = vmapped_with(start=start), vmapped_with(directions="uniform", search="bisect")
 
     @jax.jit
     def prepare(seed):
@@ -127,10 +128,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--chunk", type=int, default=64, help="networks per vmapped call")
     parser.add_argument("--loop-networks", type=int, default=8, help="networks of the loop per round")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--start", default="one", choices=("one", "warm"),
+                        help="the vmapped default's radius search start (log_volume's start)")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)
 
-    model, vmapped, vmapped_bisect, loop_one = make_workload(args.width, args.directions)
+    model, vmapped, vmapped_bisect, loop_one = make_workload(args.width, args.directions, args.start)
     t0 = time.perf_counter()
     first = np.asarray(vmapped(jnp.arange(args.chunk, dtype=jnp.uint32))[0])
     compile_vmapped = time.perf_counter() - t0
@@ -172,7 +175,7 @@ def main(argv=None) -> dict:
         "workload": {"model": f"MLP(depth=2, width={args.width}, in_dim=2, tanh, torch prior)", "parameters": params,
                      "inputs": "16 x 16 lattice", "cost": "kl (Bernoulli)", "directions": args.directions,
                      "epsilon": EPSILON, "rtol": RTOL, "measure": "gaussian"},
-        "chunk": args.chunk, "loop_networks_per_round": args.loop_networks, "rounds": args.rounds,
+        "start": args.start, "chunk": args.chunk, "loop_networks_per_round": args.loop_networks, "rounds": args.rounds,
         "vmapped_networks_per_s": float(np.median(vm_rates)), "loop_networks_per_s": float(np.median(loop_rates)),
         "vmapped_bisect_networks_per_s": float(np.median(bisect_rates)),
         "vmapped_rates": vm_rates, "vmapped_bisect_rates": bisect_rates, "loop_rates": loop_rates,

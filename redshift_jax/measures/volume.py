@@ -718,8 +718,9 @@ def log_volume(cost_fn: Callable, w0, key, n_directions: int = 100, epsilon=1e-2
         ``warm``): a third fewer cost evaluations on ``benchmarks/volume_bench.py``'s networks (3.2 against 4.7
         per ray; estimates 0.08 nats apart, standard deviation, against 4.4 between two direction keys), but
         where the cost is not monotone along a ray it starts beyond the first crossing more often and reports
-        the ray infinite: on the blog grid's relu network at depth 3, scale 1, 34% of the rays with a finite
-        first crossing against 6% from ``r = 1`` (``benchmarks/volume_first_crossing.py``; docs/volume.md).
+        the ray infinite: on the blog grid's relu network at depth 3, scale 1, it ends beyond the first crossing
+        on 39% of the rays that have a finite one, against 4% from ``r = 1``
+        (``benchmarks/volume_first_crossing.py``; docs/volume.md).
         Not the default for that reason.
 
     Returns:
