@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import runpy
 import shlex
 import sys
 from pathlib import Path
@@ -25,8 +24,16 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError, StoreError
+from .sweep.files import SIZES, _is_experiment, _is_target, _run_file, load_result, load_sweep_file, run_target  # noqa: F401 (cli's API)
 
-SIZES = {"full": "SWEEP", "laptop": "LAPTOP", "quick": "QUICK"}
+
+def plot_path(path, out_dir=None):
+    """``redshift_jax.studies.plot_path``, imported when a figure is drawn (the CLI starts without the studies)."""
+    from .studies import plot_path as plot
+
+    return plot(path, out_dir)
+
+
 MAX_AXIS_VALUES = 10_000_000  # per --set axis; more is a typo, or a sweep to split into several runs
 
 
@@ -97,60 +104,6 @@ def parse_values(text: str) -> list:
     return out
 
 
-def _is_target(target) -> bool:
-    from .sweep.spec import Sweep
-
-    if isinstance(target, Sweep) or _is_experiment(target):
-        return True
-    return isinstance(target, dict) and len(target) > 0 and all(
-        isinstance(k, str) and isinstance(v, Sweep) for k, v in target.items())
-
-
-def _run_file(path: Path) -> dict:
-    """Execute a sweep file; any failure becomes a one-line ConfigError naming the file."""
-    if not path.exists():
-        raise ConfigError(f"sweep file {str(path)!r} does not exist; see `redshift-jax list`")
-    if not path.is_file():
-        raise ConfigError(f"sweep file {str(path)!r} is not a file; pass a sweeps/NAME.py file")
-    try:
-        return runpy.run_path(str(path))
-    except SyntaxError as err:
-        raise ConfigError(f"sweep file {str(path)!r} has a syntax error at line {err.lineno}: {err.msg}") from None
-    except ConfigError as err:
-        raise ConfigError(f"sweep file {str(path)!r}: {err}") from None
-    except Exception as err:  # the file is user code: report what it raised, in one line
-        where = ""
-        tb = err.__traceback__
-        while tb is not None:
-            if tb.tb_frame.f_code.co_filename == str(path):
-                where = f" at line {tb.tb_lineno}"
-            tb = tb.tb_next
-        raise ConfigError(f"sweep file {str(path)!r} failed{where}: {type(err).__name__}: {err}") from None
-
-
-def load_sweep_file(path: str | Path, size: str = "full"):
-    """(target, figure, claims) from a sweep file; target is a Sweep, a dict of parts or an experiment."""
-    path = Path(path)
-    module = _run_file(path)
-    name = SIZES[size]
-    if name not in module:
-        if size == "laptop" and "SWEEP" in module:
-            print(f"{path.name} defines no LAPTOP size; running SWEEP", file=sys.stderr)
-            name = "SWEEP"
-        else:
-            raise ConfigError(f"{path.name} defines no {name}; allowed sizes here: "
-                              + (", ".join(k for k, v in SIZES.items() if v in module) or "none"))
-    target = module[name]
-    if not _is_target(target):
-        raise ConfigError(f"{path.name}: {name} = {target!r:.60} is not allowed; it must be a redshift_jax.Sweep, "
-                          "a dict of named Sweeps, or a training experiment")
-    return target, module.get("FIGURE", "auto"), module.get("CLAIMS", {})
-
-
-def _is_experiment(target) -> bool:
-    return type(target).__module__.startswith("redshift_jax.train")
-
-
 def apply_overrides(target, overrides: list[str]):
     from .sweep.spec import Sweep
 
@@ -176,52 +129,6 @@ def apply_overrides(target, overrides: list[str]):
 def default_out(file: Path, size: str, suite: bool) -> Path:
     stem = file.stem + ("" if size == "full" else f"-{size}")
     return Path("results") / (stem if suite else stem + ".zarr")
-
-
-def run_target(target, out: Path, resume: bool, progress: bool, figure: str, claims: dict,
-               chunk_size: int | None = None, overwrite: bool = False, confirm: bool = False):
-    """Run a Sweep / dict of parts / experiment into ``out``; return what ``load_result`` would."""
-    from .sweep import run_sweep
-
-    if _is_experiment(target):
-        from . import train
-
-        return train.run(target, out=str(out), resume=resume, progress=progress, overwrite=overwrite)
-    if isinstance(target, dict):
-        from .sweep.suite import run_suite
-
-        return run_suite(target, out, resume=resume, progress=progress, figure=figure, claims=claims,
-                         chunk_size=chunk_size, overwrite=overwrite, confirm=confirm)
-    return run_sweep(target, out=out, resume=resume, progress=progress, chunk_size=chunk_size,
-                     attrs={"figure": figure}, overwrite=overwrite, confirm=confirm)
-
-
-def load_result(path: str | Path):
-    """(result, figure, claims): a Dataset, or a dict of part Datasets for a suite directory (checked)."""
-    from .store import load_dataset
-
-    path = Path(path)
-    if (path / "suite.json").exists():
-        from .sweep.suite import read_suite
-
-        return read_suite(path)
-    if path.is_file():
-        raise StoreError(f"{path} is a file, not a redshift-jax result (a .zarr folder or a suite folder)")
-    ds = load_dataset(path)
-    return ds, ds.attrs.get("figure", "auto"), {}
-
-
-def plot_path(path: str | Path, out_dir: str | Path | None = None) -> list[Path]:
-    from .studies import plot_result
-
-    path = Path(path)
-    out_dir = Path(out_dir) if out_dir else Path("figures") / path.name.removesuffix(".zarr")
-    result, figure, claims = load_result(path)
-    if not isinstance(result, dict) and str(result.attrs.get("kind", "")).startswith("train_"):
-        from .train import plots as train_plots
-
-        return train_plots.plot(result, out_dir)
-    return plot_result(result, figure, out_dir, claims)
 
 
 def _launch_local(args) -> int:

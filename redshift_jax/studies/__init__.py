@@ -29,7 +29,8 @@ from typing import Callable, Mapping
 from ..errors import ConfigError
 from ._common import Network, ResultAccessor, mean_se, spearman
 
-__all__ = ["FIGURES", "Network", "ResultAccessor", "figure_function", "mean_se", "plot_result", "spearman"]
+__all__ = ["FIGURES", "Network", "ResultAccessor", "figure_function", "mean_se", "plot_path", "plot_result",
+           "spearman"]
 
 FIGURES = {
     "auto": "nrs:figure_heatmaps",   # a sweep file without FIGURE: heatmaps, or the summary plots
@@ -59,3 +60,18 @@ def plot_result(result, figure: str, out_dir: str | Path, claims: Mapping[str, s
     """Draw ``figure`` (a name of ``FIGURES``) for a Dataset or a dict of parts; the written paths."""
     parts = result if isinstance(result, dict) else {"main": result}  # (a Dataset is a Mapping too)
     return figure_function(figure)(parts, out_dir, claims or {})
+
+
+def plot_path(path: str | Path, out_dir: str | Path | None = None) -> list[Path]:
+    """Draw a stored result (a sweep, a suite folder or a training run) into ``out_dir`` (default
+    ``figures/NAME``) with its own figure; return the files written."""
+    path = Path(path)
+    out_dir = Path(out_dir) if out_dir else Path("figures") / path.name.removesuffix(".zarr")
+    from ..sweep.files import load_result
+
+    result, figure, claims = load_result(path)
+    if not isinstance(result, dict) and str(result.attrs.get("kind", "")).startswith("train_"):
+        from ..train import plots as train_plots
+
+        return train_plots.plot(result, out_dir)
+    return plot_result(result, figure, out_dir, claims)

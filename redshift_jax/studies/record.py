@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .._io import to_jsonable
-from ..cli import SIZES, load_sweep_file, plot_path, run_target
 from ..errors import ConfigError, StoreError
 from ..store import _write_text_atomic as atomic_write_text
+from ..sweep.files import SIZES, load_sweep_file, run_target
 from ..sweep.spec import Sweep
+from . import plot_path
 
 __all__ = ["Entry", "ENTRIES", "entry_names", "run_record"]
 
