@@ -30,6 +30,18 @@ MEASURE_LABELS = {
 _NOT_MEASURES = ("finite", "values")
 
 
+def show_image(ax, img, title: str | None = None, ylabel: str | None = None) -> None:
+    """One example function in a grid of panels: the image (diverging colours, origin lower left), no ticks, the
+    column title on the first row and the row label on the first column (None: leave it off)."""
+    ax.imshow(img, cmap="RdBu_r", origin="lower")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title is not None:
+        ax.set_title(title, fontsize=7)
+    if ylabel is not None:
+        ax.set_ylabel(ylabel, fontsize=8)
+
+
 def mean_se(values, axis: int = -1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(mean, se, n)`` over ``axis``, ignoring NaN and infinite values: the mean of the finite values, its
     standard error ``sd / sqrt(n)`` (``ddof=1``; NaN with fewer than two) and their count ``n``."""

@@ -16,7 +16,7 @@ from typing import Mapping
 
 import numpy as np
 
-from ._common import MEASURE_LABELS, mean_se, save_figure
+from ._common import MEASURE_LABELS, mean_se, save_figure, show_image
 
 __all__ = ["figure_architectures", "summary_rows", "default_scale"]
 
@@ -137,14 +137,7 @@ def _examples_figure(parts: Mapping[str, object], path: Path) -> Path | None:
                                                                "x")})
         for c, (act, scale) in enumerate(cols):
             img = vals.sel(activation=act, weight_scale=scale).isel(depth=-1, seed=0).values
-            ax = axes[r][c]
-            ax.imshow(img, cmap="RdBu_r", origin="lower")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(f"{act}\nw {scale:.3g}", fontsize=7)
-            if c == 0:
-                ax.set_ylabel(part, fontsize=8)
+            show_image(axes[r][c], img, f"{act}\nw {scale:.3g}" if r == 0 else None, part if c == 0 else None)
     fig.suptitle(f"Logit 0 on the plane at depth {int(first.depth.values[-1])}, seed 0", fontsize=9)
     return save_figure(fig, path)
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..sweep.engine import sample_network  # the sweep's own sampling, so the examples are its networks
-from ._common import MEASURE_LABELS, each_part, save_figure, spearman, sweep_dict
+from ._common import MEASURE_LABELS, each_part, save_figure, show_image, spearman, sweep_dict
 
 __all__ = ["plot_heatmaps", "plot_curves", "plot_correlations", "table1_rows", "table1_markdown", "spearman",
            "example_images", "save_figure", "MEASURE_LABELS"]
@@ -81,14 +81,8 @@ def plot_heatmaps(ds, out_dir: str | Path, examples: bool = True) -> list[Path]:
         for r, act in enumerate(activations):
             sels = [{"depth": d, "weight_scale": s, **({"activation": act} if act else {})} for d, s in cols]
             for c, img in enumerate(example_images(ds, sels)):
-                ax = axes[r][c]
-                ax.imshow(img, cmap="RdBu_r", origin="lower")
-                ax.set_xticks([])
-                ax.set_yticks([])
-                if r == 0:
-                    ax.set_title(f"depth {cols[c][0]}\nscale {cols[c][1]:.3g}", fontsize=7)
-                if c == 0:
-                    ax.set_ylabel(act or "", fontsize=8)
+                show_image(axes[r][c], img, f"depth {cols[c][0]}\nscale {cols[c][1]:.3g}" if r == 0 else None,
+                           (act or "") if c == 0 else None)
         fig.suptitle("Example functions (seed 0)", fontsize=9)
         path = out_dir / "examples.png"
         paths.append(save_figure(fig, path))
