@@ -374,7 +374,7 @@ def _queued_radii(costs, directions, epsilon, tol, max_steps, n, first, slots, l
     warm start (``star_radii``)."""
     epsilon = jnp.broadcast_to(epsilon, (n,))
     tol = jnp.broadcast_to(tol, (n,))
-    half_log_eps = jnp.log(epsilon) / 2
+    half_log_eps = jnp.log(epsilon) / 2 if warm else None
     slot_ids = jnp.arange(slots, dtype=jnp.int32)
     out = {"radius": jnp.zeros(n, jnp.float32), "converged": jnp.zeros(n, bool), "bracketed": jnp.zeros(n, bool),
            "used": jnp.zeros(n, jnp.int32)}
@@ -399,12 +399,13 @@ def _queued_radii(costs, directions, epsilon, tol, max_steps, n, first, slots, l
         rank = jnp.cumsum(finished.astype(jnp.int32)) - 1
         new_ray = jnp.where(finished, state["next"] + rank, ray)
         waiting = jnp.minimum(new_ray, n - 1)
-        guess = state["guess"]
+        extra = {}
         if warm:   # the mean log radius of this step's converged, bracketed rays, at epsilon 1 (C ~ r^2)
             good = finished & s["converged"] & s["has_hi"]
             count = jnp.sum(good)
             mean = jnp.sum(jnp.where(good, s["x"] - half_log_eps[idx], 0.0)) / jnp.maximum(count, 1)
-            guess = jnp.where(count > 0, mean, guess)
+            guess = jnp.where(count > 0, mean, state["guess"])
+            extra["guess"] = guess
             fresh = _secant_start(jnp.where(jnp.isfinite(guess), jnp.exp(guess + half_log_eps[waiting]),
                                             first[waiting]))
         else:
@@ -412,13 +413,15 @@ def _queued_radii(costs, directions, epsilon, tol, max_steps, n, first, slots, l
         s = jax.tree.map(lambda a, b: jnp.where(finished, a, b), fresh, s)
         s["done"] = s["done"] | (new_ray >= n)
         return {"ray": jnp.minimum(new_ray, n), "s": s, "out": results,
-                "next": state["next"] + jnp.sum(finished, dtype=jnp.int32), "guess": guess}
+                "next": state["next"] + jnp.sum(finished, dtype=jnp.int32), **extra}
 
     ray = jnp.where(slot_ids < n, slot_ids, n)
     start = _secant_start(first[jnp.minimum(ray, n - 1)])
     start["done"] = ray >= n
-    state = jax.lax.while_loop(cond, body, {"ray": ray, "s": start, "out": out, "next": jnp.int32(min(slots, n)),
-                                            "guess": jnp.float32(jnp.inf)})
+    init = {"ray": ray, "s": start, "out": out, "next": jnp.int32(min(slots, n))}
+    if warm:   # the log radius (at epsilon 1) new rays start from; inf until a ray has converged
+        init["guess"] = jnp.float32(jnp.inf)
+    state = jax.lax.while_loop(cond, body, init)
     res = state["out"]
     return StarRadii(res["radius"], res["converged"], res["bracketed"], res["used"])
 
