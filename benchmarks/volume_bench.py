@@ -7,8 +7,8 @@ measure (sigma = RMS of the parameters), directions from ``direction_key(w0)``.
 
 - *vmapped*: ``jit(vmap(network_log_volume))`` over a chunk of ``--chunk`` networks (parameters drawn inside from
   ``fold_in(key(0), seed)``), the radius search of every ray of every network in one ``lax.while_loop``: the
-  library's default (importance-sampled directions, the secant search in ``(log r, log C)``, ``ceil(rays / 32)``
-  rays of each network in flight at a time: ``star_radii``'s ``slots``).
+  library's default (importance-sampled directions, the secant search in ``(log r, log C)``, ``ceil(rays / 16)``
+  rays of each network in flight at a time: ``star_radii``'s ``slots``; ``--slots`` sets another number).
 - *vmapped, bisection*: the same program with ``directions="uniform", search="bisect"`` (DESIGN.md section 14's
   estimator): how many cost evaluations the secant search saves, in the same run.
 - *loop* (tyche's design): one network at a time, a Python loop over the search's steps (doubling from r = 1,
@@ -26,7 +26,7 @@ Evaluations per ray count every cost evaluation of the radius search (and, for t
 checks the network is not broken: 1 / rays per ray).
 
     .venv/bin/python benchmarks/volume_bench.py [--width 64] [--directions 32] [--chunk 64] [--loop-networks 8]
-                                                [--rounds 5] [--start one|warm]
+                                                [--rounds 5] [--start one|warm] [--slots K]
                                                 [--out benchmarks/volume_results.json]
 """
 
@@ -54,7 +54,7 @@ from redshift_jax.measures import volume as V  # noqa: E402
 EPSILON, RTOL = 1e-2, 1e-2
 
 
-def make_workload(width: int, directions: int, start: str = "one"):
+def make_workload(width: int, directions: int, start: str = "one", slots=None):
     model = rj.MLP(depth=2, width=width, in_dim=2, activation="tanh", prior="torch")
     x = jnp.asarray(rj.grid(16, 2))
 
@@ -130,10 +130,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--start", default="one", choices=("one", "warm"),
                         help="the vmapped default's radius search start (log_volume's start)")
+    parser.add_argument("--slots", type=int, default=None,
+                        help="rays of each network searched at a time (default: the library's, ceil(rays / 16))")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)
 
-    model, vmapped, vmapped_bisect, loop_one = make_workload(args.width, args.directions, args.start)
+    model, vmapped, vmapped_bisect, loop_one = make_workload(args.width, args.directions, args.start, args.slots)
     t0 = time.perf_counter()
     first = np.asarray(vmapped(jnp.arange(args.chunk, dtype=jnp.uint32))[0])
     compile_vmapped = time.perf_counter() - t0
@@ -175,7 +177,8 @@ def main(argv=None) -> dict:
         "workload": {"model": f"MLP(depth=2, width={args.width}, in_dim=2, tanh, torch prior)", "parameters": params,
                      "inputs": "16 x 16 lattice", "cost": "kl (Bernoulli)", "directions": args.directions,
                      "epsilon": EPSILON, "rtol": RTOL, "measure": "gaussian"},
-        "start": args.start, "chunk": args.chunk, "loop_networks_per_round": args.loop_networks, "rounds": args.rounds,
+        "start": args.start, "slots": args.slots or -(-args.directions // V.SLOT_SHARE), "chunk": args.chunk,
+        "loop_networks_per_round": args.loop_networks, "rounds": args.rounds,
         "vmapped_networks_per_s": float(np.median(vm_rates)), "loop_networks_per_s": float(np.median(loop_rates)),
         "vmapped_bisect_networks_per_s": float(np.median(bisect_rates)),
         "vmapped_rates": vm_rates, "vmapped_bisect_rates": bisect_rates, "loop_rates": loop_rates,

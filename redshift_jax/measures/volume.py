@@ -109,7 +109,7 @@ DIRECTIONS = ("mixture", "uniform")
 SEARCHES = ("secant", "bisect")
 STARTS = ("one", "warm")
 MAX_STEPS = 100
-SLOT_SHARE = 32     # log_volume searches ceil(rays / SLOT_SHARE) rays at a time (star_radii's slots)
+SLOT_SHARE = 16     # log_volume searches ceil(rays / SLOT_SHARE) rays at a time (star_radii's slots)
 SATURATION_NATS = 0.01   # a ray is saturated when its integral is within this of its full-ray value
 RESOLVED_NATS = 0.01     # per parameter: an estimate this close to its rays' full-ray value is not resolved
 _LOG2 = math.log(2.0)
@@ -711,7 +711,7 @@ def log_volume(cost_fn: Callable, w0, key, n_directions: int = 100, epsilon=1e-2
       precondition: optional (D,) positive diagonal ``P`` (tyche's preconditioner, rescaled to unit
         log-determinant): the uniform component draws ``P g / |P g|`` instead, with density ratio
         ``|P^-1 u|^-D`` to the uniform law, in whitened coordinates.
-      slots: rays searched at a time (static; ``star_radii``'s ``slots``): default ``ceil(rays / 32)`` over
+      slots: rays searched at a time (static; ``star_radii``'s ``slots``): default ``ceil(rays / 16)`` over
         all epsilons' rays. It changes the speed, not the search (each ray takes the same radii, up to the cost's
         float32 rounding in batches of another size). Under ``vmap`` over many networks (a sweep's chunk) few
         slots are fastest (``benchmarks/volume_bench.py``); for one large network alone, ``slots=n_directions``
