@@ -411,8 +411,8 @@ def test_sweep_measures_match_the_functions():
 def test_switched_sweep_counts_each_activation_as_its_own_sweep():
     """Several activations share one compiled function; the network measures are called with each network's own
     activation and give, bit for bit, the numbers of the sweep of that activation alone."""
-    kinks = rj.Sweep(model=rj.MLP(in_dim=1, width=8), axes={"depth": [1, 2], "weight_scale": [1.0, 3.0],
-                                                             "seed": [0, 1, 2]}, resolution=16, measures=("kinks",))
+    kinks = rj.Sweep(model=rj.MLP(in_dim=1, width=8, depth=2), axes={"weight_scale": [1.0, 3.0], "seed": [0, 1, 2]},
+                     resolution=16, measures=("kinks",))
     regions = rj.Sweep(model=rj.MLP(in_dim=2, width=6, depth=2), axes={"seed": [0, 1]}, resolution=8,
                        measures=("linear_regions",))
     for sweep, variable in ((kinks, "kinks"), (regions, "linear_regions")):

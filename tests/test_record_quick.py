@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+import redshift_jax as rj
 from redshift_jax.cli import main
 from redshift_jax.studies import record
+from redshift_jax.sweep.files import load_result
 
 pytestmark = pytest.mark.record
 
@@ -32,6 +35,18 @@ def test_every_entry_of_the_record_runs_at_quick_size_and_a_rerun_redoes_nothing
         assert all(Path(p).exists() and Path(p).stat().st_size > 0 for p in entry["figures"]), name
         assert entry["command"], name
     capsys.readouterr()
+
+    # Table 1's table and the training grids' datasets (make test runs cut-down copies of these through the CLI)
+    text = (figures / "table1" / "table1.md").read_text()
+    assert "| Component | Paper (Table 1) | Ours" in text
+    assert text.count("\n| ") >= 3 * 10  # three measures x (header + 9 components)
+    result, _, claims = load_result(results / "table1")
+    assert len(result) == 2 * 9 and claims    # both priors x nine components
+    for name, kind, accuracy in (("fig8_modsum", "train_modsum", "test_accuracy"),
+                                 ("fig9_cmnist", "train_cmnist", "digit_accuracy")):
+        ds = rj.store.load_dataset(results / name)
+        assert ds.attrs["kind"] == kind and not bool(ds.diverged.any()), name
+        assert np.all((ds[accuracy].values >= 0) & (ds[accuracy].values <= 1)), name
 
     assert main(args) == 0   # resumable: a second run keeps every entry
     err = capsys.readouterr().err

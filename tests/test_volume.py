@@ -328,7 +328,7 @@ def test_switched_sweep_gives_each_activation_its_own_sweeps_volumes():
     """Several activations share one compiled function; the volume measure is called with each network's own
     activation and gives, bit for bit, the numbers of the sweep of that activation alone."""
     volume = ("volume", {"n_directions": 2, "sigma": "init", "epsilons": [1e-3]})
-    sweep = rj.Sweep(model=rj.MLP(width=4, prior="torch"), axes={"depth": [1, 2], "seed": [0, 1]}, resolution=4,
+    sweep = rj.Sweep(model=rj.MLP(width=4, depth=2, prior="torch"), axes={"seed": [0, 1]}, resolution=4,
                      measures=(volume,))
     both = rj.run_sweep(sweep.with_axis("activation", ["tanh", "relu"]), progress=False)
     for activation in ("tanh", "relu"):
