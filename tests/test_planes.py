@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from pathlib import Path
 
 import flax.linen as nn
 import jax
@@ -13,6 +15,8 @@ import pytest
 import redshift_jax as rj
 from redshift_jax.models.planes import dataset_array
 from redshift_jax.sweep.engine import sample_network
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _numpy_plane(plane, resolution):
@@ -294,9 +298,10 @@ def test_architectures_figure_and_summary(tmp_path):
                      keep_values=True, axes={"activation": ["relu", "tanh"], "depth": [1, 2],
                                              "weight_scale": [1.0, float(np.sqrt(2.0)), 4.0], "seed": [0, 1]})
     ds = rj.run_sweep(sweep, progress=False)
-    parts = {"mlp": ds, "vit": ds}
+    parts = {"mlp": ds, "vit": ds, "cnn_residual": ds}
     rows = {(r["architecture"], r["activation"]): r for r in summary_rows(parts, "fourier_dct")}
     assert rows[("mlp", "relu")]["default_scale"] == pytest.approx(np.sqrt(2.0))    # He
+    assert rows[("cnn_residual", "relu")]["default_scale"] == pytest.approx(np.sqrt(2.0))   # a CNN variant
     assert rows[("mlp", "tanh")]["default_scale"] == 1.0 and rows[("vit", "relu")]["default_scale"] == 1.0
     want = ds["fourier_dct"].sel(activation="tanh", weight_scale=4.0).isel(depth=-1).mean().item()
     assert rows[("mlp", "tanh")]["d_max_w_max"] == pytest.approx(want)
@@ -304,3 +309,20 @@ def test_architectures_figure_and_summary(tmp_path):
     assert {p.name for p in paths} >= {"architectures_fourier_dct.png", "architectures_lz.png", "examples.png",
                                        "architectures.md", "architectures.csv"}
     assert "| vit | tanh |" in (tmp_path / "architectures.md").read_text()
+
+
+def test_cnn_components_sweep_file_varies_only_residual_and_layernorm():
+    from redshift_jax.sweep.files import load_sweep_file
+
+    for size in ("full", "laptop", "quick"):
+        parts, figure, _ = load_sweep_file(ROOT / "sweeps" / "cnn_components.py", size)
+        assert figure == "architectures" and list(parts) == ["cnn", "cnn_residual", "cnn_layernorm",
+                                                             "cnn_residual_layernorm"]
+        modules = {name: sweep.model.module for name, sweep in parts.items()}
+        assert [(m.residual, m.layernorm) for m in modules.values()] == [(False, False), (True, False), (False, True),
+                                                                         (True, True)]
+        plain = parts["cnn"]
+        for sweep in parts.values():   # the same grid, plane and everything else
+            assert sweep.axes == plain.axes and sweep.resolution == plain.resolution
+            assert dataclasses.replace(sweep.model.module, residual=False, layernorm=False) == plain.model.module
+            assert sweep.model.plane == plain.model.plane

@@ -26,8 +26,8 @@ _HE_FAMILY = ("relu", "gelu", "swish", "selu")
 def default_scale(part: str, activation: str) -> float:
     """The weight scale of an architecture's own literature default in ``sweeps/architectures.py``: He (sqrt 2)
     for the ReLU family and LeCun (1) otherwise in the MLP and CNN (``normal`` prior); 1 (GPT-2's / ViT's 0.02) for
-    the ViT."""
-    if part in ("mlp", "cnn") and activation in _HE_FAMILY:
+    the ViT (a part is read by its name: "mlp...", "cnn..." or anything else)."""
+    if part.startswith(("mlp", "cnn")) and activation in _HE_FAMILY:
         return math.sqrt(2.0)
     return 1.0
 

@@ -80,6 +80,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("volume_nrs", "local volume beside NRS complexity", "volume_nrs.py"),
     Entry("architectures", "F4's heatmaps for an MLP on pixels, a CNN and a ViT on an MNIST plane",
           "architectures.py"),
+    Entry("cnn_components", "residual connections and layer norm in a CNN on an MNIST plane", "cnn_components.py"),
 )
 
 

@@ -1,0 +1,37 @@
+"""Any architecture (issue 26, item 4): do residual connections and layer norm lower a CNN's complexity, as the
+NRS paper found for MLPs (Table 1: "residual connections" and "layer normalization" lower it)?
+
+The CNN of ``sweeps/architectures.py`` (3x3 convs, width 16, a 2x2 pool after every second layer, global pool,
+``normal`` prior: LeCun at weight scale 1, He at sqrt 2; zero biases) on the same MNIST plane, in four variants, one
+part each: ``cnn`` (plain), ``cnn_residual`` (every layer after the first adds its input), ``cnn_layernorm`` (layer
+norm over channels before the activation, no affine parameters) and ``cnn_residual_layernorm``. Each over
+activation x depth x weight scale x seed; the field is logit 0 on the plane. The heatmaps put the variants in rows,
+on one colour scale (figure ``architectures``); ``architectures.md`` tabulates the grid's corners.
+
+Run: ``redshift-jax sweep sweeps/cnn_components.py [--quick | --laptop] [--out PATH]``, then ``redshift-jax plot
+PATH``. LAPTOP: 4 variants x relu, tanh, sin x depths 2, 4, 8 x 5 weight scales (0.5 .. 8) x 2 seeds = 360 networks.
+"""
+import numpy as np
+
+import redshift_jax as rj
+
+FIGURE = "architectures"
+MEASURES = ("fourier", "fourier_dct", "lz")
+PLANE = {"dataset": "mnist", "anchor": 0, "mode": "random", "scale": 1.0, "seed": 0}
+VARIANTS = {"cnn": {}, "cnn_residual": {"residual": True}, "cnn_layernorm": {"layernorm": True},
+            "cnn_residual_layernorm": {"residual": True, "layernorm": True}}
+
+
+def make(activations=("relu", "tanh", "sin"), depths=(2, 4, 8), scales=5, seeds=2, resolution=32, width=16):
+    weight_scales = np.round(np.geomspace(0.5, 8.0, scales), 4).tolist()
+    plane = rj.Plane(**PLANE)
+    return {name: rj.Sweep(model=rj.CNN(width=width, prior="normal", plane=plane, **flags),
+                           axes={"activation": list(activations), "depth": list(depths), "weight_scale": weight_scales,
+                                 "bias_scale": [0.0], "seed": list(range(seeds))},
+                           resolution=resolution, measures=MEASURES, keep_values=True, name=name)
+            for name, flags in VARIANTS.items()}
+
+
+SWEEP = make(seeds=8, resolution=64, width=32, scales=9)    # 4 x 648 networks
+LAPTOP = make()                                             # 4 x 90 networks at 32 x 32
+QUICK = make(activations=("relu", "tanh"), depths=(2,), scales=3, seeds=1, resolution=16, width=8)
