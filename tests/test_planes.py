@@ -317,12 +317,15 @@ def test_cnn_components_sweep_file_varies_only_residual_and_layernorm():
     for size in ("full", "laptop", "quick"):
         parts, figure, _ = load_sweep_file(ROOT / "sweeps" / "cnn_components.py", size)
         assert figure == "architectures" and list(parts) == ["cnn", "cnn_residual", "cnn_layernorm",
-                                                             "cnn_residual_layernorm"]
+                                                             "cnn_residual_layernorm", "cnn_biased",
+                                                             "cnn_layernorm_biased"]
         modules = {name: sweep.model.module for name, sweep in parts.items()}
         assert [(m.residual, m.layernorm) for m in modules.values()] == [(False, False), (True, False), (False, True),
-                                                                         (True, True)]
+                                                                         (True, True), (False, False), (False, True)]
         plain = parts["cnn"]
-        for sweep in parts.values():   # the same grid, plane and everything else
-            assert sweep.axes == plain.axes and sweep.resolution == plain.resolution
+        for name, sweep in parts.items():   # the same grid, plane and everything else; biases where named
+            assert list(sweep.axes["bias_scale"]) == ([0.5] if name.endswith("_biased") else [0.0])
+            assert {**sweep.axes, "bias_scale": None} == {**plain.axes, "bias_scale": None}
+            assert sweep.resolution == plain.resolution
             assert dataclasses.replace(sweep.model.module, residual=False, layernorm=False) == plain.model.module
             assert sweep.model.plane == plain.model.plane
