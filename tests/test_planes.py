@@ -329,3 +329,17 @@ def test_cnn_components_sweep_file_varies_only_residual_and_layernorm():
             assert sweep.resolution == plain.resolution
             assert dataclasses.replace(sweep.model.module, residual=False, layernorm=False) == plain.model.module
             assert sweep.model.plane == plain.model.plane
+
+
+def test_vit_ln_gain_sweep_file_varies_only_the_gain():
+    from redshift_jax.sweep.files import load_sweep_file
+
+    for size in ("full", "laptop", "quick"):
+        parts, figure, _ = load_sweep_file(ROOT / "sweeps" / "vit_ln_gain.py", size)
+        assert figure == "architectures" and all(name.startswith("vit_gain") for name in parts)
+        first = next(iter(parts.values()))
+        gains = [list(sweep.axes["ln_gain"]) for sweep in parts.values()]
+        assert all(len(g) == 1 for g in gains) and len({g[0] for g in gains}) == len(parts) > 1
+        for sweep in parts.values():   # the same model, grid and plane; only the gain differs
+            assert sweep.model == first.model and sweep.resolution == first.resolution
+            assert {**sweep.axes, "ln_gain": None} == {**first.axes, "ln_gain": None}

@@ -81,6 +81,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("architectures", "F4's heatmaps for an MLP on pixels, a CNN and a ViT on an MNIST plane",
           "architectures.py"),
     Entry("cnn_components", "residual connections and layer norm in a CNN on an MNIST plane", "cnn_components.py"),
+    Entry("vit_ln_gain", "the ViT's layer-norm gain on an MNIST plane", "vit_ln_gain.py"),
 )
 
 
