@@ -41,7 +41,7 @@ def test_every_entry_of_the_record_runs_at_quick_size_and_a_rerun_redoes_nothing
     assert "| Component | Paper (Table 1) | Ours" in text
     assert text.count("\n| ") >= 3 * 10  # three measures x (header + 9 components)
     result, _, claims = load_result(results / "table1")
-    assert len(result) == 2 * 9 and claims    # both priors x nine components
+    assert len(result) == 9 and claims    # nine components (each part holds both priors)
     for name, kind, accuracy in (("fig8_modsum", "train_modsum", "test_accuracy"),
                                  ("fig9_cmnist", "train_cmnist", "digit_accuracy")):
         ds = rj.store.load_dataset(results / name)
