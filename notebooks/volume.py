@@ -105,7 +105,7 @@ fig.savefig(Path(OUT) / "volume_rays.png", dpi=100)
 # %%
 blog = runpy.run_path(str(Path(rj.__file__).resolve().parents[1] / "sweeps" / "volume_blog.py"))
 if SMOKE:
-    sweep = blog["make"](activations=("tanh",), depths=(1, 2), scales=(0.32, 3.16), seeds=1, n_directions=2,
+    sweep = blog["make"](activations=("tanh",), depths=(1,), scales=(0.32, 3.16), seeds=1, n_directions=2,
                          epsilons=(1e-3, 1e-1))
 else:
     sweep = blog["make"](activations=("relu", "tanh", "gaussian"), seeds=8, n_directions=32)

@@ -315,8 +315,8 @@ def test_sweep_measure_passes_every_option():
     ds = rj.run_sweep(sweep, progress=False)
     x = jnp.asarray(rj.grid(4, 2))
     params = model.init(jax.random.fold_in(jax.random.key(0), 1))
-    want = V.network_log_volume(model, params, x, n_directions=6, normalize=False, start="warm", widths=(1.0, 1.25),
-                                alpha=0.5)
+    want = _jit(lambda p: V.network_log_volume(model, p, x, n_directions=6, normalize=False, start="warm",
+                                                widths=(1.0, 1.25), alpha=0.5))(params)
     # (float32: the sweep evaluates costs in batches of its chunk, the direct call one network at a time)
     assert float(ds.volume.sel(seed=1)) == pytest.approx(float(want.log_volume), rel=1e-5)
     with pytest.raises(ConfigError, match="start='cold'.*allowed: one, warm"):

@@ -2,6 +2,8 @@
 every ray at once, on cases that exercise every branch of it. Each ray takes the same sequence of radii; only the
 cost's float32 rounding may differ in the last bit, because the costs are evaluated in batches of another size."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,6 +12,10 @@ import pytest
 import redshift_jax as rj
 from redshift_jax.errors import ConfigError
 from redshift_jax.measures import volume as V
+
+# The tests' own programs compile with LLVM's optimization level 0, as in test_volume.py: the same HLO
+# (XLA's passes all run), about half the compile time, and these programs run for milliseconds.
+_jit = functools.partial(jax.jit, compiler_options={"xla_backend_optimization_level": 0})
 
 
 def _mixed_cost(w0):
@@ -51,7 +57,7 @@ def test_slots_give_the_same_search(slots):
     # one epsilon per ray, as log_volume tiles them: odd rays above the cap
     eps = jnp.asarray(np.where(np.arange(23) % 2, 0.5, np.geomspace(1e-3, 0.1, 23)), jnp.float32)
     cost = _mixed_cost(w0)
-    run = jax.jit(lambda d, e, m, s: V.star_radii(cost, w0, d, e, 1e-3, max_steps=m, slots=s), static_argnums=(2, 3))
+    run = _jit(lambda d, e, m, s: V.star_radii(cost, w0, d, e, 1e-3, max_steps=m, slots=s), static_argnums=(2, 3))
     for max_steps in (V.MAX_STEPS, 3):   # the budget's end: bracketed but unconverged rays keep their point
         every = run(u, eps, max_steps, None)
         queued = run(u, eps, max_steps, slots)
@@ -73,8 +79,8 @@ def test_log_volume_default_slots_match_all_rays_at_once():
         return V.network_log_volume(model, params, x, n_directions=16, epsilon=eps, slots=slots, start="one")
 
     seeds = jnp.arange(2, dtype=jnp.uint32)
-    every = jax.jit(jax.vmap(lambda s: one(s, 32)))(seeds)
-    default = jax.jit(jax.vmap(lambda s: one(s, None)))(seeds)
+    every = _jit(jax.vmap(lambda s: one(s, 32)))(seeds)
+    default = _jit(jax.vmap(lambda s: one(s, None)))(seeds)
     _same_search(default, every, "log_volume")
     np.testing.assert_allclose(np.asarray(default.log_volume), np.asarray(every.log_volume), atol=1e-3)
     assert np.isfinite(np.asarray(default.log_volume)).all()
@@ -104,10 +110,10 @@ def test_warm_start_starts_where_the_last_converged_ray_ended():
 
 
 def test_log_volume_warm_start_agrees_within_the_search_tolerance():
-    """The default ``start="warm"`` against ``start="one"`` on networks of 1,185 parameters, vmapped: fewer
-    evaluations (neighbouring rays' radii are alike in high dimension: 18% fewer here, 32% at D = 4,417, none at
-    D = 33), every converged ray's cost within rtol of epsilon, and estimates that differ far less than two
-    direction keys do (0.06 against 0.19 nats, mean absolute, when written)."""
+    """``start="warm"`` (an option: the default is ``start="one"``) against ``start="one"`` on networks of 1,185
+    parameters, vmapped: fewer evaluations (neighbouring rays' radii are alike in high dimension: 18% fewer here, 32%
+    at D = 4,417, none at D = 33), every converged ray's cost within rtol of epsilon, and estimates that differ far
+    less than two direction keys do (0.06 against 0.19 nats, mean absolute, when written)."""
     model = rj.MLP(depth=2, width=32, in_dim=2, activation="tanh", prior="torch")
     x = jnp.asarray(rj.grid(4, 2))
 
@@ -116,20 +122,25 @@ def test_log_volume_warm_start_agrees_within_the_search_tolerance():
         return V.network_log_volume(model, params, x, n_directions=48, epsilon=1e-2, start=start, seed=key_seed)
 
     seeds = jnp.arange(6, dtype=jnp.uint32)
-    warm = jax.jit(jax.vmap(lambda s: one(s, 0, "warm")))(seeds)
+    warm = _jit(jax.vmap(lambda s: one(s, 0, "warm")))(seeds)
     # start="one" with two direction keys in one program (direction_key takes a traced seed)
-    both = jax.jit(jax.vmap(lambda s, k: one(s, k, "one")))(jnp.tile(seeds, 2), jnp.repeat(jnp.arange(2), 6))
+    both = _jit(jax.vmap(lambda s, k: one(s, k, "one")))(jnp.tile(seeds, 2), jnp.repeat(jnp.arange(2), 6))
     cold, other_key = jax.tree.map(lambda a: a[:6], both), jax.tree.map(lambda a: a[6:], both)
     assert float(np.mean(warm.steps)) < 0.9 * float(np.mean(cold.steps))
     assert (np.asarray(warm.unconverged) == 0).all()
+
     # on one network's cost, every converged ray of the warm search meets the tolerance at its radius
-    params = model.init(jax.random.fold_in(jax.random.key(0), jnp.uint32(0)))
-    cost_fn, w0 = V.network_cost(model, params, x)
-    dirs = V.random_directions(jax.random.key(3), 32, w0.shape[0])
-    found = V.star_radii(cost_fn, w0, dirs, 1e-2, slots=1, warm=True)
+    @_jit
+    def search(params):   # the radii, and the cost at each ray's radius
+        cost_fn, w0 = V.network_cost(model, params, x)
+        dirs = V.random_directions(jax.random.key(3), 32, w0.shape[0])
+        found = V.star_radii(cost_fn, w0, dirs, 1e-2, slots=1, warm=True)
+        return found, jax.vmap(lambda r, d: cost_fn(w0 + r * d))(found.radius, dirs)
+
+    found, costs = search(model.init(jax.random.fold_in(jax.random.key(0), jnp.uint32(0))))
     ok = np.asarray(found.converged) & np.isfinite(np.asarray(found.radius))
     assert ok.sum() > 16
-    costs = np.asarray(jax.vmap(lambda r, d: cost_fn(w0 + r * d))(found.radius[ok], dirs[ok]))
+    costs = np.asarray(costs)[ok]
     assert np.all(np.abs(costs - 1e-2) <= 1e-2 * 1e-2 * 1.01), costs
     gap = np.abs(np.asarray(warm.log_volume) - np.asarray(cold.log_volume))
     noise = np.abs(np.asarray(other_key.log_volume) - np.asarray(cold.log_volume))
@@ -148,7 +159,7 @@ def test_reach_stops_rays_beyond_it_and_keeps_the_rest():
     w0 = jnp.zeros(4)
     u = jnp.eye(4)
     cost = lambda w: jnp.sum(jnp.asarray([1.0, 1.0, 1e-12]) * w[:3] ** 2)   # noqa: E731 radii 1, 1, 1e6, inf
-    run = jax.jit(lambda reach: V.star_radii(cost, w0, u, 1.0, 1e-3, reach=reach))
+    run = _jit(lambda reach: V.star_radii(cost, w0, u, 1.0, 1e-3, reach=reach))
     free = run(jnp.full(4, jnp.inf))
     capped = run(jnp.asarray([10.0, 0.5, 10.0, 10.0]))
     np.testing.assert_allclose(np.asarray(free.radius)[:3], [1.0, 1.0, 1e6], rtol=2e-3)
@@ -172,7 +183,7 @@ def test_log_volume_with_reach_is_bitwise_the_estimate_without():
     eps = jnp.asarray([1e-3, 1e-1, 1.0], jnp.float32)
 
     def estimate():
-        return jax.jit(lambda k: V.network_log_volume(model, params, x, k, n_directions=24, epsilon=eps,
+        return _jit(lambda k: V.network_log_volume(model, params, x, k, n_directions=24, epsilon=eps,
                                                       sigma="init"))(jax.random.key(3))
 
     with pytest.MonkeyPatch.context() as patch:
