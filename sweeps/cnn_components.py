@@ -12,13 +12,18 @@ on one colour scale (figure ``architectures``); ``architectures.md`` tabulates t
 Run: ``redshift-jax sweep sweeps/cnn_components.py [--quick | --laptop] [--out PATH]``, then ``redshift-jax plot
 PATH``. LAPTOP: 6 variants x relu, tanh, sin x depths 2, 4, 8 x 5 weight scales (0.5 .. 8) x 2 seeds = 540 networks.
 """
+import runpy
+from pathlib import Path
+
 import numpy as np
 
 import redshift_jax as rj
 
+# the plane and measures of sweeps/architectures.py, so the three files stay one comparison
+_ARCHITECTURES = runpy.run_path(str(Path(__file__).with_name("architectures.py")))
 FIGURE = "architectures"
-MEASURES = ("fourier", "fourier_dct", "lz")
-PLANE = {"dataset": "mnist", "anchor": 0, "mode": "random", "scale": 1.0, "seed": 0}
+MEASURES = _ARCHITECTURES["MEASURES"]
+PLANE = _ARCHITECTURES["PLANE"]
 VARIANTS = {"cnn": {}, "cnn_residual": {"residual": True}, "cnn_layernorm": {"layernorm": True},
             "cnn_residual_layernorm": {"residual": True, "layernorm": True}}
 # with zero biases (He / LeCun) layer norm makes the CNN exactly invariant to the weight scale, and on MNIST's zero

@@ -9,11 +9,16 @@ output drives each block. Each part over activation x depth x weight scale x see
 Run: ``redshift-jax sweep sweeps/vit_ln_gain.py [--quick | --laptop] [--out PATH]``, then ``redshift-jax plot
 PATH``. LAPTOP: 4 gains x gelu, relu, tanh x depths 1, 2, 4 x weight scales 0.5, 1, 2, 4, 8 x 2 seeds = 360 networks.
 """
+import runpy
+from pathlib import Path
+
 import redshift_jax as rj
 
+# the plane and measures of sweeps/architectures.py, so the three files stay one comparison
+_ARCHITECTURES = runpy.run_path(str(Path(__file__).with_name("architectures.py")))
 FIGURE = "architectures"
-MEASURES = ("fourier", "fourier_dct", "lz")
-PLANE = {"dataset": "mnist", "anchor": 0, "mode": "random", "scale": 1.0, "seed": 0}
+MEASURES = _ARCHITECTURES["MEASURES"]
+PLANE = _ARCHITECTURES["PLANE"]
 GAINS = (0.5, 1.0, 2.0, 4.0)
 
 
