@@ -168,10 +168,12 @@ def kept_whole(fn: Callable, platform: str = "cpu") -> Callable:
     hand-offs between threads. Measured on the 2-core CPU, for each network's forward pass: W1 about 7-10%
     faster (5.43 -> 5.06 s, 6.83 -> 6.12 s in interleaved runs), single-activation sine and swish sweeps 1.2-1.4x
     faster. (Wrapping the measure blocks as well did not help, so they are left alone.) XLA:CPU does not
-    partition loops inside a conditional's branches, so the step runs through a two-way ``lax.switch`` between
-    two copies of ``fn`` whose index is a runtime zero (an optimization barrier keeps XLA from folding it
-    away). The same operations run either way, so values are unchanged (the engine's bitwise tests compare
-    against standalone ``apply``).
+    partition loops inside a conditional's branches, so the step runs through a two-way ``lax.switch`` whose
+    index is a runtime zero (an optimization barrier keeps XLA from folding it away): branch 0 is ``fn``, branch 1
+    (never taken) returns zeros of ``fn``'s output shapes. Branch 0 is compiled exactly as ``fn`` alone would be,
+    so values are unchanged (the engine's bitwise tests compare against standalone ``apply``). Branch 1 was a
+    second copy of ``fn`` until 2026-12-07: XLA compiled the forward pass twice, a fifth of a small sweep's
+    compile time (docs/performance.md).
     """
 
     if platform != "cpu":
@@ -179,7 +181,12 @@ def kept_whole(fn: Callable, platform: str = "cpu") -> Callable:
 
     def whole(*args):
         zero = jax.lax.optimization_barrier(jnp.int32(0))
-        return jax.lax.switch(zero, [fn, fn], *args)
+        shapes = jax.eval_shape(fn, *args)
+
+        def never(*_):
+            return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
+        return jax.lax.switch(zero, [fn, never], *args)
 
     return whole
 
