@@ -185,6 +185,61 @@ def test_cnn_sweep_runs_is_chunk_invariant_and_round_trips():
         sweep.replace(lo=-2.0)
 
 
+# ---- the plane flow (issue 26 item 1): planes are their own input kind ----------------------------------------
+
+def test_plane_models_run_through_the_plane_flow_and_grid_models_through_the_field_flow():
+    from types import SimpleNamespace
+
+    from redshift_jax.sweep.flows import FieldFlow, PlaneFlow
+
+    digits = rj.Plane("digits")
+    models = {"cnn": _tiny_cnn(), "vit": _tiny_vit(depth=1, d_model=8), "pixel": rj.PixelMLP(depth=1, width=4,
+              plane=digits), "flax": rj.FlaxModel(_Tiny(), plane=rj.Plane("digits", mode="data"))}
+    for name, model in models.items():
+        sweep = rj.Sweep(model=model, axes={"seed": [0, 1]}, resolution=6, measures=("lz",))
+        assert sweep.flow.name == "plane" and isinstance(sweep.flow, PlaneFlow), name
+        # evaluated at the plane's (u, v) grid on [-1, 1]^2, the layout of the values and of plane.points
+        np.testing.assert_array_equal(sweep.flow.inputs(sweep, model), rj.grid(6, 2, -1.0, 1.0))
+        assert sweep.flow.value_layout(sweep) == ((6, 6), np.float32, ("y", "x"))
+        # the plane is stored with the model; the flow adds no spec field (stored specs and digests unchanged)
+        assert sweep.flow.spec_fields(sweep) == {}
+        assert sweep.to_dict()["model"]["plane"] == dataclasses.asdict(model.plane)
+    sweep = rj.Sweep(model=models["cnn"], axes={"seed": [0]}, resolution=4, measures=("lz",))
+    np.testing.assert_array_equal(sweep.flow.plane_points(sweep), digits.points(4))
+    # a plane model that declares no cost is costed as an MLP on the plane's flattened 8 x 8 images
+    guess = PlaneFlow().network_flops(SimpleNamespace(plane=digits, width=8, depth=1), 10)
+    assert guess == 2.0 * 10 * (64 * 8 + 8) + 200.0 * 10 * 8 / 64
+    for model in (rj.MLP(width=4), rj.MLP(in_dim=1), rj.Unbiased(resolution=8)):
+        grid_sweep = rj.Sweep(model=model, axes={"seed": [0]}, resolution=8, measures=("lz",))
+        assert grid_sweep.flow.name == "field" and type(grid_sweep.flow) is FieldFlow
+    with pytest.raises(rj.ConfigError, match="in_dim=3"):          # the grid's own check stays with the grid
+        rj.Sweep(model=rj.MLP(in_dim=3), resolution=8, measures=("lz",))
+
+
+@pytest.mark.parametrize("bounds, shown, hidden", [
+    ({"lo": -2.0}, "Sweep.lo=-2.0 is", "hi="),
+    ({"hi": 0.5}, "Sweep.hi=0.5 is", "Sweep.lo"),
+    ({"lo": 0.0, "hi": 2.0}, "Sweep.lo=0.0, hi=2.0 is", None),
+])
+def test_a_plane_sweep_off_the_planes_range_fails_before_compiling_with_one_line(bounds, shown, hidden,
+                                                                                 compile_counter):
+    model = _tiny_cnn()                  # drawing the plane's directions compiles; checking the sweep must not
+    before = compile_counter.count()
+    with pytest.raises(rj.ConfigError) as err:
+        rj.Sweep(model=model, axes={"seed": [0, 1]}, resolution=8, measures=("lz",), **bounds)
+    message = str(err.value)
+    assert shown in message and "allowed: lo=-1, hi=1" in message and "Plane.scale" in message
+    assert "\n" not in message and (hidden is None or hidden not in message.split(" is not allowed")[0])
+    assert compile_counter.count() == before
+    assert rj.Sweep(model=model, resolution=8, measures=("lz",), lo=-1, hi=1).flow.name == "plane"
+
+
+class _Tiny(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(3)(jnp.tanh(nn.Dense(4)(x.reshape(x.shape[0], -1))))
+
+
 # ---- the ViT, the pixel MLP and the adapter's remaining checks (issue 26 items 3 and 5) -----------------------
 
 def _tiny_vit(**kw):

@@ -7,9 +7,11 @@ A model is a frozen, hashable dataclass. The engine reads only these declaration
 - ``numeric_axes``: ``{name: NumericAxis}``, the traced, vmapped axes besides ``seed`` (which every model has:
   a network's key is ``fold_in(key(base_seed), seed)``). ``NumericAxis.stage`` says whether the value goes to
   ``init`` or to ``apply`` as a keyword argument.
-- ``inputs``: what the model is evaluated on; ``"grid"``: ``resolution`` points per input axis on
-  ``[lo, hi]^in_dim`` (so the model has ``in_dim``); ``"plane"``: the same grid with ``in_dim = 2``, read by the
-  model as (u, v) coordinates on a plane through its input space (``models/planes.py``).
+- ``inputs``: what the model is evaluated on, which picks the sweep's flow (``sweep/flows.py``); ``"grid"``:
+  ``resolution`` points per input axis on ``[lo, hi]^in_dim`` (so the model has ``in_dim``); ``"plane"``: the
+  plane's (u, v) coordinates, ``resolution`` x ``resolution`` points on ``[-1, 1]^2`` (``planes.uv_grid``), which
+  the model's ``apply`` maps onto its ``plane`` through its input space (``models/planes.py``); the plane flow
+  requires the sweep's ``lo=-1, hi=1``.
 - ``output``: ``"field"`` (one value per grid point, read by ``values`` measures) or ``"tokens"``. A model whose
   ``output`` field means something else (``FlaxModel``: which logit) declares the kind as ``output_kind``.
 - ``init(key, **init_numeric) -> params`` and ``apply(params, inputs, precision=..., **apply_numeric)``.

@@ -1,8 +1,9 @@
 """Any ``flax.linen`` module as a sweep model, evaluated on a plane through its input space (DESIGN.md section 19).
 
 ``FlaxModel(module, input_shape, output="logit", klass=0, plane=Plane(...))`` declares the model protocol of
-``models/base.py``: ``inputs = "plane"`` with ``in_dim = 2`` (the sweep's grid is the plane's (u, v) coordinates,
-so the engine's grid flow runs unchanged), ``output = "field"``, numeric axes ``weight_scale`` and ``bias_scale``,
+``models/base.py``: ``inputs = "plane"`` (a sweep runs it through its plane flow, ``sweep/flows.py``
+``PlaneFlow``: the networks get the plane's (u, v) coordinates, which ``apply`` maps onto ``plane``, and the sweep
+is checked against the plane), ``output = "field"``, numeric axes ``weight_scale`` and ``bias_scale``,
 and as structural axes the module's own plain fields (ints, floats, strs, bools: ``depth``, ``width``,
 ``activation``...) plus ``output`` and ``klass``.
 
@@ -116,8 +117,8 @@ class FlaxModel:
       klass: the class whose logit is the field (``output="logit"``).
       plane: the ``rj.Plane`` the module is evaluated on (a dict is converted: specs store it that way).
 
-    The sweep grid must be the default ``lo=-1, hi=1`` (the plane's (u, v) range; scale the plane with
-    ``Plane.scale`` instead).
+    A sweep of it runs through ``PlaneFlow`` (``sweep/flows.py``), which checks the sweep against the plane: its
+    grid must be the default ``lo=-1, hi=1`` (the plane's (u, v) range; scale the plane with ``Plane.scale``).
     """
 
     module: Any
@@ -127,7 +128,7 @@ class FlaxModel:
     plane: Any = dataclasses.field(default_factory=Plane)
 
     inputs = "plane"
-    in_dim = 2
+    in_dim = 2   # (u, v): what ``apply`` takes; the plane flow reads only ``inputs``
 
     def __post_init__(self):
         try:
@@ -259,11 +260,6 @@ class FlaxModel:
             return out[:, self.klass]
         top2 = jax.lax.top_k(out, 2)[0]
         return top2[:, 0] - top2[:, 1]
-
-    def check_sweep(self, sweep) -> None:
-        if (sweep.lo, sweep.hi) != (-1.0, 1.0):
-            raise ConfigError(f"Sweep.lo={sweep.lo!r}, hi={sweep.hi!r} is not allowed for {type(self).__name__}; "
-                              "allowed: lo=-1, hi=1 (the plane's (u, v) range; set Plane.scale to widen the plane)")
 
     def flops(self, points: int) -> float:
         """Rough flops of the field at ``points`` plane points (the size guard's estimate): XLA's cost analysis

@@ -35,11 +35,12 @@ import numpy as np
 
 from ..errors import ConfigError
 
-__all__ = ["Plane", "DATASETS", "MODES", "MNIST_IMAGES", "from_array", "dataset_array"]
+__all__ = ["Plane", "DATASETS", "MODES", "MNIST_IMAGES", "UV_RANGE", "uv_grid", "from_array", "dataset_array"]
 
 DATASETS = ("mnist", "digits", "array")
 MODES = ("random", "data")
 MNIST_IMAGES = 1000   # test images of MNIST a plane may anchor on (indices 0 .. 999)
+UV_RANGE = (-1.0, 1.0)   # the (u, v) interval of every plane (``Plane.scale`` widens a plane, not this)
 
 _ARRAYS: dict[str, np.ndarray] = {}     # "array:<hash>" -> (n, *input_shape) float32, read-only
 _ARRAY_NAMES: dict[str, str] = {}       # "array:<hash>" -> the name given to from_array (labels only)
@@ -61,6 +62,14 @@ def _builtin(name: str) -> np.ndarray:
     out = data[..., None].astype(np.float32)
     out.setflags(write=False)
     return out
+
+
+def uv_grid(resolution: int) -> np.ndarray:
+    """The plane coordinates a sweep evaluates its networks at: ``resolution`` x ``resolution`` points on
+    ``UV_RANGE^2``, (resolution**2, 2) float32, row-major like ``rj.grid`` (column 0 = u varies fastest)."""
+    from ..grids import grid
+
+    return grid(int(resolution), 2, *UV_RANGE)
 
 
 def dataset_array(dataset: str) -> np.ndarray:
@@ -208,10 +217,8 @@ class Plane:
 
     def points(self, resolution: int) -> np.ndarray:
         """The plane on a ``resolution`` x ``resolution`` grid over [-1, 1]^2: (resolution**2, *input_shape)
-        float32, row-major (row i = v, column j = u)."""
-        from ..grids import grid
-
-        return np.asarray(self.embed(grid(int(resolution), 2, -1.0, 1.0)))
+        float32, row-major (row i = v, column j = u): ``embed(uv_grid(resolution))``."""
+        return np.asarray(self.embed(uv_grid(resolution)))
 
 
 @functools.lru_cache(maxsize=256)

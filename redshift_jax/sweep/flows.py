@@ -1,14 +1,19 @@
-"""One flow per kind of model (DESIGN.md section 18): what a sweep computes for a model of that kind.
+"""One flow per input kind (DESIGN.md section 18): grid, setup, tokens, plane.
 
 A flow owns everything that differs between kinds of model: which axes a weight sample is read out at (its
 cells), which enumerate the weight samples (its networks), the extra checks and spec fields, the default chunk,
-the cost estimate, what it compiles for a variant, the arguments fixed per variant and those per chunk, the kept
-values' layout, and how one network is re-created alone. ``spec.py``, ``plan.py`` and ``engine.py`` ask the
-sweep's flow (``Sweep.flow``) instead of branching on the kind of model.
+the cost estimate, the inputs the networks are evaluated on, what it compiles for a variant, the arguments fixed
+per variant and those per chunk, the kept values' layout, and how one network is re-created alone. ``spec.py``,
+``plan.py`` and ``engine.py`` ask the sweep's flow (``Sweep.flow``) instead of branching on the kind of model.
 
-- ``FieldFlow``: a field on a grid (``MLP``, ``Unbiased``; on a plane through data: ``FlaxModel``, ``CNN``).
-- ``SetupFlow``: a field model with a setup step shared by its seeds (``NNGP``: the kernel's Cholesky factor).
-- ``TokenFlow``: a model that decodes tokens from a prompt (``GPT2``; ``tokens.py``).
+- ``FieldFlow`` (``"field"``): a field on a grid of ``resolution`` points per axis on ``[lo, hi]^in_dim``
+  (``MLP``, ``Unbiased``: ``inputs = "grid"``).
+- ``PlaneFlow`` (``"plane"``): a field on a plane through a model's input space (``FlaxModel``, so ``CNN``,
+  ``ViT``, ``PixelMLP``: ``inputs = "plane"``), evaluated at the plane's (u, v) grid on ``[-1, 1]^2``; it
+  checks the sweep against the plane (``lo=-1, hi=1``) and costs a network by the model's declared flops.
+- ``SetupFlow`` (``"setup"``): a field model with a setup step shared by its seeds (``NNGP``: the kernel's
+  Cholesky factor).
+- ``TokenFlow`` (``"tokens"``): a model that decodes tokens from a prompt (``GPT2``; ``tokens.py``).
 
 A new kind of input (say, Boolean inputs) is one new ``Flow`` subclass registered with ``register_flow``.
 """
@@ -24,14 +29,15 @@ import numpy as np
 from ..errors import ConfigError
 from ..grids import grid
 from ..models.base import output_kind
+from ..models.planes import UV_RANGE, uv_grid
 from .network import _TRACES, _cell_network, _setup_state, _shapes, _switch_index, compile_field, network_images
 from .tokens import cell_table, compile_tokens, sample_sequence, seed_values
 
 if TYPE_CHECKING:
     from .spec import Sweep
 
-__all__ = ["Flow", "FieldFlow", "SetupFlow", "TokenFlow", "FLOWS", "flow_of", "register_flow", "chunk_values",
-           "model_flops"]
+__all__ = ["Flow", "FieldFlow", "PlaneFlow", "SetupFlow", "TokenFlow", "FLOWS", "flow_of", "register_flow",
+           "chunk_values", "model_flops"]
 
 
 def chunk_values(sweep: Sweep, start: int, chunk: int) -> dict[str, np.ndarray]:
@@ -47,7 +53,8 @@ def chunk_values(sweep: Sweep, start: int, chunk: int) -> dict[str, np.ndarray]:
 def model_flops(model, points: int, kind: str = "field") -> float:
     """``model.flops(points)`` where the model declares it (``models/base.py``); else the guess the size guard
     always made: a transformer of GPT-2 small's size (``kind="tokens"``), a matrix-vector product
-    (``"setup"``), or an MLP of the model's ``width`` (64 when it has none) and ``depth`` (``"field"``)."""
+    (``"setup"``), or an MLP of the model's ``width`` (64 when it has none) and ``depth`` on its ``in_dim``
+    inputs (``"field"``; ``"plane"``: on the plane's flattened images)."""
     declared = getattr(model, "flops", None)
     if callable(declared):
         return float(declared(points))
@@ -59,7 +66,10 @@ def model_flops(model, points: int, kind: str = "field") -> float:
     width = getattr(model, "width", None) or 64
     depth = getattr(model, "depth", 1)
     gate = 2 if getattr(model, "gating", False) else 1
-    in_dim = getattr(model, "in_dim", 1)
+    if kind == "plane":
+        in_dim = math.prod(getattr(getattr(model, "plane", None), "input_shape", (2,)))
+    else:
+        in_dim = getattr(model, "in_dim", 1)
     return 2.0 * points * (in_dim * width + (depth - 1) * width * width * gate + width) \
         + 200.0 * points * depth * width / 64
 
@@ -77,9 +87,10 @@ class Flow:
 
     # ---- the spec ----------------------------------------------------------------------------------------
     def check_inputs(self, sweep: Sweep) -> None:
-        """Checks of what the model is evaluated on (``Sweep.validate`` calls it before the measures' checks)."""
+        """Checks of what the model is evaluated on (``Sweep.validate`` calls it right after the model's own
+        ``check_sweep``, before the measures' checks)."""
         model, name = sweep.model, type(sweep.model).__name__
-        if getattr(model, "inputs", "grid") in ("grid", "plane") and model.in_dim not in (1, 2):
+        if getattr(model, "inputs", "grid") == "grid" and model.in_dim not in (1, 2):
             raise ConfigError(f"{name}.in_dim={model.in_dim} is not allowed in a sweep; the measures "
                               "read 1-D curves or 2-D images, so in_dim must be 1 or 2")
 
@@ -135,13 +146,17 @@ class Flow:
         """How many inputs each network is evaluated on."""
         return int(math.prod(self.value_layout(sweep)[0]))
 
+    def network_flops(self, model, points: int) -> float:
+        """Rough flops of one network's output at ``points`` inputs (``model_flops``)."""
+        return model_flops(model, points)
+
     def flops(self, sweep: Sweep) -> float:
-        """Rough flops of the whole sweep: every network's forward pass at every grid point, plus 200 flops per
-        point for each measure."""
+        """Rough flops of the whole sweep: every network's forward pass at every grid point
+        (``network_flops``), plus 200 flops per point for each measure."""
         points = self.points(sweep)
         per_network = 0.0
         for _, variant in sweep.structural_variants():
-            per_network += model_flops(variant, points) + 200.0 * points * len(sweep.measures)
+            per_network += self.network_flops(variant, points) + 200.0 * points * len(sweep.measures)
         return per_network * sweep.num_numeric
 
     def setup_bytes(self, sweep: Sweep) -> int | None:
@@ -181,6 +196,62 @@ class Flow:
 
 
 FieldFlow = Flow
+
+
+class PlaneFlow(FieldFlow):
+    """A field on a plane through a model's input space (``inputs = "plane"``: ``FlaxModel``, so ``CNN``, ``ViT``,
+    ``PixelMLP``; DESIGN.md section 19). The networks are evaluated at the plane's (u, v) coordinates, the
+    ``resolution`` x ``resolution`` grid on ``[-1, 1]^2`` (``planes.uv_grid``); the model maps them onto its
+    plane (``Plane.embed``) inside its own ``apply``. Everything else (one compiled function per variant, the
+    networks one after another, the measures of the (resolution, resolution) image) is the field flow's.
+
+    What the plane changes:
+
+    - checks: the sweep's ``lo``, ``hi`` must be the plane's (u, v) range -1, 1 (``Plane.scale`` widens a plane);
+    - inputs: ``uv_grid(resolution)``, whatever the model's ``in_dim``;
+    - cost: the model's declared ``flops(points)`` (``FlaxModel``: XLA's cost analysis of its module on one
+      image), else an MLP guess on the plane's flattened images;
+    - spec: nothing added: the plane is part of the model's spec (``FlaxModel.spec_fields``: dataset, anchor,
+      mode, others, scale, seed), so ``Sweep.from_dict`` redraws it; ``plane_points`` gives the images;
+    - ``sample``: one network re-created alone is its field on the plane, ``(resolution, resolution)``.
+    """
+
+    name = "plane"
+
+    @staticmethod
+    def accepts(model) -> bool:
+        return output_kind(model) == "field" and getattr(model, "inputs", None) == "plane"
+
+    def check_inputs(self, sweep: Sweep) -> None:
+        """The sweep's ``lo``, ``hi`` against the plane's (u, v) range, naming the values that differ."""
+        bad = [f"{field}={value!r}" for field, value, want in (("lo", sweep.lo, UV_RANGE[0]),
+                                                               ("hi", sweep.hi, UV_RANGE[1])) if value != want]
+        if bad:
+            raise ConfigError(f"Sweep.{', '.join(bad)} is not allowed for {type(sweep.model).__name__}, which is "
+                              f"evaluated on a plane; allowed: lo={UV_RANGE[0]:g}, hi={UV_RANGE[1]:g} (the "
+                              "plane's (u, v) range; set Plane.scale to widen the plane)")
+
+    def inputs(self, sweep: Sweep, model) -> np.ndarray:
+        """The plane's (u, v) coordinates, ``(resolution**2, 2)`` float32, row-major like ``value_layout``
+        (``planes.uv_grid``: v the row, u the column)."""
+        return uv_grid(sweep.resolution)
+
+    def value_layout(self, sweep: Sweep):
+        return (sweep.resolution, sweep.resolution), np.float32, ("y", "x")
+
+    def network_flops(self, model, points: int) -> float:
+        """The model's declared ``flops(points)``; without one, an MLP guess on the plane's flattened images."""
+        return model_flops(model, points, "plane")
+
+    def spec_fields(self, sweep: Sweep) -> dict:
+        """Nothing: the plane is stored with the model (``Sweep.to_dict()["model"]["plane"]``), so the specs, and
+        the fingerprints and digests of stored results, are what they were before planes had their own flow."""
+        return {}
+
+    def plane_points(self, sweep: Sweep) -> np.ndarray:
+        """The images the networks see, ``(resolution**2, *input_shape)`` float32 in the layout of the values:
+        ``sweep.model.plane.points(resolution)`` (the plane is not a structural axis: one per sweep)."""
+        return sweep.model.plane.points(sweep.resolution)
 
 
 class SetupFlow(FieldFlow):
@@ -329,7 +400,7 @@ class TokenFlow(Flow):
 
 
 # Checked in order: the first flow that accepts a model runs it.
-FLOWS: list[Flow] = [TokenFlow(), SetupFlow(), FieldFlow()]
+FLOWS: list[Flow] = [TokenFlow(), SetupFlow(), PlaneFlow(), FieldFlow()]
 
 
 def register_flow(flow: Flow) -> Flow:

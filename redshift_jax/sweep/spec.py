@@ -74,7 +74,8 @@ class Sweep:
         from ``memory_budget_gb``.
       memory_budget_gb: device memory one chunk may use.
       precision: matmul precision (``"highest"`` keeps accelerators from using reduced-precision passes).
-      lo, hi: the grid's interval.
+      lo, hi: the grid's interval (a model on a plane: the plane's (u, v) range, -1 and 1; ``Plane.scale`` widens
+        the plane).
       tie_bias_to_weight: every network's bias_scale equals its weight_scale (the NRS co-author's code
         sweeps one amplitude for both); ``bias_scale`` may then not be an axis.
       name: a label carried into results and plots.
@@ -208,8 +209,8 @@ class Sweep:
 
     @property
     def flow(self) -> Flow:
-        """What the sweep computes for its kind of model (``flows.py``: a field on a grid, a field with a setup
-        step, tokens); spec, plan and engine ask it instead of branching on the kind."""
+        """What the sweep computes for its kind of model (``flows.py``: a field on a grid, on a plane through input
+        space, a field with a setup step, tokens); spec, plan and engine ask it instead of branching on the kind."""
         return flow_of(self.model)
 
     @property
