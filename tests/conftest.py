@@ -43,6 +43,21 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
+# Two compile levels. Nearly all of the suite's CPU is XLA compiling (2026-12-07: 1,618 s of backend compile in
+# 1,579 s of test CPU, from jax.monitoring's compile events), and most tests check numbers against tolerances,
+# which do not depend on how hard LLVM optimizes the kernels. So tests compile with jax's
+# ``jax_disable_most_optimizations`` (LLVM at level 0 without its expensive passes; every HLO pass still runs).
+# The level changes the last bits of float results, so whatever compares bits compiles as users do:
+# - a test marked ``product_compile``: every test that compares bits (``array_equal``, "bitwise", directly or
+#   through a helper of its module: chunk, device and process invariance, a cell against the network alone);
+# - every fixture wider than one test (a module's reference result), whichever test asks for it first.
+# The level is set before each test's fixtures (``pytest_runtest_setup``); a change clears every compiled program
+# held in memory (jax's caches and the package's own), so no test runs a program of the other level; the
+# persistent cache above keeps the levels apart (XLA's debug options are part of its key). Subprocesses inherit
+# their test's level. ``REDSHIFT_TESTS_PRODUCT_COMPILE=1`` compiles everything as users do.
+_ALL_PRODUCT_COMPILE = os.environ.get("REDSHIFT_TESTS_PRODUCT_COMPILE", "0") == "1"
+os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"] = "0" if _ALL_PRODUCT_COMPILE else "1"
+
 from pathlib import Path  # noqa: E402
 
 import jax  # noqa: E402  (must come after the environment is set)
@@ -92,6 +107,43 @@ def compile_counter():
 def make_compile_counter():
     """The :class:`CompileCounter` class, for fixtures of wider scope: ``with make_compile_counter() as c:``."""
     return CompileCounter
+
+
+def _compile_level(product: bool) -> bool:
+    """Compile what follows as users do (``product``) or at the tests' cheaper level (see the top of this file);
+    return whether it was compiling as users do before."""
+    fast = not (product or _ALL_PRODUCT_COMPILE)
+    os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"] = "1" if fast else "0"
+    was_fast = jax.config.read("jax_disable_most_optimizations")
+    if was_fast != fast:
+        from redshift_jax.sweep import network
+        from redshift_jax.train import runner
+
+        jax.config.update("jax_disable_most_optimizations", fast)
+        jax.clear_caches()
+        network._COMPILED.clear()
+        runner._COMPILED.clear()
+    return not was_fast
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    # the record's entries (make test-record) make figures and tables as users do
+    _compile_level(any(item.get_closest_marker(m) is not None for m in ("product_compile", "record")))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_fixture_setup(fixturedef, request):
+    """A fixture wider than one test (a module's reference result) is computed as users do, whichever test asks
+    first, so every test that compares bits with it compares programs of the same level."""
+    if fixturedef.scope == "function":
+        yield
+        return
+    was_product = _compile_level(True)
+    try:
+        yield
+    finally:
+        _compile_level(was_product)
 
 
 def pytest_report_header(config):

@@ -57,6 +57,7 @@ def test_spearman_against_scipy():
     assert np.isnan(spearman([1, 2], [3, 4])) and np.isnan(spearman([1, 1, 1], [1, 2, 3]))
 
 
+@pytest.mark.product_compile
 def test_network_is_the_stored_one(result):
     sweep, ds = result
     cell = dict(activation="tanh", depth=2, weight_scale=4.0, seed=2)

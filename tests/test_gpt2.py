@@ -188,6 +188,7 @@ def small_switched():
     return generate
 
 
+@pytest.mark.product_compile
 def test_generate_matches_float64_reference(small_switched):
     key = seed_key(1)
     params, prompt = SMALL.init(key), SMALL.prompt(key)
@@ -210,6 +211,7 @@ def test_generate_matches_float64_reference(small_switched):
     assert max(lz) > 0.5 and min(lz) < 0.2
 
 
+@pytest.mark.product_compile
 def test_generate_long_prompt_rich_dynamics():
     """A 5-token prompt (prefill of several positions, then the cache) and weights scaled up 4x, so the
     sequences wander over the vocabulary; a plain (non-switched) activation."""
@@ -252,6 +254,7 @@ def test_apply_logits_match_float64_reference(activation, gain):
 
 # ---- (c): HuggingFace names, layouts, round trip ---------------------------------------------------------
 
+@pytest.mark.product_compile
 def test_hf_names_shapes_and_round_trip():
     spec = GPT2(depth=2, d_model=16, n_heads=2, vocab=40, n_positions=12)
     params = spec.init(seed_key(4))
@@ -355,6 +358,7 @@ def test_init_statistics():
     check("depth-2 mlp.c_proj", shallow["h"]["mlp"]["c_proj"]["kernel"], proj)
 
 
+@pytest.mark.product_compile
 def test_depth_L_is_the_first_L_blocks_of_depth_12():
     spec = GPT2(depth=12, d_model=32, n_heads=2, vocab=100, n_positions=16)
     keys = jax.vmap(seed_key)(jnp.arange(3))
@@ -385,6 +389,7 @@ def test_prompt_is_uniform_and_from_the_seed_key():
 
 # ---- (f): a sequence does not depend on its batch; no recompiles -----------------------------------------
 
+@pytest.mark.product_compile
 def test_tokens_do_not_depend_on_the_batch():
     spec = GPT2(activation="sin", depth=2, d_model=32, n_heads=2, vocab=400, n_positions=64)
     gen = jax.jit(lambda p, pr, g: spec.generate(p, pr, g, n_new=50))
@@ -422,6 +427,7 @@ def test_new_gains_do_not_recompile(make_compile_counter):
 
 # ---- (g): token for token against transformers (when installed) -------------------------------------------
 
+@pytest.mark.product_compile
 @pytest.mark.parametrize("activation", ["gelu", "gelu_exact", "relu", "tanh"])
 def test_matches_transformers_generate(activation):
     torch = pytest.importorskip("torch")

@@ -41,6 +41,7 @@ CELLS = [dict(activation=a, ln_gain=g, depth=d, seed=s)
          for a, g, d, s in [("gelu", 0.3, 1, 0), ("sin", 30.0, 3, 2), ("relu", 3.0, 3, 1)]]
 
 
+@pytest.mark.product_compile
 def test_each_cell_is_the_model_decoded_alone(crn_result):
     ds = crn_result
     assert dict(ds.sizes) == {"activation": 3, "ln_gain": 3, "depth": 2, "seed": 3, "position": 17}
@@ -59,6 +60,7 @@ def test_each_cell_is_the_model_decoded_alone(crn_result):
     assert len({tuple(v) for v in ds["values"].sel(seed=0).values.reshape(-1, 17).tolist()}) >= 6
 
 
+@pytest.mark.product_compile
 def test_tokens_do_not_depend_on_chunking_devices_or_other_cells(crn_result):
     # one device, one seed per call, other activations and gains around the shared cells, axes reordered
     axes = {"seed": [2, 0], "depth": [3, 1], "ln_gain": [30.0, 0.3, 1.0], "activation": ["sin", "gelu"]}
@@ -71,6 +73,7 @@ def test_tokens_do_not_depend_on_chunking_devices_or_other_cells(crn_result):
         assert np.array_equal(ds["values"].sel(**cell).values, crn_result["values"].sel(**cell).values), cell
 
 
+@pytest.mark.product_compile
 def test_crn_false_draws_fresh_weights_per_cell():
     sweep = tiny_sweep(crn=False, axes={"activation": ["gelu", "sin"], "ln_gain": [0.3, 30.0], "depth": [1, 3],
                                         "seed": [0, 1]})
@@ -87,6 +90,7 @@ def test_crn_false_draws_fresh_weights_per_cell():
     assert cell_tag({"activation": "sin", "ln_gain": 3.0}) != cell_tag({"activation": "gelu", "ln_gain": 3.0})
 
 
+@pytest.mark.product_compile
 def test_interrupted_sweep_resumes_to_the_same_result(tmp_path, monkeypatch, crn_result):
     out = tmp_path / "gpt2.zarr"
     sweep = tiny_sweep(chunk_size=2)

@@ -148,6 +148,7 @@ def test_counts_and_positions_match_the_brute_force_reference(depth, width, prio
         np.testing.assert_allclose(got[: len(want)], want, atol=2e-5)
 
 
+@pytest.mark.product_compile
 def test_the_any_depth_path_agrees_with_the_depth1_fast_path():
     spec = rj.MLP(in_dim=1, depth=1, width=200, prior="uniform")
     params = _init_many(spec, 16)
@@ -192,6 +193,7 @@ def test_kinks_at_the_domain_ends_are_not_counted():
     assert float(_count(DEEP, params2, -1.0, 1.5)) == 2.0
 
 
+@pytest.mark.product_compile
 def test_units_sharing_a_kink_count_once_and_cancel_when_their_changes_do():
     # units 0, 1 share the kink at 0.5 with equal changes: one kink; units 2 (w, b doubled: the same -b/w bit for
     # bit) and 3 share a kink at -0.25 with opposite changes |p w| v: no kink; unit 4 alone at 0.75; unit 5
@@ -211,6 +213,7 @@ def test_units_sharing_a_kink_count_once_and_cancel_when_their_changes_do():
     np.testing.assert_allclose(np.asarray(got[0][: len(ref)]), ref, atol=1e-6)
 
 
+@pytest.mark.product_compile
 def test_many_tied_clusters_take_the_exact_fallback():
     # six pairs of duplicated units (6 tie clusters > the fast path's 4 slots); pairs 0-2 cancel, 3-5 add up
     t = np.array([-0.75, -0.5, -0.25, 0.25, 0.5, 0.75], np.float32)
@@ -298,6 +301,7 @@ def _arrangement_regions(spec, params, lo=-1.0, hi=1.0):
     return 1 + int(crossing.sum()) + inside
 
 
+@pytest.mark.product_compile
 def test_linear_regions_of_one_layer_match_the_line_arrangement():
     spec = rj.MLP(in_dim=2, depth=1, width=8, prior="uniform")
     params = _init_many(spec, 3)
@@ -307,6 +311,7 @@ def test_linear_regions_of_one_layer_match_the_line_arrangement():
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.product_compile
 def test_linear_regions_match_the_reference_along_the_same_lines_and_converge():
     spec = rj.MLP(in_dim=2, depth=2, width=6, prior="uniform")
     params = _init_many(spec, 2, weight_scale=2.0)
@@ -388,6 +393,7 @@ def test_expected_kinks_pmf_and_density_by_monte_carlo():
 # ------------------------------------------------------------------------------------------------------------
 # sweep measures, sweep file, notebook
 
+@pytest.mark.product_compile
 def test_sweep_measures_match_the_functions():
     sweep = rj.Sweep(model=rj.MLP(in_dim=1, width=12, prior="uniform"),
                      axes={"depth": [1, 2], "prefactor": [1.0, 0.5], "seed": [0, 1]}, resolution=16,
@@ -408,6 +414,7 @@ def test_sweep_measures_match_the_functions():
     np.testing.assert_array_equal(ds2.linear_regions.values, regions(model, params, -1.0, 1.0, 17))
 
 
+@pytest.mark.product_compile
 def test_switched_sweep_counts_each_activation_as_its_own_sweep():
     """Several activations share one compiled function; the network measures are called with each network's own
     activation and give, bit for bit, the numbers of the sweep of that activation alone."""

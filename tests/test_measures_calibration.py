@@ -190,6 +190,7 @@ def test_sweep_names_arguments_and_errors():
         fourier(jnp.ones((8, 8)), "fft")
 
 
+@pytest.mark.product_compile
 def test_calibration_functions_and_report(tmp_path):
     refs = calibration.functions(32)
     assert "wave_16_0" not in refs and "wave_8_0" in refs  # k <= n / 4

@@ -118,6 +118,7 @@ def test_white_noise_scores_about_one():
     assert abs(vals_odd.mean() - 1.0) < 0.01
 
 
+@pytest.mark.product_compile
 def test_constant_and_non_finite():
     imgs = np.stack([np.full((16, 16), 3.25), np.zeros((16, 16)), np.full((16, 16), -1e30),
                      np.full((16, 16), np.nan), np.where(np.eye(16) > 0, np.inf, 1.0),

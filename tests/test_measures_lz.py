@@ -245,6 +245,7 @@ def test_random_sequences_match_reference():
     assert total >= 1000
 
 
+@pytest.mark.product_compile
 def test_levels_match_numpy_quantiles():
     rng = np.random.default_rng(3)
     batch = _float_batch(rng, 101, 40)
@@ -254,6 +255,7 @@ def test_levels_match_numpy_quantiles():
     _check_batch(_float_batch(rng, 100, 40), levels=4)  # np.quantile symbols; a 4-symbol children table
 
 
+@pytest.mark.product_compile
 def test_quantize_median_with_ties_and_signs():
     rng = np.random.default_rng(5)
     cases = [rng.normal(size=10), np.round(rng.normal(size=10)), np.zeros(10), np.r_[np.zeros(6), -np.ones(4)],
@@ -382,6 +384,7 @@ def test_hash_and_chunked_table_paths(monkeypatch):
 # ------------------------------------------------------------------------------------------------------
 # jit / vmap behaviour.
 
+@pytest.mark.product_compile
 def test_vmap_equals_one_by_one_and_nested_vmap():
     rng = np.random.default_rng(9)
     imgs = rng.normal(size=(6, 16, 16)).astype(np.float32)
@@ -404,6 +407,7 @@ def test_vmap_equals_one_by_one_and_nested_vmap():
     assert np.isnan(single[2]).all()
 
 
+@pytest.mark.product_compile
 def test_jit_twice_does_not_recompile(compile_counter):
     rng = np.random.default_rng(10)
 

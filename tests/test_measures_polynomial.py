@@ -75,6 +75,7 @@ def test_one_dimensional_matches_fit(kind):
     np.testing.assert_allclose(got10, [ref_order(kind, c, 10) for c in curves], rtol=2e-5, atol=2e-6)
 
 
+@pytest.mark.product_compile
 @pytest.mark.parametrize("kind", ["chebyshev", "legendre"])
 @pytest.mark.parametrize("n,degree,rtol", [(65, None, 2e-4), (65, 7, 2e-6), (129, None, 2e-4)])
 def test_linear_function_is_exactly_one_over_2d(kind, n, degree, rtol):
@@ -118,6 +119,7 @@ def test_single_basis_function(kind):
         np.testing.assert_allclose(float(FN[kind](img)), (i + j) / 64, rtol=5e-4)
 
 
+@pytest.mark.product_compile
 def test_constant_non_finite_and_range():
     rng = np.random.default_rng(2)
     imgs = np.concatenate([np.stack([np.full((16, 16), 2.5), np.zeros((16, 16)), np.full((16, 16), np.nan),

@@ -136,6 +136,7 @@ GOLDEN_LZ_COUNTS = {
 }
 
 
+@pytest.mark.product_compile
 @pytest.mark.parametrize("name", sorted(GOLDEN_BITS))
 def test_finite_values_are_unchanged(name):
     f = MEASURES[name]
@@ -149,6 +150,7 @@ def test_finite_values_are_unchanged(name):
             np.testing.assert_allclose(got, want, rtol=FLOAT_RTOL, atol=0, err_msg=how)
 
 
+@pytest.mark.product_compile
 def test_lz_counts_with_more_levels_are_unchanged():
     batch = _golden_images()
     for (levels, variant), want in GOLDEN_LZ_COUNTS.items():
@@ -175,6 +177,7 @@ def test_references_on_the_documented_strings():
     assert ref_lzw([1, 2, 3, 1, 2, 4, 5, 1, 2, 3, 4, 5]) == 13
 
 
+@pytest.mark.product_compile
 @pytest.mark.parametrize("levels", [2, 3, 7, 16, 17, 100, lz_module.MAX_LEVELS])
 def test_quantize_matches_numpy_quantiles(levels):
     """Both paths (counting search up to SEARCH_MAX_LEVELS, sort above), with ties, vmapped and alone."""

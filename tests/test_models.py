@@ -160,6 +160,7 @@ def check_law(x, law, what):
         raise AssertionError(kind)
 
 
+@pytest.mark.product_compile
 @pytest.mark.parametrize("prior", PRIOR_NAMES)
 def test_prior_laws_per_layer_shape(prior):
     spec = rj.MLP(depth=2, width=WIDTH, in_dim=IN_DIM, gating=True, prior=prior)
@@ -358,6 +359,7 @@ def test_sin_matches_float64_sin(lo, hi):
     np.testing.assert_allclose(y, np.sin(x.astype(np.float64)), rtol=0, atol=3e-7)
 
 
+@pytest.mark.product_compile
 def test_sin_edges_and_gradient():
     f = jax.jit(rj.models.activations.sin)
     huge = np.float32(10.0) ** np.arange(8, 39, dtype=np.float32)
@@ -387,6 +389,7 @@ def test_apply_reference_is_sensitive():
 # ------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.product_compile
 def test_apply_depths_rows_are_the_shallower_networks():
     """Row d-1 of jit(apply_depths) is bit-for-bit jit(MLP(depth=d).apply) with the same key (compiled vs
     compiled: XLA's fusion may round differently from op-by-op execution)."""
@@ -462,6 +465,7 @@ def vmapped_grid(make_compile_counter):
                 cache_size=sweep._cache_size())
 
 
+@pytest.mark.product_compile
 def test_vmapped_sweep_compiles_once(vmapped_grid):
     """seeds x weight_scale x bias_scale x prefactor in one jitted call: one trace and one XLA compilation
     for all values of one shape (none for new values); a new shape compiles once more."""
@@ -478,6 +482,7 @@ def test_vmapped_sweep_compiles_once(vmapped_grid):
     np.testing.assert_allclose(g["outs"][0][i], alone, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.product_compile
 def test_seed_function_independent_of_batch(vmapped_grid):
     """A seed's function is bit-identical computed alone (jit, no vmap) and inside vmapped batches of
     different sizes and compositions (36 and 5 networks): the sweep's chunking must not change results."""
@@ -496,6 +501,7 @@ def test_seed_function_independent_of_batch(vmapped_grid):
 # round 1 ulp differently for different batch shapes (up to ~40 ulp of an output near 0 after the readout); widths
 # >= 16 and the other activations are bit-identical. So tanh is held to float32 rounding of the output's scale (a
 # bound that fails on any real difference) instead of an xfail that always passed.
+@pytest.mark.product_compile
 @pytest.mark.parametrize("activation,max_ulp", [
     ("tanh", 1),
     ("selu", 0),  # was the same 1-ulp case while selu used expm1; with exp(x) - 1 it is bit-identical
@@ -638,6 +644,7 @@ def test_bad_input_shape():
 # ------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.product_compile
 def test_unbiased_apply_matches_numpy():
     u = rj.Unbiased(in_dim=2, resolution=12)
     x = rj.grid(12, 2)
@@ -706,6 +713,7 @@ def test_unbiased_spectrum_is_flat():
 # ------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.product_compile
 def test_grid_shape_endpoints_and_orientation():
     res, lo, hi = 5, -2.0, 3.0
     pts = rj.grid(res, 2, lo, hi)
@@ -725,6 +733,7 @@ def test_grid_shape_endpoints_and_orientation():
     assert (np.diff(img, axis=1) > 0).all() and (np.diff(img, axis=0) == 0).all()
 
 
+@pytest.mark.product_compile
 def test_grid_other_dims():
     line = rj.grid(7, 1)
     assert line.shape == (7, 1)
@@ -739,6 +748,7 @@ def test_grid_other_dims():
     np.testing.assert_array_equal(rj.grid(1, 2), [[0.0, 0.0]])  # one point: the centre
 
 
+@pytest.mark.product_compile
 def test_lattice():
     pts = rj.lattice(3, 2)
     assert pts.shape == (9, 2) and np.issubdtype(pts.dtype, np.integer)
@@ -752,6 +762,7 @@ def test_lattice():
     np.testing.assert_allclose(rj.lattice(5, 2) / 4 * 2 - 1, rj.grid(5, 2), atol=1e-7)
 
 
+@pytest.mark.product_compile
 def test_first_layer_width_holds_the_first_layer_fixed():
     """DESIGN.md section 20: the first layer drawn as at width 16 (paper: x sqrt((2 + w) / (2 + 16))); every other
     layer, and every width-free prior, unchanged; the spec omits the field at its default."""

@@ -86,6 +86,7 @@ def test_plan_splits_units_into_contiguous_blocks():
     assert set(plan_sweep(sweep, 1).process_of.values()) == {0}
 
 
+@pytest.mark.product_compile
 def test_two_processes_match_one_bitwise_training(tmp_path):
     # (a sweep run by two processes against one: the --processes 2 resume of the coordinator-death test below,
     # which computes most of its 200 chunks in two processes)
@@ -143,6 +144,7 @@ def killed_reference():
     return rj.run_sweep(_target(SWEEP_FILE, seeds=SEEDS_KILLED), progress=False)
 
 
+@pytest.mark.product_compile
 def test_sigkill_of_one_process_then_resume_with_one(tmp_path, killed_reference):
     sweep_file = _write(tmp_path, "tiny.py", SWEEP_FILE, seeds=SEEDS_KILLED)
     out = tmp_path / "killed.zarr"
@@ -174,6 +176,7 @@ def _clean_end(err: str) -> None:
     assert len(lines) == 1 and lines[0].startswith("redshift-jax: error:") and "--resume" in lines[0], err[-3000:]
 
 
+@pytest.mark.product_compile
 def test_coordinator_death_ends_the_other_process_in_one_line_then_resume_with_two(tmp_path, killed_reference):
     """Two hosts' worth of `--distributed` processes (no launcher); process 0, which runs JAX's coordination
     service, is killed: process 1 used to abort with a C++ "Check failure stack trace" (or, for a dead process 1,
@@ -211,6 +214,7 @@ def test_coordinator_death_ends_the_other_process_in_one_line_then_resume_with_t
     assert y.attrs["processes"] == 2 and y.attrs["devices_used"] == 1
 
 
+@pytest.mark.product_compile
 def test_sigterm_finishes_the_current_chunk_and_prints_the_resume_command(tmp_path, monkeypatch, capsys):
     from redshift_jax import cli, multihost
     from redshift_jax.store import RunStore

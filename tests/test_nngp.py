@@ -142,6 +142,7 @@ def _independent_recursion(activation, depth, x, a, b, p, prior="normal", width=
     return k
 
 
+@pytest.mark.product_compile
 def test_kernel_recursion_priors_and_prefactor():
     x = np.array([[0.3, -0.9], [0.7, 0.2], [-0.5, -0.5]])
     for activation, prior, width in (("gelu", "normal", None), ("gaussian", "paper", 7)):
@@ -189,6 +190,7 @@ def test_kernel_is_the_covariance_of_wide_mlps(activation, depth, weight_scale, 
 
 # ---- the sweep protocol -----------------------------------------------------------------------------------
 
+@pytest.mark.product_compile
 def test_gp_samples_through_the_engine(monkeypatch):
     calls = []
     setup = NNGP.setup

@@ -124,6 +124,7 @@ def test_a_values_measure_on_a_token_model_is_refused():
         rj.Sweep(model=Tokens(), resolution=8, measures=("fourier",))
 
 
+@pytest.mark.product_compile
 def test_measure_arguments_change_the_numbers_and_keep_defaults():
     img = np.asarray(_numpy_wave(3, 1.0, 7.0, False, 32), np.float32)
     assert float(Measure("lz")(img)) == float(rj.measures.lz(img))
@@ -143,6 +144,7 @@ def _weight_count(model, params, inputs, numeric):
 register_measure("weight_count", "network", _weight_count)
 
 
+@pytest.mark.product_compile
 def test_network_measures_see_each_depth_of_a_shared_trunk():
     sweep = rj.Sweep(model=rj.MLP(width=8), axes={"depth": [1, 3, 4], "seed": [0, 1]}, resolution=8,
                      measures=("weight_count", "fourier"))
@@ -250,6 +252,7 @@ class SmoothField:
         return dataclasses.replace(self, **changes)
 
 
+@pytest.mark.product_compile
 def test_setup_model_computes_its_state_once_per_variant_and_numeric_point():
     SETUP_CALLS.clear()
     sweep = rj.Sweep(model=SmoothField(), resolution=8, measures=("fourier",), keep_values=True,

@@ -128,6 +128,7 @@ def test_suite_into_a_folder_of_other_files_is_refused(tmp_path, capsys):
     assert sorted(os.listdir(out)) == ["keep.txt"]
 
 
+@pytest.mark.product_compile
 def test_another_sweep_into_a_finished_result_needs_overwrite(tmp_path, reference):
     out = tmp_path / "a.zarr"
     _run(out)
@@ -154,6 +155,7 @@ def test_training_out_is_protected_too(tmp_path):
     assert (out / "data.csv").read_text() == "1,2" and sorted(os.listdir(tmp_path)) == ["train"]
 
 
+@pytest.mark.product_compile
 def test_unfinished_run_is_kept_without_resume(tmp_path, monkeypatch, reference):
     out = tmp_path / "a.zarr"
     _leave_partial(out, monkeypatch, after=2)
@@ -166,6 +168,7 @@ def test_unfinished_run_is_kept_without_resume(tmp_path, monkeypatch, reference)
 # -------------------------------------------------------------------------------------------------------------
 # Case 2: one writer per store
 
+@pytest.mark.product_compile
 def test_second_writer_is_refused_naming_the_holder(tmp_path, reference):
     out = tmp_path / "a.zarr"
     layout = engine._layout(engine.plan_sweep(SWEEP.replace(chunk_size=CHUNK), 4))
@@ -182,6 +185,7 @@ def test_second_writer_is_refused_naming_the_holder(tmp_path, reference):
     _equal(_run(out, resume=True), reference)  # the lock goes with its holder
 
 
+@pytest.mark.product_compile
 def test_two_processes_with_different_sweeps_on_one_out(tmp_path):
     """Two real processes race for one --out: one finishes, the other is refused; nothing is mixed."""
     sweep_file = tmp_path / "race.py"
@@ -227,6 +231,7 @@ def test_resume_with_axes_in_another_order_is_refused(tmp_path, monkeypatch):
 # -------------------------------------------------------------------------------------------------------------
 # Case 4: chunks are verified; damaged ones are recomputed
 
+@pytest.mark.product_compile
 @pytest.mark.parametrize("damage", ["delete", "truncate", "alter"])
 def test_damaged_chunk_files_are_recomputed(tmp_path, monkeypatch, reference, damage):
     out = tmp_path / "a.zarr"
@@ -245,6 +250,7 @@ def test_damaged_chunk_files_are_recomputed(tmp_path, monkeypatch, reference, da
     assert bool(ds.finite.all())
 
 
+@pytest.mark.product_compile
 def test_a_chunk_altered_during_the_run_is_recomputed_before_assembly(tmp_path, monkeypatch, reference):
     out = tmp_path / "a.zarr"
     real = RunStore.write_region
@@ -288,6 +294,7 @@ def _full_disk_on(monkeypatch, target, name, nth: int = 1):
     monkeypatch.setattr(target, name, failing)
 
 
+@pytest.mark.product_compile
 @pytest.mark.parametrize("when", ["final", "chunk"])
 def test_full_disk_is_one_line_and_leaves_nothing_behind(tmp_path, monkeypatch, reference, when):
     out = tmp_path / "a.zarr"
@@ -322,6 +329,7 @@ def test_huge_sweep_asks_for_confirmation_without_building_its_grid():
     assert part["seed"].tolist() == [99_999, 99_999] and part["bias_scale"][-1] == np.float32(1.0)
 
 
+@pytest.mark.product_compile
 def test_numeric_grid_slices_match_the_whole_grid():
     whole = SWEEP.numeric_grid()
     for start, stop in [(0, 3), (3, 7), (7, 10), (9, 12)]:
@@ -406,6 +414,7 @@ def test_plot_on_things_that_are_not_results(tmp_path, capsys, monkeypatch):
         assert code == 2 and words in err and err.count("\n") == 1, (target, err)
 
 
+@pytest.mark.product_compile
 def test_refused_resume_and_damaged_meta_are_one_line(tmp_path, capsys, monkeypatch, reference):
     sweep_file = tmp_path / "s.py"
     sweep_file.write_text(f"import redshift_jax as rj\nQUICK = rj.Sweep(model=rj.MLP(width=8), axes={SPEC['axes']!r}, "
@@ -515,6 +524,7 @@ FAULTS = ["delete_chunk", "truncate_chunk", "alter_chunk", "delete_marker", "cor
           "corrupt_meta", "truncate_array_meta", "alter_array_meta", "delete_array_meta", "stray_metadata"]
 
 
+@pytest.mark.product_compile
 @pytest.mark.parametrize("trial", range(3))
 @pytest.mark.parametrize("kind", FAULTS)
 def test_random_single_fault_then_resume(tmp_path, monkeypatch, reference, kind, trial):
@@ -533,6 +543,7 @@ def test_random_single_fault_then_resume(tmp_path, monkeypatch, reference, kind,
     assert sorted(os.listdir(tmp_path)) == ["a.zarr"]
 
 
+@pytest.mark.product_compile
 @pytest.mark.parametrize("name", [".zattrs", ".zmetadata", ".zgroup", "fourier/.zarray", "seed/.zattrs"])
 @pytest.mark.parametrize("how", ["truncate", "alter", "delete"])
 def test_damaged_metadata_of_a_finished_result(tmp_path, reference, how, name):
@@ -551,6 +562,7 @@ def test_damaged_metadata_of_a_finished_result(tmp_path, reference, how, name):
     assert sorted(os.listdir(tmp_path)) == ["a.zarr"]
 
 
+@pytest.mark.product_compile
 @pytest.mark.parametrize("trial", range(2))
 def test_random_full_disk_then_resume(tmp_path, monkeypatch, reference, trial):
     rng = random.Random(f"disk-{trial}")
@@ -581,6 +593,7 @@ KILL_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.product_compile
 @pytest.mark.parametrize("trial", range(2))
 def test_sigkill_at_a_random_moment_then_resume(tmp_path, reference, trial):
     rng = random.Random(f"kill-{trial}")
@@ -608,6 +621,7 @@ def test_sigkill_at_a_random_moment_then_resume(tmp_path, reference, trial):
 # Training runs share the store: damaged pieces are retrained, never read
 
 
+@pytest.mark.product_compile
 @pytest.mark.parametrize("damage", ["delete", "alter", "marker"])
 def test_training_resume_retrains_a_damaged_piece(tmp_path, monkeypatch, damage):
     from redshift_jax import train
@@ -646,6 +660,7 @@ QUICK = {{"a": rj.Sweep(model=rj.MLP(width=8), axes={SPEC['axes']!r}, resolution
 """
 
 
+@pytest.mark.product_compile
 @pytest.mark.parametrize("then", ["--resume", "--overwrite"])
 def test_suite_killed_during_its_first_part_can_be_resumed_or_overwritten(tmp_path, capsys, monkeypatch, then):
     """suite.json was written only after a part finished, so a suite killed in its first part left a folder that

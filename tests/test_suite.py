@@ -17,6 +17,7 @@ def _parts(scales=(1.0, 4.0)):
                                  axes={"weight_scale": list(scales), "seed": [0, 1]}, **base)}
 
 
+@pytest.mark.product_compile
 def test_run_suite_writes_resumes_and_loads(tmp_path):
     out = tmp_path / "suite"
     parts = _parts()

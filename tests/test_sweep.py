@@ -51,6 +51,7 @@ def test_dataset_layout(small_result):
         assert key in ds.attrs
 
 
+@pytest.mark.product_compile
 def test_values_match_a_standalone_network(small_result):
     """A sweep entry is the network MLP(...).init(fold_in(key(base_seed), seed)) evaluated on the grid."""
     x = rj.grid(16, 2)
@@ -66,11 +67,13 @@ def test_values_match_a_standalone_network(small_result):
             f, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.product_compile
 @pytest.mark.parametrize("chunk_size", [1, 5, 13])
 def test_bit_identical_across_chunk_sizes(small_result, chunk_size):
     _equal(small_result, rj.run_sweep(SMALL, progress=False, chunk_size=chunk_size))
 
 
+@pytest.mark.product_compile
 def test_bit_identical_one_vs_four_devices(small_result):
     assert jax.local_device_count() == 4, "conftest sets 4 CPU devices"
     # small_result is the four-device run (every device by default; other chunkings on four devices:
@@ -80,6 +83,7 @@ def test_bit_identical_one_vs_four_devices(small_result):
     _equal(one, small_result)
 
 
+@pytest.mark.product_compile
 def test_seed_independent_of_other_axes(small_result):
     """The same (activation, depth, scale, seed) gives the same function in a different sweep."""
     other = rj.Sweep(model=rj.MLP(width=16, activation="tanh"),
@@ -92,6 +96,7 @@ def test_seed_independent_of_other_axes(small_result):
         np.testing.assert_array_equal(a[name].values, b[name].values)
 
 
+@pytest.mark.product_compile
 def test_independent_depths_differ_from_shared_trunk():
     base = dict(model=rj.MLP(width=8, activation="tanh"), axes={"depth": [1, 2], "seed": [0, 1]}, resolution=8,
                 measures=("fourier",), keep_values=True)
@@ -193,6 +198,7 @@ RESUME_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.product_compile
 def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     spec = dict(model=rj.MLP(width=8, activation="sin"),
                 axes={"activation": ["sin", "tanh"], "weight_scale": [1.0, 3.0, 6.0, 9.0], "seed": [0, 1, 2, 3]},
@@ -231,6 +237,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
     _equal(xr.open_zarr(out).load(), uninterrupted)
 
 
+@pytest.mark.product_compile
 def test_resume_refuses_a_different_sweep(tmp_path):
     out = tmp_path / "a.zarr"
     sweep = rj.Sweep(model=rj.MLP(width=8), axes={"seed": [0, 1]}, resolution=8, measures=("fourier",))

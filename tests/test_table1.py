@@ -123,6 +123,7 @@ def test_non_finite_values_are_left_out():
     assert row["bases"] == 2 and row["shares"]["higher"] == 2
 
 
+@pytest.mark.product_compile
 def test_activation_style_component_bases_and_reference():
     # axis [tanh, sin, relu]: two low settings (one base each per panel cell), relu the shared high setting
     rng = np.random.default_rng(3)
@@ -220,6 +221,7 @@ def test_sweep_file_layout(size):
 
 # ---- end to end: the reference base of a panel part is the old single-base table, bit for bit ----------
 
+@pytest.mark.product_compile
 def test_panel_part_reference_base_is_the_single_base_sweep_bitwise():
     seeds = list(range(4))
     part = TABLE1["QUICK"]["c0"].with_axis("seed", seeds).replace(measures=("fourier",))  # activation part

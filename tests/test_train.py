@@ -22,6 +22,7 @@ from redshift_jax.train import ColoredMNIST, ModularSum, cmnist, data, modsum, q
 # ------------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.product_compile
 def test_modsum_inputs_labels_match_numpy():
     pts, x = modsum.modsum_inputs(16, 2)
     # numpy reference: coordinate 0 fastest
@@ -35,6 +36,7 @@ def test_modsum_inputs_labels_match_numpy():
         np.testing.assert_array_equal(np.asarray(modsum.modsum_labels(jnp.asarray(pts), jnp.int32(m))), ref)
 
 
+@pytest.mark.product_compile
 def test_modsum_split_is_seeded_permutation_and_shared_across_grid():
     spec = ModularSum(activations=("relu",), moduli=(10, 4), prefactors=(0.5, 2.0), seeds=(0, 3), steps=1)
     assert (spec.n_train, spec.n_points - spec.n_train) == (179, 77)
@@ -80,6 +82,7 @@ def test_colorize_band_and_accuracy_rule_on_synthetic_images():
     assert float(cmnist.level_accuracy(jnp.asarray(pred, jnp.float32), jnp.asarray(level))) == pytest.approx(by_hand)
 
 
+@pytest.mark.product_compile
 def test_colored_mnist_arrays_targets_and_test_colours():
     a = cmnist.colored_mnist_arrays(1000, 100, 0)
     m = data.load_mnist()
@@ -103,6 +106,7 @@ def _tour_numpy(x, start=0):
     return np.array(order)
 
 
+@pytest.mark.product_compile
 def test_nn_tour_matches_numpy_reference():
     x = np.random.default_rng(0).normal(size=(150, 12))
     tour = cmnist.nn_tour(x, block=37)
@@ -157,6 +161,7 @@ def grid_run():
     return prog, out, state
 
 
+@pytest.mark.product_compile
 def test_seed_in_grid_equals_seed_trained_alone(grid_run):
     prog, out, state = grid_run
     grid = GRID.flat_grid()
@@ -175,6 +180,8 @@ def test_seed_in_grid_equals_seed_trained_alone(grid_run):
                                   np.asarray(GRID.model("relu").init(key)["first"]["W"]))
 
 
+# compiles as users do: it reuses grid_run's programs, which a module fixture compiles at that level
+@pytest.mark.product_compile
 def test_new_prefactor_values_do_not_recompile(grid_run, compile_counter):
     prog0 = grid_run[0]
     before = sum(v for k, v in runner.COMPILE_COUNT.items() if k[0] == prog0.cache_key)
@@ -384,6 +391,7 @@ def _trained_on_one_device(chunk: int):
     return _ONE_DEVICE[chunk]
 
 
+@pytest.mark.product_compile
 @pytest.mark.parametrize("chunk,num_devices,case", [
     (3, 3, "12 networks = 4 chunks on 3 devices: 1 + 1 + 2 chunks"),
     (3, None, "4 chunks on the 4 devices"),

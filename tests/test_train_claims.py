@@ -56,6 +56,7 @@ def _cells(x_means, y_means, n_seeds=3, noise=0.0, seed=0):
             xr.DataArray(np.moveaxis(y[None] + 0 * eps, 0, -1), dims=dims, coords=coords))
 
 
+@pytest.mark.product_compile
 def test_spearman_of_means_known_answers():
     # ranks 1 2 3 4 against 1 3 2 4: rho = 1 - 6 * 2 / (4 * 15) = 0.8; identical seeds: the interval is a point
     x, y = _cells([1, 2, 3, 4], [10, 30, 20, 40])

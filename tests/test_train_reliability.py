@@ -30,6 +30,7 @@ def mixed_run():
     return run(MIXED, progress=False)
 
 
+@pytest.mark.product_compile
 def test_modsum_marks_diverged_networks_instead_of_chance(mixed_run):
     ds = mixed_run
     assert "diverged" in ds, "a diverged training must be marked in the Dataset"
@@ -48,6 +49,7 @@ def test_modsum_marks_diverged_networks_instead_of_chance(mixed_run):
     assert float(ds.test_accuracy.mean()) == pytest.approx(float(ds.test_accuracy.sel(prefactor=1.0).mean()))
 
 
+@pytest.mark.product_compile
 def test_diverged_neighbours_do_not_change_other_networks(mixed_run):
     """The prefactor-1.0 networks get bitwise the numbers they get in a grid where nothing diverges (same
     shapes: the same compiled programs)."""
@@ -95,6 +97,7 @@ def test_finish_marks_a_loss_that_went_non_finite_during_training():
     assert bool(finish((state[0], inf_opt, state[2]), net, ctx, prog.shared)["diverged"])
 
 
+@pytest.mark.product_compile
 def test_cmnist_marks_diverged_networks():
     exp = ColoredMNIST(activations=("relu",), prefactors=(1.0, HUGE), seeds=(0,), init_seeds=(0,), n_train=300,
                        n_test=50, batch_size=32, steps=3)
@@ -108,6 +111,7 @@ def test_cmnist_marks_diverged_networks():
     assert ds.lz_init.dims == ("activation", "prefactor", "init_seed")
 
 
+@pytest.mark.product_compile
 @pytest.mark.filterwarnings("ignore:The data type")  # zarr v3 on string coordinates
 @pytest.mark.filterwarnings("ignore:Consolidated metadata")
 def test_piece_keeps_diverged_boolean_through_zarr(tmp_path):

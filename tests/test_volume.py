@@ -283,6 +283,7 @@ def test_second_call_does_not_recompile(compile_counter):
 # ------------------------------------------------------------------------------------------------------------
 # the sweep measure, ModularSum, sweep files, notebook
 
+@pytest.mark.product_compile
 def test_sweep_measure_equals_direct_call_and_ignores_chunking():
     model = rj.MLP(width=6, activation="tanh", prior="torch")
     measures = ("fourier", ("volume", {"n_directions": 4, "cost": "kl", "epsilons": [1e-3, 1e-2]}))
@@ -323,6 +324,7 @@ def test_sweep_measure_passes_every_option():
         rj.Sweep(model=model, axes={"seed": [0]}, resolution=4, measures=[("volume", {"start": "cold"})]).validate()
 
 
+@pytest.mark.product_compile
 @pytest.mark.slow
 def test_switched_sweep_gives_each_activation_its_own_sweeps_volumes():
     """Several activations share one compiled function; the volume measure is called with each network's own
@@ -340,6 +342,7 @@ def test_switched_sweep_gives_each_activation_its_own_sweeps_volumes():
     assert not np.array_equal(both.volume.sel(activation="tanh").values, both.volume.sel(activation="relu").values)
 
 
+@pytest.mark.product_compile
 def test_modsum_records_volume_and_leaves_the_rest_unchanged():
     from redshift_jax.train.modsum import VOLUME_TAG
 
@@ -488,6 +491,7 @@ def test_half_space_is_log_phi():
     assert (np.asarray(est.unbracketed) > 0).all() and np.asarray(est.resolved).all()
 
 
+@pytest.mark.product_compile
 def test_uniform_directions_with_bisection_are_the_old_estimator():
     # directions="uniform", search="bisect" is DESIGN.md section 14's estimator: the same rays, radii and sum
     w0 = jnp.linspace(-1.0, 1.0, 30)
@@ -524,6 +528,7 @@ _W8 = jnp.linspace(-1.0, 1.0, 8)
 _STAR8 = _star_cost(_W8, jnp.eye(8))   # one cost object: its compiled estimate is shared by the tests below
 
 
+@pytest.mark.product_compile
 def test_self_normalised_is_the_plain_estimate_over_its_full_ray_value():
     # normalize=True: log sum w - log sum w_inf, i.e. the plain estimate minus full_ray; resolved, saturated and
     # ess do not depend on it; the uniform measure refuses it

@@ -173,6 +173,7 @@ def test_reach_stops_rays_beyond_it_and_keeps_the_rest():
     assert (np.asarray(capped.steps)[2:] < np.asarray(free.steps)[2:]).all()
 
 
+@pytest.mark.product_compile
 def test_log_volume_with_reach_is_bitwise_the_estimate_without():
     """log_volume stops each ray past the prior's mass along it (``REACH_SIGMAS`` beyond the ray integrand's
     peak): every estimate and stored diagnostic but ``unbracketed`` is bit for bit the full search's, in fewer
