@@ -39,6 +39,7 @@ def _numpy_plane(plane, resolution):
     return pts.reshape((resolution ** 2,) + plane.input_shape)
 
 
+@pytest.mark.product_compile
 @pytest.mark.parametrize("mode", ["random", "data"])
 def test_plane_points_match_numpy_formula(mode):
     plane = rj.Plane("digits", anchor=3, mode=mode, others=(5, 7), scale=0.7, seed=4)
@@ -73,6 +74,7 @@ def test_plane_is_hashable_and_round_trips_as_dict():
     assert back == plane
 
 
+@pytest.mark.product_compile
 def test_from_array_registers_by_content_hash():
     x = np.random.default_rng(0).normal(size=(5, 3, 4)).astype(np.float32)
     plane = rj.planes.from_array(x, name="toy", mode="data")
@@ -122,6 +124,7 @@ def test_cnn_field_is_module_on_plane_points():
     np.testing.assert_allclose(margin, top2[:, 1] - top2[:, 0], rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.product_compile
 def test_unit_scales_reproduce_module_init_bitwise():
     model = _tiny_cnn(layernorm=True)
     key = jax.random.key(3)
@@ -168,6 +171,39 @@ def test_flax_model_wraps_a_user_module_and_refuses_unknown_parameters():
         rj.Sweep.from_dict(spec)
 
 
+def test_an_nnx_module_runs_through_the_linen_bridge():
+    """A flax.nnx module becomes a FlaxModel through flax's own bridge (nnx.bridge.ToLinen): its Linear layers'
+    kernel / bias are scaled like a linen module's, unit scales give the bridge's own init bit for bit, and the
+    field is the module's forward pass on the plane (against float64 numpy with the same parameters)."""
+    from flax import nnx
+    from flax.nnx import bridge
+
+    class Tanh2(nnx.Module):
+        def __init__(self, din, width, rngs):
+            self.hidden = nnx.Linear(din, width, rngs=rngs)
+            self.head = nnx.Linear(width, 3, rngs=rngs)
+
+        def __call__(self, x):
+            return self.head(jnp.tanh(self.hidden(x.reshape(x.shape[0], -1))))
+
+    model = rj.FlaxModel(bridge.ToLinen(Tanh2, args=(64, 5)), output="margin", plane=rj.Plane("digits", scale=2.0))
+    key = jax.random.key(4)
+    own = model.module.init(key, jnp.zeros((1, 8, 8, 1), jnp.float32))
+    for a, b in zip(jax.tree.leaves(model.init(key)), jax.tree.leaves(own)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    variables = model.init(key, weight_scale=3.0, bias_scale=0.5)
+    got, ref = variables["params"], own["params"]
+    np.testing.assert_array_equal(got["hidden"]["kernel"], np.float32(3.0) * np.asarray(ref["hidden"]["kernel"]))
+    np.testing.assert_array_equal(got["head"]["bias"], np.float32(0.5) * np.asarray(ref["head"]["bias"]))
+    p = jax.tree.map(lambda a: np.asarray(a, np.float64), got)
+    x = np.asarray(model.plane.points(5), np.float64).reshape(25, -1)
+    logits = np.tanh(x @ p["hidden"]["kernel"] + p["hidden"]["bias"]) @ p["head"]["kernel"] + p["head"]["bias"]
+    top = np.sort(logits, axis=1)
+    field = np.asarray(model.apply(variables, rj.grid(5, 2)))
+    np.testing.assert_allclose(field, top[:, -1] - top[:, -2], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.product_compile
 def test_cnn_sweep_runs_is_chunk_invariant_and_round_trips():
     model = _tiny_cnn(depth=1)
     axes = {"depth": [1, 2], "weight_scale": [0.5, 2.0], "seed": [0, 1, 2]}
@@ -263,6 +299,7 @@ def test_vit_field_is_module_applied_image_by_image_in_float64():
     assert not np.allclose(field, np.asarray(jax.jit(model.apply)(params, rj.grid(6, 2), ln_gain=0.5)))
 
 
+@pytest.mark.product_compile
 def test_vit_unit_scales_reproduce_module_init_bitwise():
     model = _tiny_vit(depth=1)
     key = jax.random.key(5)
@@ -283,6 +320,7 @@ def test_vit_unit_scales_reproduce_module_init_bitwise():
     assert not np.any(big["cls"])
 
 
+@pytest.mark.product_compile
 def test_vit_sweep_is_chunk_and_device_invariant():
     model = _tiny_vit(depth=1, d_model=8)
     sweep = rj.Sweep(model=model, axes={"ln_gain": [1.0, 4.0], "weight_scale": [0.5, 8.0], "seed": [0, 1, 2]},
