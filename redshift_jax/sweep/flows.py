@@ -248,6 +248,11 @@ class PlaneFlow(FieldFlow):
         the fingerprints and digests of stored results, are what they were before planes had their own flow."""
         return {}
 
+    def compile(self, model, sweep: Sweep, chunk: int, mesh, branch, state_shapes):
+        """The field flow's program, each network in a jit of its own so the plane's constants stay constants
+        (``compile_field``'s ``network_jit``: XLA:CPU's fusion of a CNN otherwise fills one more buffer)."""
+        return compile_field(model, sweep, chunk, mesh, branch, state_shapes, uses_state=False, network_jit=True)
+
     def plane_points(self, sweep: Sweep) -> np.ndarray:
         """The images the networks see, ``(resolution**2, *input_shape)`` float32 in the layout of the values:
         ``sweep.model.plane.points(resolution)`` (the plane is not a structural axis: one per sweep)."""

@@ -261,7 +261,8 @@ def compile_variant(model, sweep: Sweep, chunk: int, mesh: Mesh | None = None, s
     return _COMPILED[cache_key]
 
 
-def compile_field(model, sweep: Sweep, chunk: int, mesh: Mesh, branch, state_shapes, uses_state: bool):
+def compile_field(model, sweep: Sweep, chunk: int, mesh: Mesh, branch, state_shapes, uses_state: bool,
+                  network_jit: bool = False):
     """The compiled function of a field model's variant (``model`` already switched, ``branch`` its switch).
 
     Its arguments: ``(base_key, numeric, seed, tag, switch_index, state)``: ``numeric`` a dict of (chunk,)
@@ -269,7 +270,7 @@ def compile_field(model, sweep: Sweep, chunk: int, mesh: Mesh, branch, state_sha
     depths); ``switch_index`` int32 (the switched axis's value); ``state`` a setup model's state (shapes
     ``state_shapes``, passed to ``apply`` when ``uses_state``; ``{}`` for other models).
 
-    A model on a plane (``inputs == "plane"``: ``FlaxModel``, ``CNN``, ``ViT``, ``PixelMLP``) runs each network
+    With ``network_jit`` (the plane flow's models: ``FlaxModel``, ``CNN``, ``ViT``, ``PixelMLP``) each network runs
     as a nested ``jax.jit`` that takes every traced value as an argument, so the constants its forward pass
     closes over (the grid's (u, v) points, the plane's basis) stay compile-time constants inside it, as in the
     network jitted alone. Otherwise ``shard_map`` (on more than one device) and ``lax.map`` pass them in as
@@ -292,7 +293,7 @@ def compile_field(model, sweep: Sweep, chunk: int, mesh: Mesh, branch, state_sha
                               branch_kwargs=branch_kwargs, state=state if uses_state else None,
                               switch_index=switch_index)
 
-    if getattr(model, "inputs", "grid") == "plane":
+    if network_jit:
         network = jax.jit(network)   # its closed-over constants stay constants (see the docstring)
 
     def local(base_key, numeric, seed, tag, switch_index, state):
