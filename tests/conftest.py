@@ -50,7 +50,9 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 # The level changes the last bits of float results, so whatever compares bits compiles as users do:
 # - a test marked ``product_compile``: every test that compares bits (``array_equal``, "bitwise", directly or
 #   through a helper of its module: chunk, device and process invariance, a cell against the network alone);
-# - every fixture wider than one test (a module's reference result), whichever test asks for it first.
+# - every fixture wider than one test (a module's reference result), whichever test asks for it first;
+# - a test that runs more than it compiles (unoptimized kernels run several times slower), also marked
+#   ``product_compile``.
 # The level is set before each test's fixtures (``pytest_runtest_setup``); a change clears every compiled program
 # held in memory (jax's caches and the package's own), so no test runs a program of the other level; the
 # persistent cache above keeps the levels apart (XLA's debug options are part of its key). Subprocesses inherit

@@ -157,6 +157,8 @@ def test_kernel_recursion_priors_and_prefactor():
     np.testing.assert_array_equal(spec.kernel(x, x, prefactor=-1.5), spec.kernel(x, x, prefactor=1.5))
 
 
+# compiles as users do: drawing and running thousands of width-512 networks costs more than compiling them
+@pytest.mark.product_compile
 @pytest.mark.parametrize("activation,depth,weight_scale,prefactor,prior,count", [
     ("relu", 1, 1.5, 1.0, "normal", 4000), ("tanh", 1, 2.0, 1.5, "normal", 4000),
     ("sin", 1, 1.0, 2.0, "normal", 4000), ("gelu", 1, 2.0, 1.0, "normal", 4000),
