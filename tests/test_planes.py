@@ -320,6 +320,62 @@ def test_vit_unit_scales_reproduce_module_init_bitwise():
     assert not np.any(big["cls"])
 
 
+def _numpy_vit(p, images, activation, residual, layernorm, ln_gain, patch, heads):
+    """The ViT of DESIGN.md section 19 written out in float64 numpy from its parameters (a second implementation,
+    not the module): patches, class token, positions, pre-LN blocks, final LayerNorm, head; logits (n, classes)."""
+    def ln(q, h, gain=1.0):
+        if not layernorm:
+            return h
+        c = h - h.mean(-1, keepdims=True)
+        return c / np.sqrt((c * c).mean(-1, keepdims=True) + 1e-5) * (q["scale"] * gain) + q["bias"]
+
+    def dense(q, h):
+        return h @ q["kernel"] + q["bias"]
+
+    act = {"tanh": np.tanh, "relu": lambda z: np.maximum(z, 0.0)}[activation]
+    n, height, width, c = images.shape
+    k = p["patch_embed"]["kernel"]                                          # (patch, patch, c, d)
+    cells = images.reshape(n, height // patch, patch, width // patch, patch, c).transpose(0, 1, 3, 2, 4, 5)
+    h = cells.reshape(n, -1, patch * patch * c) @ k.reshape(-1, k.shape[-1]) + p["patch_embed"]["bias"]
+    d = h.shape[-1]
+    h = np.concatenate([np.broadcast_to(p["cls"], (n, 1, d)), h], axis=1) + p["pos_embedding"]
+    blocks = sorted((name for name in p if name.startswith("block_")), key=lambda name: int(name[6:]))
+    for name in blocks:
+        x = h
+        z = ln(p[name].get("ln_1"), x, ln_gain)
+        q, kk, v = np.split(dense(p[name]["attn"]["qkv"], z), 3, axis=-1)
+        split = lambda a: a.reshape(n, a.shape[1], heads, d // heads)  # noqa: E731
+        scores = np.einsum("nthd,nshd->nhts", split(q), split(kk)) / np.sqrt(d // heads)
+        w = np.exp(scores - scores.max(-1, keepdims=True))
+        out = np.einsum("nhts,nshd->nthd", w / w.sum(-1, keepdims=True), split(v)).reshape(x.shape)
+        a = dense(p[name]["attn"]["proj"], out)
+        x = x + a if residual else a
+        m = dense(p[name]["proj"], act(dense(p[name]["fc"], ln(p[name].get("ln_2"), x, ln_gain))))
+        h = x + m if residual else m
+    return dense(p["head"], ln(p.get("ln_f"), h[:, 0]))
+
+
+@pytest.mark.parametrize("residual,layernorm", [(True, True), (False, True), (True, False), (False, False)])
+def test_vit_switches_match_a_numpy_vit(residual, layernorm):
+    """``residual`` and ``layernorm`` against the ViT written out in numpy (float64), and what each removes."""
+    model = _tiny_vit(residual=residual, layernorm=layernorm, activation="tanh" if layernorm else "relu")
+    params = model.init(jax.random.key(4), weight_scale=6.0, bias_scale=0.5)["params"]
+    names = {"/".join(str(getattr(k, "key", k)) for k in path)
+             for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]}
+    assert any("ln_" in name for name in names) == layernorm                 # no LayerNorm left without it
+    flat = jax.tree.map(lambda a: np.asarray(a, np.float64), params)
+    images = _numpy_plane(model.plane, 4)
+    params_tree = {"params": params}
+    field = np.asarray(jax.jit(model.apply)(params_tree, rj.grid(4, 2), ln_gain=1.5))
+    want = _numpy_vit(flat, images, model.module.activation, residual, layernorm, 1.5, model.module.patch,
+                      model.module.heads)[:, 0]
+    np.testing.assert_allclose(field, want, rtol=2e-4, atol=2e-5)
+    other_gain = np.asarray(jax.jit(model.apply)(params_tree, rj.grid(4, 2), ln_gain=0.5))
+    assert np.array_equal(field, other_gain) == (not layernorm)             # ln_gain acts through the norms only
+    with pytest.raises(rj.ConfigError, match="ViT.residual=1 is not allowed"):
+        rj.ViT(residual=1)
+
+
 @pytest.mark.product_compile
 def test_vit_sweep_is_chunk_and_device_invariant():
     model = _tiny_vit(depth=1, d_model=8)
@@ -421,6 +477,23 @@ def test_cnn_components_sweep_file_varies_only_residual_and_layernorm():
             assert {**sweep.axes, "bias_scale": None} == {**plain.axes, "bias_scale": None}
             assert sweep.resolution == plain.resolution
             assert dataclasses.replace(sweep.model.module, residual=False, layernorm=False) == plain.model.module
+            assert sweep.model.plane == plain.model.plane
+
+
+def test_vit_components_sweep_file_varies_only_residual_and_layernorm():
+    from redshift_jax.sweep.files import load_sweep_file
+
+    for size in ("full", "laptop", "quick"):
+        parts, figure, _ = load_sweep_file(ROOT / "sweeps" / "vit_components.py", size)
+        assert figure == "architectures" and list(parts) == ["vit", "vit_no_residual", "vit_no_layernorm",
+                                                             "vit_neither"]
+        modules = [sweep.model.module for sweep in parts.values()]
+        assert [(m.residual, m.layernorm) for m in modules] == [(True, True), (False, True), (True, False),
+                                                                (False, False)]
+        plain = parts["vit"]
+        for sweep in parts.values():   # the same grid, plane, init and everything else
+            assert sweep.axes == plain.axes and sweep.resolution == plain.resolution
+            assert dataclasses.replace(sweep.model.module, residual=True, layernorm=True) == plain.model.module
             assert sweep.model.plane == plain.model.plane
 
 

@@ -2,13 +2,19 @@
 
 ``rj.ViT(depth=2, activation="gelu", plane=rj.Plane("digits"))`` is a sweep model (a ``FlaxModel`` around
 ``ViTModule``): structural axes are the module's fields (``depth``, ``d_model``, ``heads``, ``activation``,
-``patch``, ``n_classes``) and ``output``, ``klass``; numeric axes ``weight_scale``, ``bias_scale`` and ``ln_gain``
-(the gain of every block's two LayerNorms, as in GPT-2; traced, applied at ``apply`` time).
+``patch``, ``n_classes``, ``residual``, ``layernorm``) and ``output``, ``klass``; numeric axes ``weight_scale``,
+``bias_scale`` and ``ln_gain`` (the gain of every block's two LayerNorms, as in GPT-2; traced, applied at ``apply``
+time).
 
 The initialization is GPT-2's (``models/gpt2.py``): every kernel normal with std 0.02, the two residual
 projections of a block (attention output, MLP output) 0.02 / sqrt(24), biases zero, LayerNorm gain 1 and bias 0,
 position embeddings normal 0.02, the class token zero (as in the ViT paper). ``weight_scale`` multiplies the
 kernels (patch embedding, attention, MLP, head), not the position embeddings or the class token.
+
+``residual=False`` drops the blocks' two skip connections (a block is then ``mlp(ln_2(attn(ln_1(x))))``) and
+``layernorm=False`` every LayerNorm (the blocks' and the final one; ``ln_gain`` then changes nothing): the
+switches the NRS paper studies for MLPs, here for asking whether they lower a ViT's complexity too. Both keep the
+initialization above (GPT-2's, including the smaller residual projections).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ..errors import ConfigError
 from ..validate import check_int
@@ -47,17 +54,26 @@ class _SelfAttention(nn.Module):
 
 
 class _Block(nn.Module):
-    """Pre-LN: ``x + attn(ln_1(x))``, then ``x + mlp(ln_2(x))``, the LayerNorm gains times ``ln_gain``."""
+    """Pre-LN: ``x + attn(ln_1(x))``, then ``x + mlp(ln_2(x))``, the LayerNorm gains times ``ln_gain``; without
+    ``residual`` the sums lose their ``x +``, without ``layernorm`` the ``ln_1``, ``ln_2`` are the identity."""
 
     heads: int
     activation: str
+    residual: bool = True
+    layernorm: bool = True
 
     @nn.compact
     def __call__(self, x, ln_gain):
+        def norm(name, h):
+            return _LayerNorm(name=name)(h, ln_gain) if self.layernorm else h
+
+        def add(skip, h):
+            return skip + h if self.residual else h
+
         d = x.shape[-1]
-        x = x + _SelfAttention(self.heads, name="attn")(_LayerNorm(name="ln_1")(x, ln_gain))
-        h = nn.Dense(4 * d, name="fc", kernel_init=_normal(INIT_STD))(_LayerNorm(name="ln_2")(x, ln_gain))
-        return x + nn.Dense(d, name="proj", kernel_init=_normal(PROJ_STD))(ACTIVATIONS[self.activation](h))
+        x = add(x, _SelfAttention(self.heads, name="attn")(norm("ln_1", x)))
+        h = nn.Dense(4 * d, name="fc", kernel_init=_normal(INIT_STD))(norm("ln_2", x))
+        return add(x, nn.Dense(d, name="proj", kernel_init=_normal(PROJ_STD))(ACTIVATIONS[self.activation](h)))
 
 
 @register_module
@@ -69,6 +85,7 @@ class ViTModule(nn.Module):
     multi-head attention (``heads``) and an MLP of width ``4 d_model`` with ``activation``; the class token's final
     LayerNorm output goes through a dense head to ``n_classes`` logits. ``ln_gain`` (a call argument, so traced)
     multiplies the gain of both LayerNorms of every block; the final one keeps gain 1 (as ``rj.GPT2``).
+    ``residual=False`` removes the blocks' skip connections, ``layernorm=False`` every LayerNorm.
     """
 
     depth: int = 4
@@ -77,6 +94,8 @@ class ViTModule(nn.Module):
     activation: str = "gelu"
     patch: int = 4
     n_classes: int = 10
+    residual: bool = True
+    layernorm: bool = True
 
     # FlaxModel reads this: numeric axes passed to __call__ (models/flax_model.py)
     numeric_inputs = {"ln_gain": NumericAxis(1.0, minimum=0.0, stage="apply")}
@@ -92,6 +111,9 @@ class ViTModule(nn.Module):
                               "multiple of heads")
         if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS:
             raise ConfigError(f"ViT.activation={self.activation!r} is unknown; allowed: {', '.join(ACTIVATIONS)}")
+        for flag in ("residual", "layernorm"):
+            if not isinstance(getattr(self, flag), (bool, np.bool_)):
+                raise ConfigError(f"ViT.{flag}={getattr(self, flag)!r} is not allowed; {flag} must be True or False")
         super().__post_init__()
 
     @nn.compact
@@ -111,13 +133,15 @@ class ViTModule(nn.Module):
         h = jnp.concatenate([jnp.broadcast_to(cls, (n, 1, self.d_model)), h], axis=1)
         h = h + self.param("pos_embedding", _normal(INIT_STD), (1, h.shape[1], self.d_model), jnp.float32)
         for layer in range(self.depth):
-            h = _Block(self.heads, self.activation, name=f"block_{layer}")(h, ln_gain)
-        h = _LayerNorm(name="ln_f")(h[:, 0])
+            h = _Block(self.heads, self.activation, bool(self.residual), bool(self.layernorm),
+                       name=f"block_{layer}")(h, ln_gain)
+        h = _LayerNorm(name="ln_f")(h[:, 0]) if self.layernorm else h[:, 0]
         return nn.Dense(self.n_classes, name="head", kernel_init=_normal(INIT_STD))(h)
 
 
 def ViT(depth: int = 4, d_model: int = 64, heads: int = 4, activation: str = "gelu", patch: int | None = None,
-        n_classes: int = 10, *, plane=None, output: str = "logit", klass: int = 0) -> FlaxModel:
+        n_classes: int = 10, residual: bool = True, layernorm: bool = True, *, plane=None, output: str = "logit",
+        klass: int = 0) -> FlaxModel:
     """The random ViT of DESIGN.md section 19 as a sweep model: ``FlaxModel(ViTModule(...), plane=plane)``.
 
     Args:
@@ -127,6 +151,8 @@ def ViT(depth: int = 4, d_model: int = 64, heads: int = 4, activation: str = "ge
       activation: the MLP's activation names (``"gelu"``, as in the ViT paper, by default).
       patch: patch side; ``None``: 4 for images of side >= 16 (MNIST), else 2 (digits).
       n_classes: logits of the head.
+      residual: the blocks' skip connections (``False``: a block is ``mlp(ln_2(attn(ln_1(x))))``).
+      layernorm: every LayerNorm, the blocks' and the final one (``False``: ``ln_gain`` changes nothing).
       plane: the ``rj.Plane`` it is evaluated on (default ``Plane()``: MNIST, random directions).
       output: the field read out of the logits (``FlaxModel``): ``"logit"`` or ``"margin"``.
       klass: the class whose logit is the field with ``output="logit"``.
@@ -141,5 +167,5 @@ def ViT(depth: int = 4, d_model: int = 64, heads: int = 4, activation: str = "ge
     if patch is None:
         patch = 4 if min(plane.input_shape[:2]) >= 16 else 2
     module = ViTModule(depth=depth, d_model=d_model, heads=heads, activation=activation, patch=patch,
-                       n_classes=n_classes)
+                       n_classes=n_classes, residual=residual, layernorm=layernorm)
     return FlaxModel(module, plane=plane, output=output, klass=klass)

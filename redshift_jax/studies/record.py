@@ -82,6 +82,7 @@ ENTRIES: tuple[Entry, ...] = (
           "architectures.py"),
     Entry("cnn_components", "residual connections and layer norm in a CNN on an MNIST plane", "cnn_components.py"),
     Entry("vit_ln_gain", "the ViT's layer-norm gain on an MNIST plane", "vit_ln_gain.py"),
+    Entry("vit_components", "residual connections and layer norm in a ViT on an MNIST plane", "vit_components.py"),
 )
 
 
