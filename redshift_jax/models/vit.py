@@ -22,10 +22,9 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from ..errors import ConfigError
-from ..validate import check_int
+from ..validate import check_bool, check_int
 from .activations import ACTIVATIONS
 from .base import NumericAxis
 from .flax_model import FlaxModel, register_module
@@ -111,9 +110,8 @@ class ViTModule(nn.Module):
                               "multiple of heads")
         if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS:
             raise ConfigError(f"ViT.activation={self.activation!r} is unknown; allowed: {', '.join(ACTIVATIONS)}")
-        for flag in ("residual", "layernorm"):
-            if not isinstance(getattr(self, flag), (bool, np.bool_)):
-                raise ConfigError(f"ViT.{flag}={getattr(self, flag)!r} is not allowed; {flag} must be True or False")
+        check_bool("ViT.residual", self.residual)
+        check_bool("ViT.layernorm", self.layernorm)
         super().__post_init__()
 
     @nn.compact

@@ -276,9 +276,9 @@ def compile_field(model, sweep: Sweep, chunk: int, mesh: Mesh, branch, state_sha
     network jitted alone. Otherwise ``shard_map`` (on more than one device) and ``lax.map`` pass them in as
     operands, and XLA:CPU's YNNPACK fusion of the whole CNN then fills one more activation-sized buffer per
     network (``CNN(depth=4, width=32)`` on 64 x 64 MNIST planes: 587k instead of 482k page faults per network,
-    and two devices faulting at once). Measured on the idle 2-core CPU (``benchmarks/architectures_bench.py``):
-    the engine 0.70 -> 1.01-1.05 fields/s, 0.82x -> 1.03-1.05x the per-network loop of jitted calls. The same
-    operations run, so the values are unchanged (bit for bit, CNN, ViT and PixelMLP sweeps). Other models keep
+    and two devices faulting at once; ``benchmarks/architectures_bench.py`` measures the engine against a
+    per-network loop, docs/performance.md records the runs). The same operations run, so the values are unchanged
+    (bit for bit, CNN, ViT and PixelMLP sweeps). Other models keep
     their constants as operands: in a jit of their own XLA folds some of them at compile time (``Unbiased``'s
     ``grid @ frequencies``), which would move the last bits of their recorded results.
     """
