@@ -124,7 +124,8 @@ def test_cnn_field_is_module_on_plane_points():
     np.testing.assert_allclose(margin, top2[:, 1] - top2[:, 0], rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.product_compile
+# bitwise at the tests' cheaper compile level: both sides run the same eager primitives, so the same executables
+# (no product_compile needed; at the product level its random draws compiled for 6 s of its 10)
 def test_unit_scales_reproduce_module_init_bitwise():
     model = _tiny_cnn(layernorm=True)
     key = jax.random.key(3)
@@ -299,7 +300,7 @@ def test_vit_field_is_module_applied_image_by_image_in_float64():
     assert not np.allclose(field, np.asarray(jax.jit(model.apply)(params, rj.grid(6, 2), ln_gain=0.5)))
 
 
-@pytest.mark.product_compile
+# as test_unit_scales_reproduce_module_init_bitwise: the same eager executables on both sides, at any level
 def test_vit_unit_scales_reproduce_module_init_bitwise():
     model = _tiny_vit(depth=1)
     key = jax.random.key(5)
