@@ -66,12 +66,14 @@ import jax  # noqa: E402  (must come after the environment is set)
 import pytest  # noqa: E402
 
 # At the cheaper level XLA:CPU also uses its older loop emitters instead of the MLIR fusion emitters
-# (``xla_cpu_use_fusion_emitters=false``): a third less CPU for a small test sweep (1.8-2.4 s against 2.9-3.5 s,
-# alternating runs, 2026-12-07), the same numbers to a tolerance. jax has no switch for it that a test could flip,
-# so the compile options of every compile at that level get it as an override (``get_compile_options``'s
-# ``env_options_overrides``: the persistent cache key includes them); subprocesses get it in ``XLA_FLAGS``
-# (``_compile_level``). Left out where this jax's XLA does not know the option.
-_CHEAP_XLA_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
+# (``xla_cpu_use_fusion_emitters=false``): half the CPU of a small training run (5.7 s against 11-12 s) and a
+# third less for a small test sweep (1.8-2.4 s against 2.9-3.5 s, alternating runs, 2026-12-07), the same numbers
+# to a tolerance; and it compiles each LLVM module in one piece (``xla_cpu_parallel_codegen_split_count=1``: 4.8 s
+# against 5.2-5.4 for the training run: splitting only adds work on 2 busy cores). jax has no switch for these
+# that a test could flip, so every compile at that level gets them as compile options (``get_compile_options``'s
+# ``env_options_overrides``: the persistent cache key includes them); subprocesses get them in ``XLA_FLAGS``
+# (``_compile_level``). Left out where this jax's XLA does not know them.
+_CHEAP_XLA_OPTIONS = {"xla_cpu_use_fusion_emitters": False, "xla_cpu_parallel_codegen_split_count": 1}
 
 
 def _known_xla_options(options: dict) -> bool:
