@@ -19,6 +19,7 @@ import sys
 import textwrap
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from test_measures_lz import ref_lz76, ref_lz78, ref_lzw  # the LZ tests' independent plain-Python parses
@@ -54,18 +55,33 @@ def _bad_cases(shape):
     return clean, np.stack(cases)
 
 
+def _every_measure(v):
+    """All contract measures of one input, in one program when jitted (sorted by name)."""
+    return jnp.stack([CONTRACT_MEASURES[name](v) for name in sorted(CONTRACT_MEASURES)])
+
+
 @pytest.mark.parametrize("shape", [(64, 64), (200,)], ids=["2d", "1d"])
-@pytest.mark.parametrize("name", sorted(CONTRACT_MEASURES))
-def test_non_finite_input_gives_nan(name, shape):
-    f = CONTRACT_MEASURES[name]
+def test_non_finite_input_gives_nan(shape):
+    """Every contract measure: each bad input one at a time, eager-vmapped (each measure's own batched program),
+    and all measures in one jit(vmap) program (as a sweep compiles them together); unbatched calls also go through
+    one jitted program of all the measures (each distinct program costs seconds of compile: 17 measures x 3)."""
+    names = sorted(CONTRACT_MEASURES)
     clean, bad = _bad_cases(shape)
-    for x in bad:  # one at a time (the measures are themselves jitted)
-        assert np.isnan(float(f(x))), (name, x.reshape(-1)[[0, x.size // 2 + 3, -1]])
     batch = np.concatenate([bad, clean[None]])
-    for batched in (jax.vmap(f), jax.jit(jax.vmap(f))):
-        out = np.asarray(batched(batch))
+    every = jax.jit(_every_measure)
+    for x in bad:  # one at a time
+        out = np.asarray(every(x))
+        for name, value in zip(names, out):
+            assert np.isnan(value), (name, x.reshape(-1)[[0, x.size // 2 + 3, -1]])
+    for name in names:  # eager vmap: each measure's own batched program
+        out = np.asarray(jax.vmap(CONTRACT_MEASURES[name])(batch))
         assert np.isnan(out[:-1]).all(), (name, out)
         assert np.isfinite(out[-1]), (name, out)
+    out = np.asarray(jax.jit(jax.vmap(_every_measure))(batch))  # (inputs, measures)
+    assert out.shape == (len(batch), len(names))
+    for name, column in zip(names, out.T):
+        assert np.isnan(column[:-1]).all(), (name, column)
+        assert np.isfinite(column[-1]), (name, column)
 
 
 # compiles as users do: the 4,096 lz76 parses run 13x slower at the cheaper level (47 s against 3.6 s of CPU)
@@ -78,9 +94,11 @@ def test_single_nan_in_every_position():
         batch = np.repeat(clean.reshape(1, -1), clean.size, axis=0)
         batch[np.arange(clean.size), np.arange(clean.size)] = np.nan
         batch = batch.reshape((clean.size,) + shape)
-        for name, f in MEASURES.items():
-            out = np.asarray(jax.jit(jax.vmap(f))(batch))
-            assert np.isnan(out).all(), (name, shape, out)
+        # every measure in one program (eleven programs per shape cost ~4 s more to compile)
+        out = np.asarray(jax.jit(jax.vmap(lambda v: jnp.stack([f(v) for f in MEASURES.values()])))(batch))
+        assert out.shape == (clean.size, len(MEASURES))
+        for name, column in zip(MEASURES, out.T):
+            assert np.isnan(column).all(), (name, shape, column)
 
 
 def test_measures_docstring_promises_nan():
@@ -139,25 +157,35 @@ GOLDEN_LZ_COUNTS = {
 
 
 @pytest.mark.product_compile
-@pytest.mark.parametrize("name", sorted(GOLDEN_BITS))
-def test_finite_values_are_unchanged(name):
-    f = MEASURES[name]
+def test_finite_values_are_unchanged():
+    """Every golden measure one by one (its own program) and all of them in one jit(vmap) program (a program per
+    measure costs ~0.5-1 s more to compile each)."""
+    names = sorted(GOLDEN_BITS)
     batch = _golden_images()
-    for how, got in (("jit(vmap)", np.asarray(jax.jit(jax.vmap(f))(batch), np.float32)),
-                     ("one by one", np.array([np.asarray(f(x), np.float32) for x in batch]))):
-        want = np.asarray(GOLDEN_BITS[name][how == "one by one"], np.uint32).view(np.float32)
-        if name in EXACT:
-            np.testing.assert_array_equal(got, want, err_msg=how)
-        else:
-            np.testing.assert_allclose(got, want, rtol=FLOAT_RTOL, atol=0, err_msg=how)
+    vmapped = np.asarray(jax.jit(jax.vmap(lambda v: jnp.stack([MEASURES[name](v) for name in names])))(batch),
+                         np.float32)  # (images, measures)
+    for k, name in enumerate(names):
+        f = MEASURES[name]
+        for how, got in (("jit(vmap)", vmapped[:, k]),
+                         ("one by one", np.array([np.asarray(f(x), np.float32) for x in batch]))):
+            want = np.asarray(GOLDEN_BITS[name][how == "one by one"], np.uint32).view(np.float32)
+            if name in EXACT:
+                np.testing.assert_array_equal(got, want, err_msg=f"{name} {how}")
+            else:
+                np.testing.assert_allclose(got, want, rtol=FLOAT_RTOL, atol=0, err_msg=f"{name} {how}")
 
 
 @pytest.mark.product_compile
 def test_lz_counts_with_more_levels_are_unchanged():
+    """All nine (levels, variant) counts in one jit(vmap) program (nine programs cost ~3 s more to compile)."""
     batch = _golden_images()
-    for (levels, variant), want in GOLDEN_LZ_COUNTS.items():
-        got = np.asarray(jax.jit(jax.vmap(lambda v: lz(v, variant, levels=levels, normalize=False)))(batch))
-        np.testing.assert_array_equal(got, np.asarray(want, np.float32), err_msg=f"{variant} levels={levels}")
+    cases = list(GOLDEN_LZ_COUNTS)
+    counts = jax.jit(jax.vmap(lambda v: jnp.stack([lz(v, variant, levels=levels, normalize=False)
+                                                   for levels, variant in cases])))
+    got = np.asarray(counts(batch))  # (images, cases)
+    for (levels, variant), column in zip(cases, got.T):
+        np.testing.assert_array_equal(column, np.asarray(GOLDEN_LZ_COUNTS[levels, variant], np.float32),
+                                      err_msg=f"{variant} levels={levels}")
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -179,22 +207,36 @@ def test_references_on_the_documented_strings():
     assert ref_lzw([1, 2, 3, 1, 2, 4, 5, 1, 2, 3, 4, 5]) == 13
 
 
+# n such that numpy's float64 positions (n - 1) * (j / levels) are exact or far from an integer (a position like
+# 99.99999999999999 would make np.quantile's q fall a rounding error short of x_(100)): each n with the levels it
+# serves, which share one program (a program per level costs ~1.5 s of compile each).
+QUANTIZE_CASES = {101: (2, 3, 7, 16, 17), 102: (100,), 257: (lz_module.MAX_LEVELS,)}
+
+
 @pytest.mark.product_compile
-@pytest.mark.parametrize("levels", [2, 3, 7, 16, 17, 100, lz_module.MAX_LEVELS])
-def test_quantize_matches_numpy_quantiles(levels):
+@pytest.mark.parametrize("n", sorted(QUANTIZE_CASES), ids=lambda n: f"n{n}")
+def test_quantize_matches_numpy_quantiles(n):
     """Both paths (counting search up to SEARCH_MAX_LEVELS, sort above), with ties, vmapped and alone."""
     assert lz_module.SEARCH_MAX_LEVELS == 16
-    rng = np.random.default_rng(levels)
-    # n such that numpy's float64 positions (n - 1) * (j / levels) are exact or far from an integer (a
-    # position like 99.99999999999999 would make np.quantile's q fall a rounding error short of x_(100)).
-    n = {lz_module.MAX_LEVELS: 257, 100: 102}.get(levels, 101)
-    batch = np.stack([rng.normal(size=n), np.round(rng.normal(size=n) * 2), rng.normal(size=n) * 1e-30,
-                      np.r_[np.zeros(n - 3), 1.0, -1.0, 5.0]]).astype(np.float32)
-    got = np.asarray(jax.jit(jax.vmap(lambda v: quantize(v, levels)))(batch))
-    for row, values in zip(got, batch):
-        np.testing.assert_array_equal(row, ref_symbols(values, levels), err_msg=repr(values))
-    np.testing.assert_array_equal(np.asarray(quantize(batch[0], levels)), ref_symbols(batch[0], levels))
-    assert got.dtype == np.int32 and got.min() >= 0 and got.max() <= levels - 1
+    levels_list = QUANTIZE_CASES[n]
+    rows = []
+    for levels in levels_list:  # four rows seeded by each level; every row is checked at every level
+        rng = np.random.default_rng(levels)
+        rows += [rng.normal(size=n), np.round(rng.normal(size=n) * 2), rng.normal(size=n) * 1e-30,
+                 np.r_[np.zeros(n - 3), 1.0, -1.0, 5.0]]
+    batch = np.stack(rows).astype(np.float32)
+
+    def every_level(v):
+        return jnp.stack([quantize(v, levels) for levels in levels_list])
+
+    got = np.asarray(jax.jit(jax.vmap(every_level))(batch))  # (rows, levels, n)
+    alone = np.asarray(jax.jit(every_level)(batch[0]))
+    for k, levels in enumerate(levels_list):
+        for row, values in zip(got[:, k], batch):
+            np.testing.assert_array_equal(row, ref_symbols(values, levels), err_msg=f"levels={levels} {values!r}")
+        np.testing.assert_array_equal(alone[k], ref_symbols(batch[0], levels), err_msg=f"levels={levels}")
+        assert got[:, k].min() >= 0 and got[:, k].max() <= levels - 1
+    assert got.dtype == np.int32
 
 
 def test_quantize_symbols_stay_in_range_on_non_finite_input():
@@ -213,9 +255,11 @@ def test_lz_counts_with_many_levels_match_references(levels):
     power of two, so np.quantile's float64 positions are never a rounding error off an integer."""
     img = np.random.default_rng(levels).normal(size=(64, 64)).astype(np.float32)
     sym = [int(s) for s in ref_symbols(img, levels)]
-    for variant, ref in REFS.items():
-        got = float(lz(img, variant, levels=levels, normalize=False))
-        assert got == ref(sym), (variant, levels)
+    # the three variants in one program (three programs cost ~1.5 s more to compile)
+    got = np.asarray(jax.jit(lambda v: jnp.stack([lz(v, variant, levels=levels, normalize=False)
+                                                  for variant in REFS]))(img))
+    for variant, ref, count in zip(REFS, REFS.values(), got):
+        assert float(count) == ref(sym), (variant, levels)
 
 
 def test_levels_bound_is_a_config_error():
