@@ -81,20 +81,20 @@ def test_star_radii_unbracketed_unconverged_and_nan_costs():
     assert not jump.converged.any() and (np.asarray(jump.radius) > 0).all() and (np.asarray(jump.radius) < 1e-6).all()
     broken = _radii(lambda w: jnp.where(jnp.sum(w ** 2) > 0.2, jnp.nan, jnp.sum(w ** 2)), w0, u, 0.1)
     np.testing.assert_allclose(broken.radius, math.sqrt(0.1), rtol=6e-3)   # NaN counts as too far
-    # one program per search for both estimates below: the cost min(|w|^2, cap) with cap, epsilon, rtol traced
-    capped = _jit(lambda cap, eps, rtol, search: V.log_volume(lambda w: jnp.minimum(jnp.sum(w ** 2), cap), w0,
-                                                                 jax.random.key(0), 4, eps, 1.0, rtol=rtol,
-                                                                 search=search), static_argnums=3)
+    # the estimates below are the ball estimator's (_ball_estimator: scale * |w - c|, everything traced; the
+    # secant's program is test_off_centre_ball_against_the_noncentral_chi_square[3]'s)
     for search in V.SEARCHES:
-        est = capped(0.5, 1.0, 0.01, search)   # never reaches epsilon: every ray infinite, the whole Gaussian
-        assert int(est.unbracketed) == 4 and float(est.log_volume) == pytest.approx(0.0, abs=1e-5)
-        assert float(est.saturated) == 1.0 and not bool(est.resolved)
+        options = {"search": search} if search != "secant" else {}
+        est = _ball_over_keys(0.0, w0, w0, 1, 1.0, 1.0, 0.01, **options)   # never reaches epsilon: every ray
+        assert int(est.unbracketed[0]) == 48                                # infinite, the whole Gaussian
+        assert float(est.log_volume[0]) == pytest.approx(0.0, abs=1e-5)
+        assert float(est.saturated[0]) == 1.0 and not bool(est.resolved[0])
         # a ray that converges from below (before any cost >= epsilon) is converged, not unbracketed
         # (r = 1: C = 1 is within 0.9 * 4 of epsilon = 4, and below it)
         up = _radii(_square, w0, u, 4.0, rtol=0.9, search=search)
         assert up.converged.all() and not up.bracketed.any() and (up.radius == 1.0).all()
-        est = capped(jnp.inf, 4.0, 0.9, search)
-        assert int(est.unbracketed) == 0 and int(est.unconverged) == 0
+        est = _ball_over_keys(1.0, w0, w0, 1, 4.0, 1.0, 0.9, **options)   # C = |w|: 1 at r = 1
+        assert int(est.unbracketed[0]) == 0 and int(est.unconverged[0]) == 0
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -285,25 +285,40 @@ def test_second_call_does_not_recompile(compile_counter):
 
 @pytest.mark.product_compile
 def test_sweep_measure_equals_direct_call_and_ignores_chunking():
-    model = rj.MLP(width=6, activation="tanh", prior="torch")
-    measures = ("fourier", ("volume", {"n_directions": 4, "cost": "kl", "epsilons": [1e-3, 1e-2]}))
-    axes = {"depth": [1, 2], "weight_scale": [0.5, 2.0], "seed": [0, 1, 2]}
-    # (built twice rather than with Sweep.replace, which refuses measures with arguments at the moment)
-    ds = rj.run_sweep(rj.Sweep(model=model, axes=axes, resolution=4, measures=measures, chunk_size=2), progress=False)
-    again = rj.run_sweep(rj.Sweep(model=model, axes=axes, resolution=4, measures=measures, chunk_size=3),
-                         progress=False)
-    np.testing.assert_array_equal(ds.volume.values, again.volume.values)
-    assert np.isfinite(ds.volume.values).all()
+    """The sweep measure against direct calls, bit for bit across chunk sizes and across a switched sweep: several
+    activations share one compiled function, the volume measure is called with each network's own activation and
+    gives the numbers of the sweep of that activation alone (chunk 4 against 8: other batches, other programs).
+    Three sweeps and one direct program (the switched and chunking checks were two tests, five sweeps, until
+    2026-12-07)."""
+    model = rj.MLP(width=4, depth=2, activation="tanh", prior="torch")
+    # sigma="init": each network's own prior (at its weight scale) in the measure; the default sigma's sweep
+    # against a direct call is test_sweep_measure_passes_every_option's
+    measures = (("volume", {"n_directions": 4, "cost": "kl", "sigma": "init", "epsilons": [1e-3, 1e-2]}),)
+    axes = {"weight_scale": [0.5, 2.0], "seed": [0, 1, 2]}
+    sweep = rj.Sweep(model=model, axes=axes, resolution=4, measures=measures, chunk_size=4)
+    both = rj.run_sweep(sweep.with_axis("activation", ["tanh", "relu"]), progress=False)   # 12 networks, 3 chunks
+    # each activation alone in one chunk of 8; tanh's on a depth axis too (two variants, assembled by depth)
+    ds = rj.run_sweep(rj.Sweep(model=model, axes={"depth": [1, 2], **axes}, resolution=4, measures=measures,
+                               chunk_size=8), progress=False)
+    relu = rj.run_sweep(sweep.replace(model=model.replace(activation="relu"), chunk_size=8), progress=False)
+    for activation, alone in (("tanh", ds.sel(depth=2)), ("relu", relu)):
+        assert set(alone.data_vars) == set(both.data_vars)
+        for name in alone.data_vars:
+            np.testing.assert_array_equal(both[name].sel(activation=activation).values, alone[name].values,
+                                          err_msg=f"{activation} {name}")
+    assert not np.array_equal(both.volume.sel(activation="tanh").values, both.volume.sel(activation="relu").values)
+    assert np.isfinite(ds.volume.values).all() and np.isfinite(relu.volume.values).all()
     for suffix in V.DIAGNOSTICS + ("eps0.001", "eps0.001_resolved", "eps0.001_saturated", "eps0.01"):
         assert f"volume_{suffix}" in ds, suffix
     np.testing.assert_array_equal(ds["volume_eps0.01"].values, ds.volume.values)   # the same search
     assert ((ds.volume_ess.values >= 1 - 1e-4) & (ds.volume_ess.values <= 4 + 1e-4)).all()
     assert (ds["volume_eps0.001"].values <= ds.volume.values + 1e-3).all()
     x = jnp.asarray(rj.grid(4, 2))
-    direct = jax.jit(lambda p: V.network_log_volume(model.replace(depth=2), p, x, n_directions=4).log_volume)
+    direct = jax.jit(lambda p, s: V.network_log_volume(model, p, x, n_directions=4, sigma="init",
+                                                       weight_scale=s).log_volume)
     for scale, seed in ((0.5, 0), (2.0, 2)):
-        params = model.replace(depth=2).init(jax.random.fold_in(jax.random.key(0), seed), weight_scale=scale)
-        want = float(direct(params))
+        params = model.init(jax.random.fold_in(jax.random.key(0), seed), weight_scale=scale)
+        want = float(direct(params, jnp.float32(scale)))
         assert float(ds.volume.sel(depth=2, weight_scale=scale, seed=seed)) == pytest.approx(want, rel=1e-6)
 
 
@@ -322,24 +337,6 @@ def test_sweep_measure_passes_every_option():
     assert float(ds.volume.sel(seed=1)) == pytest.approx(float(want.log_volume), rel=1e-5)
     with pytest.raises(ConfigError, match="start='cold'.*allowed: one, warm"):
         rj.Sweep(model=model, axes={"seed": [0]}, resolution=4, measures=[("volume", {"start": "cold"})]).validate()
-
-
-@pytest.mark.product_compile
-@pytest.mark.slow
-def test_switched_sweep_gives_each_activation_its_own_sweeps_volumes():
-    """Several activations share one compiled function; the volume measure is called with each network's own
-    activation and gives, bit for bit, the numbers of the sweep of that activation alone."""
-    volume = ("volume", {"n_directions": 2, "sigma": "init", "epsilons": [1e-3]})
-    sweep = rj.Sweep(model=rj.MLP(width=4, depth=2, prior="torch"), axes={"seed": [0, 1]}, resolution=4,
-                     measures=(volume,))
-    both = rj.run_sweep(sweep.with_axis("activation", ["tanh", "relu"]), progress=False)
-    for activation in ("tanh", "relu"):
-        alone = rj.run_sweep(sweep.replace(model=sweep.model.replace(activation=activation)), progress=False)
-        assert set(alone.data_vars) == set(both.data_vars)
-        for name in alone.data_vars:
-            np.testing.assert_array_equal(both[name].sel(activation=activation).values, alone[name].values,
-                                          err_msg=f"{activation} {name}")
-    assert not np.array_equal(both.volume.sel(activation="tanh").values, both.volume.sel(activation="relu").values)
 
 
 @pytest.mark.product_compile
@@ -394,12 +391,21 @@ def test_notebook_runs_at_smoke_size(tmp_path, run_notebook):
 # DESIGN.md section 21: importance-sampled directions against closed forms (the numbers per estimator, over 6
 # keys: benchmarks/volume_closed_forms.py and docs/volume.md)
 
-def _never(w):
-    return jnp.float32(0.0) * jnp.sum(w)
-
-
 def _keys(n, seed=0):
     return jax.random.split(jax.random.key(seed), n)
+
+
+@functools.cache
+def _ball_estimator(rays, options):
+    """One compiled estimate per (rays, options) for the ball cost ``scale * |w - c|`` with everything traced:
+    ``scale = 0`` is a cost that never reaches epsilon. Tests at the same dimension share its programs."""
+    def cost(scale, center, w):   # (0, not 0 * inf = NaN, far out where |w - c|^2 overflows)
+        return jnp.where(scale > 0, scale * jnp.sqrt(jnp.sum((w - center) ** 2)), 0.0)
+
+    def estimate(scale, center, w0, key, eps, sigma, rtol):
+        return V.log_volume(functools.partial(cost, scale, center), w0, key, rays, eps, sigma, rtol=rtol,
+                            **dict(options))
+    return _jit(estimate)
 
 
 def _over_keys(cost, w0, n_keys, rays, eps, sigma, **options):
@@ -409,34 +415,43 @@ def _over_keys(cost, w0, n_keys, rays, eps, sigma, **options):
     return jax.tree.map(lambda *a: jnp.stack(a), *[fn(k) for k in _keys(n_keys)])
 
 
-@pytest.mark.parametrize("dim", [257, 4417])
+def _ball_over_keys(scale, center, w0, n_keys, eps, sigma, rtol=1e-2, **options):
+    """The ball estimate (``_ball_estimator``, 48 rays) over ``n_keys`` keys, stacked."""
+    fn = _ball_estimator(48, tuple(sorted(options.items())))
+    scale, eps, sigma, rtol = (jnp.float32(a) for a in (scale, eps, sigma, rtol))
+    return jax.tree.map(lambda *a: jnp.stack(a), *[fn(scale, center, w0, k, eps, sigma, rtol) for k in _keys(n_keys)])
+
+
+_DESIGN = {"widths": V.DESIGN_WIDTHS, "alpha": V.DESIGN_ALPHA, "normalize": False}
+
+
+@pytest.mark.parametrize("dim", [300, 4417])
 def test_never_reached_cost_is_the_whole_prior(dim):
     # every ray is infinite, the star domain holds the whole prior: log-volume 0. The default and the widened option
     # (self-normalised: 0 by construction) and DESIGN.md 21's literal mixture (log mean w: a prior ray's weight is
     # 2, a uniform ray's about 0); uniform directions sit at their ceiling -D/2 + sqrt(2 D ln n) (the issue: -0.374
-    # .. -0.467 per parameter)
+    # .. -0.467 per parameter). The cost is the ball's at scale 0 and sigma the RMS of w0 (what sigma=None takes),
+    # so at D = 300 these are test_off_centre_ball_against_the_noncentral_chi_square's programs (D = 257 until
+    # 2026-12-07)
     w0 = 0.3 * jax.random.normal(jax.random.key(dim), (dim,))
-    design = {"widths": V.DESIGN_WIDTHS, "alpha": V.DESIGN_ALPHA, "normalize": False}
-    for options in ({}, {"widths": V.WIDTHS}, design):
-        est = _over_keys(_never, w0, 2, 48, 1e-2, None, **options)
+    rms = float(jnp.sqrt(jnp.mean(w0 * w0)))
+    for options in ({}, {"widths": V.WIDTHS}, _DESIGN):
+        est = _ball_over_keys(0.0, w0, w0, 2, 1e-2, rms, **options)
         np.testing.assert_allclose(est.log_volume, 0.0, atol=0.01, err_msg=str(options))
         assert (np.asarray(est.unbracketed) == 48).all() and (np.asarray(est.saturated) == 1.0).all()
         assert not np.asarray(est.resolved).any() and (np.asarray(est.unmoved) == 0).all()
         assert ((np.asarray(est.ess) >= 1) & (np.asarray(est.ess) <= 48)).all()
-        if options is design:
+        if options is _DESIGN:
             np.testing.assert_allclose(est.ess, 24.0, rtol=1e-3)
-    if dim == 257:   # (D = 4,417: the same code; the issue's numbers are in docs/volume.md)
-        plain = _estimate(_never, w0, jax.random.key(1), 48, 1e-2, widths=V.WIDTHS, alpha=V.DESIGN_ALPHA,
-                          normalize=False)
-        assert 0.01 < abs(float(plain.log_volume)) < 1.0   # widened and not self-normalised: not exact
-        uni = _estimate(_never, w0, jax.random.key(1), 48, 1e-2, directions="uniform")
+    if dim == 300:   # (D = 4,417: the same code; the issue's numbers are in docs/volume.md)
+        plain = _ball_over_keys(0.0, w0, w0, 1, 1e-2, rms, widths=V.WIDTHS, alpha=V.DESIGN_ALPHA, normalize=False)
+        assert 0.01 < abs(float(plain.log_volume[0])) < 1.0   # widened and not self-normalised: not exact
+        uni = _ball_over_keys(0.0, w0, w0, 2, 1e-2, rms, directions="uniform")
         ceiling = -dim / 2 + math.sqrt(2 * dim * math.log(48))
-        assert float(uni.log_volume) < -0.35 * dim and abs(float(uni.log_volume) - ceiling) < 0.1 * dim
-        assert float(uni.full_ray) == pytest.approx(float(uni.log_volume), abs=1e-3) and not bool(uni.resolved)
-
-
-def _ball(center):
-    return lambda w: jnp.sqrt(jnp.sum((w - center) ** 2))
+        for value, full_ray in zip(np.asarray(uni.log_volume), np.asarray(uni.full_ray)):
+            assert value < -0.35 * dim and abs(value - ceiling) < 0.1 * dim
+            assert full_ray == pytest.approx(value, abs=1e-3)
+        assert not np.asarray(uni.resolved).any()
 
 
 @pytest.mark.parametrize("dim", [3, 300])
@@ -450,11 +465,10 @@ def test_off_centre_ball_against_the_noncentral_chi_square(dim):
     c = jnp.ones(dim, jnp.float32)
     truth = stats.ncx2.logcdf(dim, dim, dim)
     eps = math.sqrt(dim)   # the cost is the distance: the radius is eps exactly (one secant step)
-    wide = np.asarray(_over_keys(_ball(c), c, 4, 48, eps, 1.0, widths=V.WIDTHS).log_volume) - truth
-    default = np.asarray(_over_keys(_ball(c), c, 4, 48, eps, 1.0).log_volume) - truth
-    design = np.asarray(_over_keys(_ball(c), c, 4, 48, eps, 1.0, widths=V.DESIGN_WIDTHS, alpha=V.DESIGN_ALPHA,
-                                   normalize=False).log_volume) - truth
-    low = np.asarray(_over_keys(_ball(c), c, 4, 48, eps, 1.0, directions="uniform").log_volume) - truth
+    wide = np.asarray(_ball_over_keys(1.0, c, c, 4, eps, 1.0, widths=V.WIDTHS).log_volume) - truth
+    default = np.asarray(_ball_over_keys(1.0, c, c, 4, eps, 1.0).log_volume) - truth
+    design = np.asarray(_ball_over_keys(1.0, c, c, 4, eps, 1.0, **_DESIGN).log_volume) - truth
+    low = np.asarray(_ball_over_keys(1.0, c, c, 4, eps, 1.0, directions="uniform").log_volume) - truth
     if dim == 3:
         for errors in (wide, default, design, low):
             assert np.abs(errors).max() < 0.4
@@ -463,6 +477,10 @@ def test_off_centre_ball_against_the_noncentral_chi_square(dim):
         for errors in (wide, default):
             assert np.abs(errors).mean() < 0.6 and np.abs(errors).max() < 1.0
         assert np.abs(design).mean() < 4.0 and (low < -40).all()
+
+
+def _ball(center):
+    return lambda w: jnp.sqrt(jnp.sum((w - center) ** 2))
 
 
 def test_half_space_is_log_phi():
