@@ -422,6 +422,7 @@ class _Wants784(nn.Module):
     (lambda p: rj.ViT(activation="softplus9", plane=p["mnist"]), "'softplus9'"),
     (lambda p: rj.ViT(patch=3, plane=p["digits"]), "ViT.patch=3"),
     (lambda p: rj.ViT(plane=p["flat"]), "(n, H, W, C)"),
+    (lambda p: rj.CNN(plane=p["flat"]), "(n, H, W, C)"),
     (lambda p: rj.FlaxModel(_Wants784(), plane=p["digits"]), "cannot be initialized"),
     (lambda p: rj.FlaxModel(_NoKernels(), plane=p["digits"]), "no weight parameter"),
     (lambda p: rj.PixelMLP(depth=0, plane=p["digits"]), "PixelMLP.depth=0"),
@@ -434,6 +435,22 @@ def test_bad_models_fail_before_compiling_with_one_line(make, fragment, compile_
         make(planes)
     assert fragment in str(err.value) and "\n" not in str(err.value)
     assert compile_counter.count() == before
+
+
+@pytest.mark.parametrize("make", [lambda p: rj.CNN(depth=3, width=4, n_classes=7, plane=p),
+                                  lambda p: rj.ViT(depth=1, d_model=8, heads=2, n_classes=3, plane=p),
+                                  lambda p: rj.PixelMLP(depth=2, width=4, n_classes=5, plane=p)],
+                         ids=["CNN", "ViT", "PixelMLP"])
+@pytest.mark.parametrize("dataset", ["digits", "mnist"])
+def test_built_in_modules_state_the_outputs_their_trace_gives(make, dataset):
+    """The built-ins are registered with their output count (FlaxModel does not trace them to validate a sweep):
+    it is what tracing the module gives, on both image sizes."""
+    from redshift_jax.models import flax_model
+
+    model = make(rj.Plane(dataset))
+    stated = flax_model._OUTPUTS[type(model.module)](model.module, model.input_shape)
+    out = jax.eval_shape(lambda: model.module.init_with_output(jax.random.key(0), model._dummy()))[0]
+    assert out.shape == (1, stated) == (1, model.module.n_classes)
 
 
 def test_notebook_runs_at_smoke_size(tmp_path, run_notebook):

@@ -34,7 +34,16 @@ def _bias_init(prior: str, fan_in: int, fan_out: int):
     return init
 
 
-@register_module
+def _outputs(module, input_shape: tuple) -> int:
+    """The logits on one image of ``input_shape`` (H, W, C), after the check ``CNNModule.__call__`` makes on it
+    (``register_module``: FlaxModel reads this instead of tracing the module)."""
+    if len(input_shape) != 3:
+        raise ConfigError(f"CNN takes images of shape (n, H, W, C), not {(1,) + tuple(input_shape)}; allowed: a plane "
+                          "over images (MNIST, digits, or an (n, H, W, C) array)")
+    return module.n_classes
+
+
+@register_module(outputs=_outputs)
 class CNNModule(nn.Module):
     """``depth`` 3x3 conv layers of ``width`` channels, then global average pool and a linear head.
 
@@ -74,6 +83,7 @@ class CNNModule(nn.Module):
 
     @nn.compact
     def __call__(self, x):
+        _outputs(self, x.shape[1:])
         phi = ACTIVATIONS[self.activation]
         h = x
         for layer in range(self.depth):

@@ -20,7 +20,7 @@ from .priors import PRIORS
 __all__ = ["PixelMLP", "PixelMLPModule"]
 
 
-@register_module
+@register_module(outputs=lambda module, input_shape: module.n_classes)   # any input shape: it is flattened
 class PixelMLPModule(nn.Module):
     """``depth`` dense hidden layers of ``width`` units on the flattened image, then a dense head to ``n_classes``.
 

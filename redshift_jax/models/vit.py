@@ -75,7 +75,20 @@ class _Block(nn.Module):
         return add(x, nn.Dense(d, name="proj", kernel_init=_normal(PROJ_STD))(ACTIVATIONS[self.activation](h)))
 
 
-@register_module
+def _outputs(module, input_shape: tuple) -> int:
+    """The logits on one image of ``input_shape`` (H, W, C), after the checks ``ViTModule.__call__`` makes on it
+    (``register_module``: FlaxModel reads this instead of tracing the module)."""
+    if len(input_shape) != 3:
+        raise ConfigError(f"ViT takes images of shape (n, H, W, C), not {(1,) + tuple(input_shape)}; allowed: a plane "
+                          "over images (MNIST, digits, or an (n, H, W, C) array)")
+    height, width, _ = input_shape
+    if height % module.patch or width % module.patch:
+        raise ConfigError(f"ViT.patch={module.patch} does not divide the image size {height} x {width}; allowed: a "
+                          "divisor of both")
+    return module.n_classes
+
+
+@register_module(outputs=_outputs)
 class ViTModule(nn.Module):
     """Patch embedding, class token and position embeddings, ``depth`` pre-LN blocks, final LayerNorm, head.
 
@@ -116,13 +129,8 @@ class ViTModule(nn.Module):
 
     @nn.compact
     def __call__(self, x, ln_gain=1.0):
-        if x.ndim != 4:
-            raise ConfigError(f"ViT takes images of shape (n, H, W, C), not {x.shape}; allowed: a plane over "
-                              "images (MNIST, digits, or an (n, H, W, C) array)")
-        n, height, width, _ = x.shape
-        if height % self.patch or width % self.patch:
-            raise ConfigError(f"ViT.patch={self.patch} does not divide the image size {height} x {width}; allowed: "
-                              "a divisor of both")
+        _outputs(self, x.shape[1:])
+        n = x.shape[0]
         ln_gain = jnp.asarray(ln_gain, jnp.float32)
         h = nn.Conv(self.d_model, (self.patch, self.patch), strides=self.patch, padding="VALID", name="patch_embed",
                     kernel_init=_normal(INIT_STD))(x)
