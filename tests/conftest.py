@@ -65,49 +65,6 @@ from pathlib import Path  # noqa: E402
 import jax  # noqa: E402  (must come after the environment is set)
 import pytest  # noqa: E402
 
-# At the cheaper level XLA:CPU also uses its older loop emitters instead of the MLIR fusion emitters
-# (``xla_cpu_use_fusion_emitters=false``): half the CPU of a small training run (5.7 s against 11-12 s) and a
-# third less for a small test sweep (1.8-2.4 s against 2.9-3.5 s, alternating runs, 2026-12-07), the same numbers
-# to a tolerance; and it compiles each LLVM module in one piece (``xla_cpu_parallel_codegen_split_count=1``: 4.8 s
-# against 5.2-5.4 for the training run: splitting only adds work on 2 busy cores). jax has no switch for these
-# that a test could flip, so every compile at that level gets them as compile options (``get_compile_options``'s
-# ``env_options_overrides``: the persistent cache key includes them); subprocesses get them in ``XLA_FLAGS``
-# (``_compile_level``). Left out where this jax's XLA does not know them.
-_CHEAP_XLA_OPTIONS = {"xla_cpu_use_fusion_emitters": False, "xla_cpu_parallel_codegen_split_count": 1}
-
-
-def _known_xla_options(options: dict) -> bool:
-    try:
-        jax.jit(lambda x: x + 1).lower(1.0).compile(compiler_options=options)
-    except Exception:  # e.g. "No such compile option" in a later XLA
-        return False
-    return True
-
-
-def _patch_cheap_compile_options():
-    from jax._src import compiler
-
-    original = compiler.get_compile_options
-
-    def get_compile_options(*args, env_options_overrides=None, **kwargs):
-        if jax.config.read("jax_disable_most_optimizations"):
-            env_options_overrides = {**_CHEAP_XLA_OPTIONS, **(env_options_overrides or {})}
-        return original(*args, env_options_overrides=env_options_overrides, **kwargs)
-
-    compiler.get_compile_options = get_compile_options
-
-
-_CHEAP_XLA_FLAGS = ""
-if _known_xla_options(_CHEAP_XLA_OPTIONS):
-    _patch_cheap_compile_options()
-    _CHEAP_XLA_FLAGS = " ".join(f"--{k}={str(v).lower()}" for k, v in _CHEAP_XLA_OPTIONS.items())
-
-
-def cheap_xla_flags() -> str:
-    """The ``XLA_FLAGS`` that give a subprocess this process's compile level ("" as users compile)."""
-    return _CHEAP_XLA_FLAGS if jax.config.read("jax_disable_most_optimizations") else ""
-
-
 # jax.monitoring event XLA compilation reports once per backend compile (jax/_src/dispatch.py).
 BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
 
@@ -159,9 +116,6 @@ def _compile_level(product: bool) -> bool:
     return whether it was compiling as users do before."""
     fast = not (product or _ALL_PRODUCT_COMPILE)
     os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"] = "1" if fast else "0"
-    if _CHEAP_XLA_FLAGS:  # for subprocesses: this process read XLA_FLAGS once, when its backend started
-        flags = os.environ.get("XLA_FLAGS", "").replace(_CHEAP_XLA_FLAGS, "").split()
-        os.environ["XLA_FLAGS"] = " ".join(flags + ([_CHEAP_XLA_FLAGS] if fast else []))
     was_fast = jax.config.read("jax_disable_most_optimizations")
     if was_fast != fast:
         from redshift_jax.sweep import network
@@ -208,7 +162,7 @@ def run_notebook(tmp_path):
 
     def run(name: str):
         env = dict(os.environ, REDSHIFT_SMOKE="1", REDSHIFT_NOTEBOOK_OUT=str(tmp_path), MPLBACKEND="Agg",
-                   XLA_FLAGS=f"--xla_force_host_platform_device_count=1 {cheap_xla_flags()}".strip())
+                   XLA_FLAGS="--xla_force_host_platform_device_count=1")
         notebook = Path(__file__).resolve().parents[1] / "notebooks" / name
         proc = subprocess.run([sys.executable, str(notebook)], env=env, cwd=tmp_path, capture_output=True, text=True,
                               timeout=600)
