@@ -52,13 +52,15 @@ def many(spec, count, seed=0, weight_scale=1.0, bias_scale=1.0):
 # switching is a kink only if the slope of f really changes there.
 
 # %%
-n = 30
+# (at smoke size: the width and batch size of section 2, whose draws then need no compile of their own)
+n, drawn = (3, NETWORKS) if SMOKE else (30, 1)
 x = np.linspace(-1, 1, 2001, dtype=np.float32)[:, None]
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.2), constrained_layout=True)
 for ax, prior in zip(axes, kinks.HOLMES_PRIORS):
     settings = kinks.holmes_settings(prior, n)
     spec = rj.MLP(in_dim=1, depth=1, width=n, prior=prior)
-    batch = many(spec, 1, seed=3, weight_scale=settings["weight_scale"], bias_scale=settings["bias_scale"])
+    batch = many(spec, drawn, seed=3, weight_scale=settings["weight_scale"], bias_scale=settings["bias_scale"])
+    batch = jax.tree.map(lambda a: np.asarray(a)[:1], batch)          # the first network
     pos, count = kinks.positions_1d_many(spec, batch, -1.0, 1.0)     # jitted (positions_1d is one network)
     params, pos, count = jax.tree.map(lambda a: a[0], batch), np.asarray(pos[0]), int(count[0])
     pos = pos[:count]
@@ -123,10 +125,17 @@ for depth in (2,) if SMOKE else (1, 2, 3, 4, 6):
 
 # %%
 spec2 = rj.MLP(in_dim=2, depth=2, width=8, prior="uniform")
-params2 = spec2.init(jax.random.key(0), weight_scale=2.0)
-regions = jax.jit(kinks.linear_regions_2d, static_argnames=("spec", "resolution"))
+
+
+@functools.partial(jax.jit, static_argnames="resolution")
+def regions(key, resolution):
+    """Linear regions of the network ``spec2.init(key)`` met by ``resolution`` lines each way (drawn inside the
+    compiled function: eagerly, each op of ``init`` would compile on its own)."""
+    return kinks.linear_regions_2d(spec2, spec2.init(key, weight_scale=2.0), -1.0, 1.0, resolution)
+
+
 for res in (9,) if SMOKE else (3, 9, 33, 129, 513):
-    print(f"resolution {res:4d}: {float(regions(spec2, params2, -1.0, 1.0, res)):.0f} regions")
+    print(f"resolution {res:4d}: {float(regions(jax.random.key(0), res)):.0f} regions")
 
 # %% [markdown]
 # ## 5. The kinks_holmes figures from a small suite

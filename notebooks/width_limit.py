@@ -23,7 +23,6 @@ import runpy
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import matplotlib.pyplot as plt  # inline in Jupyter; headless, matplotlib falls back to Agg by itself
 import numpy as np
 
@@ -47,8 +46,13 @@ x = np.array([[0.0, 0.0], [0.9, -0.4], [-0.6, -0.8], [0.5, 0.5]], np.float32)
 count = 500 if SMOKE else 4000
 for activation, depth in (("tanh", 1),) if SMOKE else (("relu", 1), ("tanh", 1), ("tanh", 2), ("sin", 2)):
     spec = rj.MLP(activation=activation, depth=depth, width=512, prior="normal")
-    keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(0), jnp.arange(count, dtype=jnp.uint32))
-    f = np.asarray(jax.jit(jax.vmap(lambda k: spec.apply(spec.init(k, weight_scale=2.0), x)))(keys), np.float64)
+
+    @jax.jit
+    def outputs(seeds):   # the keys are made inside: eagerly, each of their ops would compile on its own
+        keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(0), seeds)
+        return jax.vmap(lambda k: spec.apply(spec.init(k, weight_scale=2.0), x))(keys)
+
+    f = np.asarray(outputs(np.arange(count, dtype=np.uint32)), np.float64)
     empirical = f.T @ f / count
     k = NNGP(activation, depth=depth).kernel(x, x, weight_scale=2.0)
     print(f"{activation} depth {depth}: max |empirical - kernel| / max diag = "

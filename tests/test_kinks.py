@@ -106,18 +106,55 @@ def reference_regions(spec, params, lo, hi, resolution, p=1.0, points=2001):
     return len(seen)
 
 
-def _init_many(spec, seeds, **scales):
-    keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(7), jnp.arange(seeds, dtype=jnp.uint32))
-    return jax.jit(jax.vmap(lambda k: spec.init(k, **scales)))(keys)
+def _init_many(spec, seeds, base=7, **scales):
+    """``seeds`` networks of ``spec`` (keys ``fold_in(key(base), i)``), drawn in one program: the keys are made
+    inside it (eagerly, each of their ops would compile on its own)."""
+    @jax.jit
+    def init(index):
+        keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(base), index)
+        return jax.vmap(lambda k: spec.init(k, **scales))(keys)
+
+    return init(np.arange(seeds, dtype=np.uint32))
+
+
+def _uniform_many(spec, count, seed=0):
+    """``count`` networks of ``spec`` with the uniform prior's law at scales 1 (every W and b ~ U(-1, 1)), drawn
+    by numpy, float32: for the tests compiled as users do, where ``spec.init``'s program alone costs 1-3 s of
+    CPU (at the tests' cheaper level, under 0.5 s: ``_init_many``)."""
+    rng = np.random.default_rng(seed)
+
+    def layer(*shape):
+        return {"W": rng.uniform(-1, 1, (count, *shape)).astype(np.float32),
+                "b": rng.uniform(-1, 1, (count, shape[-1])).astype(np.float32)}
+
+    first, readout = layer(spec.in_dim, spec.width), layer(spec.width, 1)
+    hidden = layer(spec.depth - 1, spec.width, spec.width)
+    hidden["b"] = rng.uniform(-1, 1, (count, spec.depth - 1, spec.width)).astype(np.float32)
+    return {"first": first, "hidden": hidden, "readout": readout}
 
 
 def _one(params, i):
-    return jax.tree.map(lambda a: a[i], params)
+    """Network i of a batch, as numpy arrays (indexing jax arrays eagerly compiles a slice per shape)."""
+    return jax.tree.map(lambda a: np.asarray(a)[i], params)
 
 
-# jitted once per spec (specs are hashable): eager calls would dispatch op by op
-_count = jax.jit(rj.kinks.count_1d, static_argnames=("spec", "max_kinks"))
-_positions = jax.jit(rj.kinks.positions_1d, static_argnames=("spec", "max_kinks"))
+# jitted once per spec (specs are hashable): eager calls would dispatch op by op. The wrappers always pass the
+# interval and the prefactor (traced), so a call with other ends or another prefactor reuses the same program.
+_count_jit = jax.jit(rj.kinks.count_1d, static_argnames=("spec", "max_kinks"))
+_positions_jit = jax.jit(rj.kinks.positions_1d, static_argnames=("spec", "max_kinks"))
+
+
+def _count(spec, params, lo=-1.0, hi=1.0, prefactor=1.0, max_kinks=None):
+    return _count_jit(spec, params, lo, hi, prefactor, max_kinks=max_kinks)
+
+
+def _positions(spec, params, lo=-1.0, hi=1.0, prefactor=1.0, max_kinks=None):
+    return tuple(np.asarray(a) for a in _positions_jit(spec, params, lo, hi, prefactor, max_kinks=max_kinks))
+
+
+# vmapped over a batch of 2-D networks; module-level, so tests asking for the same spec, batch and resolution at
+# the same compile level share one program (the run's compilation cache)
+_regions = jax.jit(jax.vmap(rj.kinks.linear_regions_2d, (None, 0, None, None, None)), static_argnums=(0, 4))
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -137,13 +174,13 @@ CASES = [  # depth, width, prior, weight_scale, residual, prefactor, seeds
 def test_counts_and_positions_match_the_brute_force_reference(depth, width, prior, scale, residual, prefactor, seeds):
     spec = rj.MLP(in_dim=1, depth=depth, width=width, prior=prior, residual=residual)
     params = _init_many(spec, seeds, weight_scale=scale)
-    pos, count = rj.kinks.positions_1d_many(spec, params, -1.0, 1.0, prefactor)
+    pos, count = map(np.asarray, rj.kinks.positions_1d_many(spec, params, -1.0, 1.0, prefactor))
     # depth 1 counts have their own fast path; deeper ones share positions_1d's
-    counts = rj.kinks.count_1d_many(spec, params, -1.0, 1.0, prefactor) if depth == 1 else count
+    counts = np.asarray(rj.kinks.count_1d_many(spec, params, -1.0, 1.0, prefactor)) if depth == 1 else count
     for i in range(seeds):
         want = reference_kinks(spec, _one(params, i), p=prefactor)
         assert int(count[i]) == len(want) == int(counts[i]), (i, float(count[i]), len(want))
-        got = np.asarray(pos[i])
+        got = pos[i]
         assert np.all(np.isnan(got[len(want):]))
         np.testing.assert_allclose(got[: len(want)], want, atol=2e-5)
 
@@ -151,7 +188,7 @@ def test_counts_and_positions_match_the_brute_force_reference(depth, width, prio
 @pytest.mark.product_compile
 def test_the_any_depth_path_agrees_with_the_depth1_fast_path():
     spec = rj.MLP(in_dim=1, depth=1, width=200, prior="uniform")
-    params = _init_many(spec, 16)
+    params = _uniform_many(spec, 16)
     fast = rj.kinks.count_1d_many(spec, params)
     general = jax.jit(jax.vmap(lambda q: jnp.sum(KM._kinks_any_depth(spec, q, jnp.float32(-1), jnp.float32(1),
                                                                      jnp.float32(1), 200)[0])))(params)
@@ -163,16 +200,17 @@ WIDE, DEEP = rj.MLP(in_dim=1, depth=1, width=12), rj.MLP(in_dim=1, depth=2, widt
 
 
 def _depth1(w, b, v, width=12):
+    """numpy float32 parameters (building them with jnp would compile a few eager ops per shape)."""
     pad = width - len(w)
     w, b, v = (np.concatenate([np.asarray(x, np.float32), np.zeros(pad, np.float32)]) for x in (w, b, v))
-    return {"first": {"W": jnp.asarray(w)[None], "b": jnp.asarray(b)},
-            "hidden": {"W": jnp.zeros((0, width, width), jnp.float32), "b": jnp.zeros((0, width), jnp.float32)},
-            "readout": {"W": jnp.asarray(v)[:, None], "b": jnp.zeros((1,), jnp.float32)}}
+    return {"first": {"W": w[None], "b": b},
+            "hidden": {"W": np.zeros((0, width, width), np.float32), "b": np.zeros((0, width), np.float32)},
+            "readout": {"W": v[:, None], "b": np.zeros((1,), np.float32)}}
 
 
 def _depth2(w, b, hidden_w, hidden_b):
     params = _depth1(w, b, np.ones(3), width=3)
-    params["hidden"] = {"W": jnp.asarray([hidden_w], jnp.float32), "b": jnp.asarray([hidden_b], jnp.float32)}
+    params["hidden"] = {"W": np.asarray([hidden_w], np.float32), "b": np.asarray([hidden_b], np.float32)}
     return params
 
 
@@ -181,7 +219,7 @@ def test_kinks_at_the_domain_ends_are_not_counted():
     params = _depth1([1.0, 2.0, 4.0, 2.0], [1.0, -2.0, -1.0, -3.0], [1.0, 1.0, 1.0, 1.0])
     assert float(_count(WIDE, params)) == 1.0
     pos, count = _positions(WIDE, params)
-    assert float(count) == 1.0 and float(pos[0]) == 0.25 and np.all(np.isnan(np.asarray(pos[1:])))
+    assert float(count) == 1.0 and float(pos[0]) == 0.25 and np.all(np.isnan(pos[1:]))
     assert len(reference_kinks(WIDE, params)) == 1
     # widen the interval: the end kinks are inside now
     assert float(_count(WIDE, params, -2.0, 2.0)) == 4.0
@@ -202,7 +240,7 @@ def test_units_sharing_a_kink_count_once_and_cancel_when_their_changes_do():
                      [1.0, 1.0, 1.0, -0.5, 3.0, 0.0])
     assert float(_count(WIDE, params)) == 2.0 == len(reference_kinks(WIDE, params))
     pos, count = _positions(WIDE, params)
-    np.testing.assert_array_equal(np.asarray(pos[:3]), [0.5, 0.75, np.nan])
+    np.testing.assert_array_equal(pos[:3], [0.5, 0.75, np.nan])
     # depth 2: two copies of a layer-1 unit whose outgoing weights cancel in layer 2: their common switch point is
     # no kink, although both units switch there
     params2 = _depth2([1.0, 1.0, 1.0], [-0.3, -0.3, 0.4], [[0.7, 0.2, 0.0], [-0.7, -0.2, 0.0], [0.5, 0.5, 0.5]],
@@ -210,7 +248,7 @@ def test_units_sharing_a_kink_count_once_and_cancel_when_their_changes_do():
     ref = reference_kinks(DEEP, params2)
     got = _positions(DEEP, params2)
     assert float(got[1]) == len(ref) > 0 and not np.any(np.isclose(ref, 0.3))
-    np.testing.assert_allclose(np.asarray(got[0][: len(ref)]), ref, atol=1e-6)
+    np.testing.assert_allclose(got[0][: len(ref)], ref, atol=1e-6)
 
 
 @pytest.mark.product_compile
@@ -220,11 +258,15 @@ def test_many_tied_clusters_take_the_exact_fallback():
     v = np.array([1, -1, 2, -2, 3, -3, 1, 1, 2, 2, 3, 3], np.float32)
     params = _depth1(np.ones(12), -np.repeat(t, 2), v)
     assert float(_count(WIDE, params)) == 3.0 == len(reference_kinks(WIDE, params))
-    random = _one(_init_many(WIDE, 1), 0)
-    many = rj.kinks.count_1d_many(WIDE, jax.tree.map(lambda a, c: jnp.stack([a, c]), params, random))
-    assert float(many[0]) == 3.0 and float(many[1]) == float(_count(WIDE, random))
+    # batches of 10 (one compile): the tied network among 9 random ones is resolved one by one, the others are
+    # counted as alone
+    random = _uniform_many(WIDE, 9)
+    batch = jax.tree.map(lambda a, r: np.concatenate([a[None], np.asarray(r)]), params, random)
+    many = np.asarray(rj.kinks.count_1d_many(WIDE, batch))
+    assert many[0] == 3.0
+    np.testing.assert_array_equal(many[1:], [float(_count(WIDE, _one(random, i))) for i in range(9)])
     # more tied networks in one batch than the batch path resolves one by one (8): the whole batch goes exact
-    many = rj.kinks.count_1d_many(WIDE, jax.tree.map(lambda a: jnp.stack([a] * 10), params))
+    many = rj.kinks.count_1d_many(WIDE, jax.tree.map(lambda a: np.stack([a] * 10), params))
     np.testing.assert_array_equal(np.asarray(many), 3.0)
 
 
@@ -233,13 +275,13 @@ def test_caps_and_non_finite_parameters_give_nan_never_a_truncated_count():
     n = int(_count(WIDE, params))
     assert n > 2
     pos, count = _positions(WIDE, params, max_kinks=2)
-    assert np.isnan(float(count)) and np.all(np.isnan(np.asarray(pos)))
+    assert np.isnan(float(count)) and np.all(np.isnan(pos))
     deep = _depth2([1.0, 1.0, 1.0], [-0.3, 0.1, 0.4], [[0.7, 0.2, 0.1], [-0.7, -0.3, 0.2], [0.5, 0.5, 0.5]],
                    [0.1, -0.1, 0.1])
     assert float(_count(DEEP, deep)) >= 3
     assert np.isnan(float(_count(DEEP, deep, max_kinks=2)))
     bad = jax.tree.map(lambda a: a, params)
-    bad["readout"]["b"] = jnp.asarray([jnp.nan])
+    bad["readout"]["b"] = np.asarray([np.nan], np.float32)
     assert np.isnan(float(_count(WIDE, bad)))
     assert np.isnan(float(_count(WIDE, params, prefactor=jnp.inf)))
 
@@ -247,7 +289,7 @@ def test_caps_and_non_finite_parameters_give_nan_never_a_truncated_count():
 def test_identity_networks_are_affine():
     params = _depth2([1.0, 1.0, 1.0], [-0.3, 0.1, 0.4], np.eye(3), [0.1, -0.1, 0.1])
     assert float(rj.kinks.count_1d(DEEP.replace(activation="identity", residual=True), params)) == 0.0
-    params["first"]["W"] = jnp.ones((2, 3), jnp.float32)
+    params["first"]["W"] = np.ones((2, 3), np.float32)
     spec2 = DEEP.replace(activation="identity", in_dim=2)
     assert float(rj.kinks.linear_regions_2d(spec2, params, resolution=5)) == 1.0
 
@@ -304,7 +346,7 @@ def _arrangement_regions(spec, params, lo=-1.0, hi=1.0):
 @pytest.mark.product_compile
 def test_linear_regions_of_one_layer_match_the_line_arrangement():
     spec = rj.MLP(in_dim=2, depth=1, width=8, prior="uniform")
-    params = _init_many(spec, 3)
+    params = _uniform_many(spec, 3)
     fn = jax.jit(jax.vmap(lambda q: rj.kinks.linear_regions_2d(spec, q, -1.0, 1.0, 1025)))
     got = np.asarray(fn(params))
     want = [_arrangement_regions(spec, _one(params, i)) for i in range(3)]
@@ -312,10 +354,12 @@ def test_linear_regions_of_one_layer_match_the_line_arrangement():
 
 
 @pytest.mark.product_compile
-def test_linear_regions_match_the_reference_along_the_same_lines_and_converge():
-    spec = rj.MLP(in_dim=2, depth=2, width=6, prior="uniform")
-    params = _init_many(spec, 2, weight_scale=2.0)
-    regions = jax.jit(jax.vmap(rj.kinks.linear_regions_2d, (None, 0, None, None, None)), static_argnums=(0, 4))
+def test_linear_regions_match_the_reference_along_the_same_lines_and_converge(regions_sweep):
+    # the relu networks of the regions sweep (below): _init_many(spec, 2, weight_scale=2.0)'s networks, re-created
+    # by the programs test_sweep_measures_match_the_functions uses too
+    spec, params = K.part_params(regions_sweep, [0, 1], activation="relu")
+    assert spec == rj.MLP(in_dim=2, depth=2, width=6, prior="uniform")
+    regions = _regions
     got = regions(spec, params, -1.0, 1.0, 9)
     for i in range(2):
         assert int(got[i]) == reference_regions(spec, _one(params, i), -1.0, 1.0, 9)
@@ -358,9 +402,8 @@ def test_closed_form_helpers():
 def _holmes_counts(prior, n, networks, radii, seed=0):
     settings = K.holmes_settings(prior, n)
     spec = rj.MLP(in_dim=1, depth=1, width=n, prior=prior)
-    keys = jax.vmap(jax.random.fold_in, (None, 0))(jax.random.key(100 + seed), jnp.arange(networks, dtype=jnp.uint32))
-    params = jax.jit(jax.vmap(lambda k: spec.init(k, weight_scale=settings["weight_scale"],
-                                                  bias_scale=settings["bias_scale"])))(keys)
+    params = _init_many(spec, networks, base=100 + seed, weight_scale=settings["weight_scale"],
+                        bias_scale=settings["bias_scale"])
     return spec, params, {R: np.asarray(rj.kinks.count_1d_many(spec, params, -R, R)) for R in radii}
 
 
@@ -393,47 +436,71 @@ def test_expected_kinks_pmf_and_density_by_monte_carlo():
 # ------------------------------------------------------------------------------------------------------------
 # sweep measures, sweep file, notebook
 
-@pytest.mark.product_compile
-def test_sweep_measures_match_the_functions():
-    sweep = rj.Sweep(model=rj.MLP(in_dim=1, width=12, prior="uniform"),
-                     axes={"depth": [1, 2], "prefactor": [1.0, 0.5], "seed": [0, 1]}, resolution=16,
-                     measures=(("kinks", {"lo": -0.5, "hi": 0.5, "label": "k_half"}),))
-    ds = rj.run_sweep(sweep, progress=False)
-    assert ds.k_half.dims == ("depth", "prefactor", "seed")
-    model, params = K.part_params(ds, [0, 1], depth=2)
-    for depth in (1, 2):
-        sub = jax.vmap(lambda q: model.at_shared(q, depth)[1])(params)
-        for prefactor in (1.0, 0.5):
-            np.testing.assert_array_equal(ds.k_half.sel(depth=depth, prefactor=prefactor).values,
-                                          _count_many(model.replace(depth=depth), sub, -0.5, 0.5, prefactor))
-    sweep2 = rj.Sweep(model=rj.MLP(in_dim=2, width=6, depth=2), axes={"seed": [0, 1]}, resolution=8,
-                      measures=(("linear_regions", {"lines": 17}),))
-    ds2 = rj.run_sweep(sweep2, progress=False)
-    model, params = K.part_params(ds2, [0, 1])
-    regions = jax.jit(jax.vmap(rj.kinks.linear_regions_2d, (None, 0, None, None, None)), static_argnums=(0, 4))
-    np.testing.assert_array_equal(ds2.linear_regions.values, regions(model, params, -1.0, 1.0, 17))
-
-
-@pytest.mark.product_compile
-def test_switched_sweep_counts_each_activation_as_its_own_sweep():
-    """Several activations share one compiled function; the network measures are called with each network's own
-    activation and give, bit for bit, the numbers of the sweep of that activation alone."""
-    kinks = rj.Sweep(model=rj.MLP(in_dim=1, width=8, depth=2), axes={"weight_scale": [1.0, 3.0], "seed": [0, 1, 2]},
-                     resolution=16, measures=("kinks",))
-    regions = rj.Sweep(model=rj.MLP(in_dim=2, width=6, depth=2), axes={"seed": [0, 1]}, resolution=8,
-                       measures=("linear_regions",))
-    for sweep, variable in ((kinks, "kinks"), (regions, "linear_regions")):
-        both = rj.run_sweep(sweep.with_axis("activation", ["relu", "identity"]), progress=False)
-        assert both[variable].sel(activation="relu").values.max() > 1  # relu networks bend; identity ones do not
-        for activation in ("relu", "identity"):
-            alone = rj.run_sweep(sweep.replace(model=sweep.model.replace(activation=activation)), progress=False)
-            for name in (variable, "finite"):
-                np.testing.assert_array_equal(both[name].sel(activation=activation).values, alone[name].values,
-                                              err_msg=f"{activation} {name}")
-
-
 def _count_many(spec, params, lo, hi, prefactor):
     return np.asarray(rj.kinks.count_1d_many(spec, params, lo, hi, prefactor))
+
+
+# Two switched sweeps (relu and identity share one compiled function) serve both tests below: module fixtures,
+# computed as users compile (conftest.py), so both tests are marked product_compile.
+K_HALF = ("kinks", {"lo": -0.5, "hi": 0.5, "label": "k_half"})
+
+
+@pytest.fixture(scope="module")
+def kinks_sweep():
+    """1-D: a depth trunk (depth 1 and 2 share one network), two numeric axes; kinks on the grid's ends (the
+    default) and on [-0.5, 0.5]. 10 seeds: a batch of 10 depth-1 networks of width 12 is counted with the program
+    test_many_tied_clusters_take_the_exact_fallback compiled."""
+    sweep = rj.Sweep(model=rj.MLP(in_dim=1, width=12, prior="uniform"),
+                     axes={"depth": [1, 2], "prefactor": [1.0, 0.5], "weight_scale": [1.0, 3.0],
+                           "seed": list(range(10))},
+                     resolution=16, measures=("kinks", K_HALF))
+    return rj.run_sweep(sweep.with_axis("activation", ["relu", "identity"]), progress=False)
+
+
+@pytest.fixture(scope="module")
+def regions_sweep():
+    """2-D: linear regions along the default lines (one per grid row, 9) and along 65 lines, the line counts
+    test_linear_regions_match_the_reference_along_the_same_lines_and_converge checks on these networks."""
+    sweep = rj.Sweep(model=rj.MLP(in_dim=2, width=6, depth=2, prior="uniform"), base_seed=7,
+                     axes={"weight_scale": [2.0], "seed": [0, 1]}, resolution=9,
+                     measures=("linear_regions", ("linear_regions", {"lines": 65, "label": "regions65"})))
+    return rj.run_sweep(sweep.with_axis("activation", ["relu", "identity"]), progress=False)
+
+
+@pytest.mark.product_compile
+def test_sweep_measures_match_the_functions(kinks_sweep, regions_sweep):
+    """The relu networks of the switched sweeps, bit for bit, against count_1d_many / linear_regions_2d on the
+    same parameters: the measures see each network's own activation (the identity ones: the next test)."""
+    ds = kinks_sweep
+    assert ds.k_half.dims == ds.kinks.dims == ("depth", "prefactor", "weight_scale", "seed", "activation")
+    for scale in (1.0, 3.0):
+        model, params = K.part_params(ds, range(10), depth=2, activation="relu", weight_scale=scale)
+        params = jax.tree.map(np.asarray, params)
+        for depth in (1, 2):   # the depth-`depth` network of the trunk (model.at_shared, batched)
+            sub = dict(params, hidden=jax.tree.map(lambda a: a[:, :depth - 1], params["hidden"]))
+            for prefactor in (1.0, 0.5):
+                cell = ds.sel(depth=depth, prefactor=prefactor, weight_scale=scale, activation="relu")
+                for name, lo, hi in (("kinks", -1.0, 1.0), ("k_half", -0.5, 0.5)):
+                    np.testing.assert_array_equal(cell[name].values,
+                                                  _count_many(model.replace(depth=depth), sub, lo, hi, prefactor),
+                                                  err_msg=f"{name} depth={depth} p={prefactor} a={scale}")
+    model, params = K.part_params(regions_sweep, [0, 1], activation="relu")
+    relu = regions_sweep.sel(activation="relu", weight_scale=2.0)
+    np.testing.assert_array_equal(relu.linear_regions.values, _regions(model, params, -1.0, 1.0, 9))
+    np.testing.assert_array_equal(relu.regions65.values, _regions(model, params, -1.0, 1.0, 65))
+
+
+@pytest.mark.product_compile
+def test_switched_sweep_counts_each_activation_as_its_own_sweep(kinks_sweep, regions_sweep):
+    """Several activations share one compiled function; the network measures are called with each network's own
+    activation: the relu networks give the functions' numbers (the test above: those of a relu sweep alone),
+    the identity ones those of an affine function (no kink, one region), and every network is finite."""
+    for ds, names, affine in ((kinks_sweep, ("kinks", "k_half"), 0.0),
+                              (regions_sweep, ("linear_regions", "regions65"), 1.0)):
+        for name in names:
+            assert ds[name].sel(activation="relu").values.max() > 1, name   # relu networks bend
+            np.testing.assert_array_equal(ds[name].sel(activation="identity").values, affine, err_msg=name)
+        assert bool(ds.finite.all())
 
 
 def test_sweep_file_defines_every_size():
