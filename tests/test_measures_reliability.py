@@ -62,9 +62,10 @@ def _every_measure(v):
 
 @pytest.mark.parametrize("shape", [(64, 64), (200,)], ids=["2d", "1d"])
 def test_non_finite_input_gives_nan(shape):
-    """Every contract measure: each bad input one at a time, eager-vmapped (each measure's own batched program),
-    and all measures in one jit(vmap) program (as a sweep compiles them together); unbatched calls also go through
-    one jitted program of all the measures (each distinct program costs seconds of compile: 17 measures x 3)."""
+    """Every contract measure: each bad input one at a time and all of them batched (``jit(vmap)``, as a sweep
+    compiles its measures), each way in one program of all the measures (each distinct program costs seconds of
+    compile: 17 measures x 2 shapes x 3 ways were 102 programs until 2026-12-07; a measure vmapped alone runs the
+    same batched code as inside the program of all)."""
     names = sorted(CONTRACT_MEASURES)
     clean, bad = _bad_cases(shape)
     batch = np.concatenate([bad, clean[None]])
@@ -73,10 +74,6 @@ def test_non_finite_input_gives_nan(shape):
         out = np.asarray(every(x))
         for name, value in zip(names, out):
             assert np.isnan(value), (name, x.reshape(-1)[[0, x.size // 2 + 3, -1]])
-    for name in names:  # eager vmap: each measure's own batched program
-        out = np.asarray(jax.vmap(CONTRACT_MEASURES[name])(batch))
-        assert np.isnan(out[:-1]).all(), (name, out)
-        assert np.isfinite(out[-1]), (name, out)
     out = np.asarray(jax.jit(jax.vmap(_every_measure))(batch))  # (inputs, measures)
     assert out.shape == (len(batch), len(names))
     for name, column in zip(names, out.T):
