@@ -19,8 +19,9 @@ from redshift_jax.sweep.engine import sample_network
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _numpy_plane(plane, resolution):
-    """x(u, v) = x0 + s (u d1 + v d2) in float64 from the dataset, DESIGN 19's formula written out."""
+def _numpy_plane(plane, resolution, key=None):
+    """x(u, v) = x0 + s (u d1 + v d2) in float64 from the dataset, DESIGN 19's formula written out (random
+    directions from ``key``, default ``jax.random.key(plane.seed)``)."""
     data = dataset_array(plane.dataset).reshape(len(dataset_array(plane.dataset)), -1).astype(np.float64)
     x0 = data[plane.anchor]
     if plane.mode == "data":
@@ -28,7 +29,8 @@ def _numpy_plane(plane, resolution):
         d2 = data[plane.others[1]] - x0
         d2 = d2 - (d2 @ d1) / (d1 @ d1) * d1
     else:
-        g = np.asarray(jax.random.normal(jax.random.key(plane.seed), (2, data.shape[1]), jnp.float32), np.float64)
+        key = jax.random.key(plane.seed) if key is None else key
+        g = np.asarray(jax.random.normal(key, (2, data.shape[1]), jnp.float32), np.float64)
         q, _ = np.linalg.qr(g.T)                      # Gram-Schmidt up to signs
         q = q * np.sign(np.sum(q * g.T, axis=0))      # same orientation as g
         rms = np.sqrt(np.mean(np.sum(data ** 2, axis=1)))
@@ -52,6 +54,43 @@ def test_plane_points_match_numpy_formula(mode):
     if mode == "random":
         rms = np.sqrt(np.mean(np.sum(dataset_array("digits").reshape(1797, -1).astype(np.float64) ** 2, axis=1)))
         np.testing.assert_allclose([np.linalg.norm(d1), np.linalg.norm(d2)], rms, rtol=1e-5)
+
+
+@pytest.mark.product_compile
+def test_a_per_network_plane_follows_the_network_seed():
+    """``Plane(seed=None)``: each network draws its plane from its own key (DESIGN 19: the plane seed is the
+    network seed), kept with its parameters; the stored field is the module on that plane (float64 reference),
+    the same for any chunk size and device count, and the same plane for a seed at every weight scale."""
+    from redshift_jax.models.flax_model import PLANE_TAG
+
+    model = _tiny_cnn(depth=1, plane=rj.Plane("digits", anchor=2, scale=0.8, seed=None))
+    sweep = rj.Sweep(model=model, axes={"weight_scale": [1.0, 2.0], "seed": [0, 1, 2]}, resolution=6,
+                     measures=("fourier",), keep_values=True, chunk_size=2)
+    ds = rj.run_sweep(sweep, progress=False)
+    other = rj.run_sweep(sweep.replace(chunk_size=3), progress=False, num_devices=1)
+    np.testing.assert_array_equal(ds["values"].values, other["values"].values)
+    np.testing.assert_array_equal(ds["fourier"].values, other["fourier"].values)
+    assert rj.Sweep.from_dict(json.loads(sweep.to_json())).model == model
+    planes = {}
+    for scale in (1.0, 2.0):
+        for seed in (0, 1, 2):
+            net = ds.rj.network(weight_scale=scale, seed=seed)
+            planes.setdefault(seed, net.params["plane"])
+            for d in ("d1", "d2"):   # the same seed: the same plane, whatever the weight scale
+                np.testing.assert_array_equal(net.params["plane"][d], planes[seed][d])
+            key = jax.random.fold_in(jax.random.fold_in(jax.random.key(sweep.base_seed), seed), PLANE_TAG)
+            images = _numpy_plane(model.plane, 6, key)
+            with jax.enable_x64(True):
+                p64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64),
+                                   {k: v for k, v in net.params.items() if k != "plane"})
+                ref = np.asarray(model.module.apply(p64, jnp.asarray(images)))[:, 0]
+            np.testing.assert_allclose(ds["values"].sel(weight_scale=scale, seed=seed).values.ravel(), ref,
+                                       rtol=1e-4, atol=1e-5)
+    assert not np.allclose(planes[0]["d1"], planes[1]["d1"])   # another seed, another plane
+    with pytest.raises(rj.ConfigError, match="seed=None"):
+        sweep.flow.plane_points(sweep)                          # no plane shared by the networks
+    with pytest.raises(rj.ConfigError, match="mode 'data'"):
+        rj.Plane("digits", mode="data", seed=None)
 
 
 def test_data_plane_reaches_others_and_mnist():

@@ -39,8 +39,8 @@ from ..errors import ConfigError
 from .base import FIELD, NumericAxis
 from .planes import Plane
 
-__all__ = ["FlaxModel", "OUTPUTS", "MODULES", "register_module", "WEIGHT_NAMES", "BIAS_NAMES", "KEPT_NAMES",
-           "SCALE_AXES"]
+__all__ = ["FlaxModel", "OUTPUTS", "MODULES", "PLANE_TAG", "register_module", "WEIGHT_NAMES", "BIAS_NAMES",
+           "KEPT_NAMES", "SCALE_AXES"]
 
 OUTPUTS = ("logit", "margin")
 WEIGHT_NAMES = ("kernel", "embedding")
@@ -55,6 +55,8 @@ MODULES: dict[str, type] = {}
 # module class -> outputs(module, input_shape): its output count without tracing it (``register_module``)
 _OUTPUTS: dict[type, Callable] = {}
 _PLAIN = (bool, int, float, str)
+# folded into a network's key to draw its own plane (``Plane(seed=None)``), apart from the module's init stream
+PLANE_TAG = 0x504C4E45
 
 
 def register_module(cls: type | None = None, *, outputs: Callable | None = None):
@@ -239,7 +241,9 @@ class FlaxModel:
 
     def init(self, key, weight_scale=1.0, bias_scale=1.0) -> dict:
         """The module's ``init`` on a dummy input, kernels/embeddings times ``weight_scale``, biases times
-        ``bias_scale`` (scales may be traced)."""
+        ``bias_scale`` (scales may be traced). With a per-network plane (``Plane(seed=None)``) the network's own
+        plane directions are drawn from ``fold_in(key, PLANE_TAG)`` and kept under ``"plane"`` (the module's
+        variables are the same as without)."""
         variables = self.module.init(key, self._dummy())
         params = variables.get("params", {})
         ws = jnp.asarray(weight_scale, jnp.float32)
@@ -255,11 +259,17 @@ class FlaxModel:
 
         out = dict(variables)
         out["params"] = jax.tree_util.tree_map_with_path(scale, params)
+        if self.plane.per_network:
+            out["plane"] = self.plane.draw(jax.random.fold_in(key, PLANE_TAG))
         return out
 
     def logits(self, params, uv, precision=None, **numeric):
         """The module's raw output on the plane points of ``uv`` (n, 2); ``numeric``: its ``numeric_inputs``."""
-        x = self.plane.embed(uv)
+        if "plane" in params:   # a per-network plane's directions (``init``), not a module variable
+            params = dict(params)
+            x = self.plane.embed(uv, params.pop("plane"))
+        else:
+            x = self.plane.embed(uv)
         if precision is None:
             return self.module.apply(params, x, **numeric)
         with jax.default_matmul_precision(precision):

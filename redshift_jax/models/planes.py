@@ -19,7 +19,9 @@ hashable and JSON-able; the array itself lives in this process's registry).
 
 ``plane.points(resolution)`` is row-major like ``rj.grid``: row i = v, column j = u, both
 ``linspace(-1, 1, resolution)``, u varying fastest. A plane is a pure function of its fields; every network of
-a sweep sees the same plane (the plane seed is the ``Plane``'s, not the network's).
+a sweep sees the same plane (the plane seed is the ``Plane``'s, ``seed=0`` by default), unless ``seed=None``: then
+each network draws its own random directions from its own key (``draw``; ``FlaxModel.init`` keeps them with the
+network's parameters), so the plane seed is the network seed (DESIGN.md section 19).
 """
 
 from __future__ import annotations
@@ -139,7 +141,8 @@ class Plane:
         data points ``others``).
       others: two data indices (mode ``"data"``; ignored by ``"random"``), distinct from each other and ``anchor``.
       scale: s > 0.
-      seed: the random directions' key is ``jax.random.key(seed)`` (mode ``"random"``).
+      seed: the random directions' key is ``jax.random.key(seed)`` (mode ``"random"``); ``None``: each network
+        draws its own directions from its own key (``draw``), so the plane follows the network seed.
 
     A dict (a plane that went through ``dataclasses.asdict``/JSON) is accepted wherever a model takes a plane
     (``Plane.coerce``). Everything is checked at construction, before any compile.
@@ -150,7 +153,7 @@ class Plane:
     mode: str = "random"
     others: tuple = (1, 2)
     scale: float = 1.0
-    seed: int = 0
+    seed: int | None = 0
 
     def __post_init__(self):
         if not isinstance(self.dataset, str):
@@ -177,8 +180,14 @@ class Plane:
                 or not math.isfinite(float(self.scale)) or float(self.scale) <= 0:
             raise ConfigError(f"Plane.scale={self.scale!r} is not allowed; allowed: a finite number > 0")
         object.__setattr__(self, "scale", float(self.scale))
-        object.__setattr__(self, "seed", _int("seed", self.seed, 0, 2 ** 32 - 1))
-        _basis(self)   # degenerate data planes fail here, before any compile
+        if self.seed is not None:
+            object.__setattr__(self, "seed", _int("seed", self.seed, 0, 2 ** 32 - 1))
+            _basis(self)   # degenerate data planes fail here, before any compile
+        elif self.mode != "random":
+            raise ConfigError(f"Plane.seed=None is not allowed in mode {self.mode!r}: the plane through data points "
+                              "has no random directions to draw per network; allowed: an int seed, or mode 'random'")
+        else:
+            _anchor_and_rms(self.dataset, self.anchor)   # an all-zero dataset fails here
 
     @classmethod
     def coerce(cls, value, owner: str = "plane") -> "Plane":
@@ -198,16 +207,45 @@ class Plane:
         """The shape of one input (e.g. (8, 8, 1) for digits)."""
         return tuple(dataset_array(self.dataset).shape[1:])
 
+    @property
+    def per_network(self) -> bool:
+        """Whether each network draws its own plane (``seed=None``)."""
+        return self.seed is None
+
     def basis(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(x0, d1, d2)``, each of ``input_shape``, float32 (computed in float64)."""
+        """``(x0, d1, d2)``, each of ``input_shape``, float32 (computed in float64); a per-network plane
+        (``seed=None``) has no single basis: ``draw`` gives a network's directions."""
+        self._fixed("basis")
         return _basis(self)
 
-    def embed(self, uv) -> jax.Array:
+    def draw(self, key) -> dict:
+        """A per-network plane's directions from the network's ``key`` (traced, float32): ``{"d1", "d2"}``, each
+        ``(prod(input_shape),)``: two Gaussian vectors ``jax.random.normal(key, (2, D))``, Gram-Schmidt in float32,
+        scaled to the data's RMS image norm (the fixed plane's recipe, there in float64 from ``key(seed)``)."""
+        if not self.per_network:
+            raise ConfigError(f"Plane.draw is for per-network planes (seed=None); this plane's seed is {self.seed}: "
+                              "its directions are basis()")
+        _, rms = _anchor_and_rms(self.dataset, self.anchor)
+        g = jax.random.normal(key, (2, math.prod(self.input_shape)), jnp.float32)
+        d1 = g[0] / jnp.linalg.norm(g[0])
+        d2 = g[1] - jnp.dot(g[1], d1) * d1
+        d2 = d2 / jnp.linalg.norm(d2)
+        return {"d1": jnp.float32(rms) * d1, "d2": jnp.float32(rms) * d2}
+
+    def embed(self, uv, directions: dict | None = None) -> jax.Array:
         """Map (n, 2) plane coordinates (column 0 = u, column 1 = v) to (n, *input_shape) float32 inputs.
 
-        jnp, so it traces inside a model's ``apply``; ``points`` is this on the ``linspace(-1, 1)`` grid.
+        jnp, so it traces inside a model's ``apply``; ``points`` is this on the ``linspace(-1, 1)`` grid. A
+        per-network plane (``seed=None``) takes the network's ``directions`` (``draw``).
         """
-        x0, d1, d2 = (jnp.asarray(a.reshape(-1)) for a in _basis(self))
+        if self.per_network:
+            if directions is None:
+                raise ConfigError("Plane.seed=None: each network has its own plane; embed needs the network's "
+                                  "directions (Plane.draw(key), kept by FlaxModel.init under 'plane')")
+            x0 = jnp.asarray(_anchor_and_rms(self.dataset, self.anchor)[0])
+            d1, d2 = jnp.asarray(directions["d1"], jnp.float32), jnp.asarray(directions["d2"], jnp.float32)
+        else:
+            x0, d1, d2 = (jnp.asarray(a.reshape(-1)) for a in _basis(self))
         uv = jnp.asarray(uv, jnp.float32)
         if uv.ndim != 2 or uv.shape[1] != 2:
             raise ConfigError(f"Plane.embed got coordinates of shape {uv.shape}; expected (n, 2)")
@@ -215,10 +253,30 @@ class Plane:
         flat = x0 + s * (uv[:, 0:1] * d1 + uv[:, 1:2] * d2)
         return flat.reshape((uv.shape[0],) + self.input_shape)
 
-    def points(self, resolution: int) -> np.ndarray:
+    def points(self, resolution: int, directions: dict | None = None) -> np.ndarray:
         """The plane on a ``resolution`` x ``resolution`` grid over [-1, 1]^2: (resolution**2, *input_shape)
-        float32, row-major (row i = v, column j = u): ``embed(uv_grid(resolution))``."""
-        return np.asarray(self.embed(uv_grid(resolution)))
+        float32, row-major (row i = v, column j = u): ``embed(uv_grid(resolution), directions)``."""
+        return np.asarray(self.embed(uv_grid(resolution), directions))
+
+    def _fixed(self, what: str) -> None:
+        if self.per_network:
+            raise ConfigError(f"Plane.seed=None: each network has its own plane, so there is no single {what}; "
+                              "allowed: an int seed, or a network's directions (Plane.draw, FlaxModel params "
+                              "['plane'])")
+
+
+@functools.lru_cache(maxsize=256)
+def _anchor_and_rms(dataset: str, anchor: int) -> tuple[np.ndarray, float]:
+    """x0 flattened (float32, read-only) and the data's RMS image norm (float64; > 0, else a ConfigError)."""
+    data = dataset_array(dataset)
+    flat = data.reshape(data.shape[0], -1).astype(np.float64)
+    rms = math.sqrt(float(np.mean(np.sum(flat ** 2, axis=1))))
+    if rms == 0.0:
+        raise ConfigError(f"Plane.dataset={dataset!r} is all zeros; mode 'random' scales its directions "
+                          "to the data's RMS image norm, which must be > 0")
+    x0 = flat[anchor].astype(np.float32)
+    x0.setflags(write=False)
+    return x0, rms
 
 
 @functools.lru_cache(maxsize=256)
@@ -232,10 +290,7 @@ def _basis(plane: Plane) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         d1 = g[0] / np.linalg.norm(g[0])
         d2 = g[1] - (g[1] @ d1) * d1
         d2 = d2 / np.linalg.norm(d2)
-        rms = math.sqrt(float(np.mean(np.sum(flat ** 2, axis=1))))
-        if rms == 0.0:
-            raise ConfigError(f"Plane.dataset={plane.dataset!r} is all zeros; mode 'random' scales its directions "
-                              "to the data's RMS image norm, which must be > 0")
+        rms = _anchor_and_rms(plane.dataset, plane.anchor)[1]
         d1, d2 = rms * d1, rms * d2
     else:
         d1 = flat[plane.others[0]] - x0

@@ -212,7 +212,8 @@ class PlaneFlow(FieldFlow):
     - cost: the model's declared ``flops(points)`` (``FlaxModel``: XLA's cost analysis of its module on one
       image), else an MLP guess on the plane's flattened images;
     - spec: nothing added: the plane is part of the model's spec (``FlaxModel.spec_fields``: dataset, anchor,
-      mode, others, scale, seed), so ``Sweep.from_dict`` redraws it; ``plane_points`` gives the images;
+      mode, others, scale, seed; ``seed=None``: each network's own plane, drawn by ``FlaxModel.init``), so
+      ``Sweep.from_dict`` redraws it; ``plane_points`` gives the images;
     - ``sample``: one network re-created alone is its field on the plane, ``(resolution, resolution)``.
     """
 
@@ -255,7 +256,9 @@ class PlaneFlow(FieldFlow):
 
     def plane_points(self, sweep: Sweep) -> np.ndarray:
         """The images the networks see, ``(resolution**2, *input_shape)`` float32 in the layout of the values:
-        ``sweep.model.plane.points(resolution)`` (the plane is not a structural axis: one per sweep)."""
+        ``sweep.model.plane.points(resolution)`` (the plane is not a structural axis: one per sweep). A per-network
+        plane (``Plane(seed=None)``) has none shared: a ``ConfigError`` (a network's own is
+        ``plane.points(resolution, params["plane"])``)."""
         return sweep.model.plane.points(sweep.resolution)
 
 
