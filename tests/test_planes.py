@@ -554,6 +554,26 @@ def test_vit_components_sweep_file_varies_only_residual_and_layernorm():
             assert sweep.model.plane == plain.model.plane
 
 
+def test_vit_layernorm_noise_sweep_file_is_vit_components_on_a_plane_without_empty_patches():
+    from redshift_jax.sweep.files import load_sweep_file
+
+    for size in ("full", "laptop", "quick"):
+        parts, figure, _ = load_sweep_file(ROOT / "sweeps" / "vit_layernorm_noise.py", size)
+        mnist = load_sweep_file(ROOT / "sweeps" / "vit_components.py", size)[0]
+        assert figure == "architectures" and list(parts) == ["vit", "vit_no_layernorm"]
+        for name, sweep in parts.items():   # vit_components' variant, grid and measures; only the plane differs
+            twin = mnist[name]
+            assert sweep.model.module == twin.model.module and sweep.axes == twin.axes
+            assert sweep.measures == twin.measures and sweep.resolution == twin.resolution
+            plane = sweep.model.plane
+            assert plane.dataset.startswith("array:") and plane.input_shape == (28, 28, 1)
+            assert dataclasses.replace(plane, dataset="mnist") == twin.model.plane
+            patch = sweep.model.module.patch
+            x0 = dataset_array(plane.dataset)[plane.anchor, :, :, 0]
+            tiles = x0.reshape(28 // patch, patch, 28 // patch, patch)
+            assert np.all(np.abs(tiles).max(axis=(1, 3)) > 0)   # no empty patch at the anchor
+
+
 def test_vit_ln_gain_sweep_file_varies_only_the_gain():
     from redshift_jax.sweep.files import load_sweep_file
 

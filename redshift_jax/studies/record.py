@@ -83,6 +83,8 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("cnn_components", "residual connections and layer norm in a CNN on an MNIST plane", "cnn_components.py"),
     Entry("vit_ln_gain", "the ViT's layer-norm gain on an MNIST plane", "vit_ln_gain.py"),
     Entry("vit_components", "residual connections and layer norm in a ViT on an MNIST plane", "vit_components.py"),
+    Entry("vit_layernorm_noise", "the ViT with and without layer norm on a plane through noise images",
+          "vit_layernorm_noise.py"),
 )
 
 
