@@ -93,6 +93,33 @@ def test_a_per_network_plane_follows_the_network_seed():
         rj.Plane("digits", mode="data", seed=None)
 
 
+@pytest.mark.product_compile
+def test_local_volume_runs_on_a_plane_model_and_kinks_refuse_it():
+    """The network measures on a FlaxModel: local volume is the direct call's on the network's (u, v) grid, with a
+    per-network plane held fixed (not a parameter); kinks and linear regions (piecewise-linear MLPs only) refuse
+    a CNN in one line before compiling."""
+    from redshift_jax.measures import volume as V
+
+    volume = ("volume", {"n_directions": 4})
+    plane = rj.Plane("digits", seed=None)
+    model = _tiny_cnn(depth=1, plane=plane)
+    ds = rj.run_sweep(rj.Sweep(model=model, axes={"seed": [0, 1]}, resolution=6, measures=(volume,)),
+                      progress=False)
+    uv = jnp.asarray(rj.grid(6, 2))
+    direct = jax.jit(lambda p: V.network_log_volume(model, p, uv, n_directions=4).log_volume)
+    for seed in (0, 1):
+        params = model.init(jax.random.fold_in(jax.random.key(0), seed))
+        assert float(ds.volume.sel(seed=seed)) == pytest.approx(float(direct(params)), rel=1e-6)
+        _, w0 = V.network_cost(model, params, uv)
+        weights = {k: v for k, v in params.items() if k != "plane"}
+        assert w0.size == sum(a.size for a in jax.tree.leaves(weights))   # the plane's directions are not moved
+    assert np.isfinite(ds.volume.values).all()
+    for measure in ("kinks", "linear_regions"):
+        with pytest.raises(rj.ConfigError, match="needs an MLP") as err:
+            rj.Sweep(model=model, axes={"seed": [0]}, resolution=6, measures=(measure,)).validate()
+        assert "\n" not in str(err.value)
+
+
 def test_data_plane_reaches_others_and_mnist():
     plane = rj.Plane("digits", anchor=0, mode="data", others=(1, 2))
     pts = plane.points(3)   # (u, v) = (1, 0) is row 1, column 2
