@@ -28,13 +28,14 @@ VARIANTS = {"vit": {}, "vit_no_residual": {"residual": False}, "vit_no_layernorm
 
 
 def make(activations=("gelu", "relu", "tanh"), depths=(1, 2, 4), weight_scales=(0.5, 1.0, 2.0, 4.0, 8.0), seeds=2,
-         resolution=32, d_model=64, heads=4):
-    plane = rj.Plane(**PLANE)
-    return {name: rj.Sweep(model=rj.ViT(d_model=d_model, heads=heads, plane=plane, **flags),
+         resolution=32, d_model=64, heads=4, plane=None, variants=tuple(VARIANTS)):
+    """The parts (``variants`` of ``VARIANTS``) on ``plane`` (default: the architectures MNIST plane)."""
+    plane = rj.Plane(**PLANE) if plane is None else plane
+    return {name: rj.Sweep(model=rj.ViT(d_model=d_model, heads=heads, plane=plane, **VARIANTS[name]),
                            axes={"activation": list(activations), "depth": list(depths),
                                  "weight_scale": list(weight_scales), "bias_scale": [0.0], "seed": list(range(seeds))},
                            resolution=resolution, measures=MEASURES, keep_values=True, name=name)
-            for name, flags in VARIANTS.items()}
+            for name in variants}
 
 
 SWEEP = make(seeds=8, resolution=64, depths=(1, 2, 4, 8))   # 4 x 480 networks

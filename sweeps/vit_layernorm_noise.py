@@ -24,19 +24,14 @@ import redshift_jax as rj
 _COMPONENTS = runpy.run_path(str(Path(__file__).with_name("vit_components.py")))
 FIGURE = "architectures"
 MEASURES = _COMPONENTS["MEASURES"]
-VARIANTS = {name: _COMPONENTS["VARIANTS"][name] for name in ("vit", "vit_no_layernorm")}
 # three 28 x 28 images of N(0, 1) pixels: every patch of the anchor is non-zero
 NOISE = np.random.default_rng(0).standard_normal((3, 28, 28, 1)).astype(np.float32)
 
 
-def make(activations=("gelu", "relu", "tanh"), depths=(1, 2, 4), weight_scales=(0.5, 1.0, 2.0, 4.0, 8.0), seeds=2,
-         resolution=32, d_model=64, heads=4):
+def make(**sizes):
+    """``vit_components.make``'s ``vit`` and ``vit_no_layernorm`` parts, on the plane through the noise images."""
     plane = rj.planes.from_array(NOISE, name="gaussian noise", anchor=0, mode="random", scale=1.0, seed=0)
-    return {name: rj.Sweep(model=rj.ViT(d_model=d_model, heads=heads, plane=plane, **flags),
-                           axes={"activation": list(activations), "depth": list(depths),
-                                 "weight_scale": list(weight_scales), "bias_scale": [0.0], "seed": list(range(seeds))},
-                           resolution=resolution, measures=MEASURES, keep_values=True, name=name)
-            for name, flags in VARIANTS.items()}
+    return _COMPONENTS["make"](plane=plane, variants=("vit", "vit_no_layernorm"), **sizes)
 
 
 SWEEP = make(seeds=8, resolution=64, depths=(1, 2, 4, 8))   # 2 x 480 networks
