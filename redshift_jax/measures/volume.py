@@ -933,8 +933,8 @@ def network_cost(model, params, inputs, cost: str = "kl", **apply_kwargs):
 
     Args:
       model: anything with ``apply(params, inputs, **apply_kwargs)`` (e.g. ``rj.MLP``).
-      params: the network's parameters (a pytree; raveled with ``jax.flatten_util.ravel_pytree``; a plane model's
-        own plane, ``params["plane"]``, stays fixed).
+      params: the network's parameters (a pytree; raveled with ``jax.flatten_util.ravel_pytree``; what the
+        model's ``split_fixed(params)`` calls fixed, e.g. a FlaxModel's own plane, stays as it is).
       inputs: the evaluation inputs (the sweep's grid, the modular-sum lattice...).
       cost: ``"kl"`` (mean over inputs of ``KL(p_w0 || p_w)``, softmax over the last axis of the output; a
         scalar output is a Bernoulli logit), ``"mse"`` (mean squared difference of the outputs) or ``"nmse"``
@@ -946,12 +946,9 @@ def network_cost(model, params, inputs, cost: str = "kl", **apply_kwargs):
     """
     if cost not in COSTS:
         raise ConfigError(f"cost={cost!r} is not allowed; allowed: {', '.join(COSTS)}")
-    # a network's own plane (FlaxModel with Plane(seed=None): its input directions under "plane") is where the
-    # network is looked at, not a parameter: it stays fixed while the weights move
-    fixed, weights = {}, params
-    if isinstance(params, dict) and "plane" in params and getattr(model, "inputs", None) == "plane":
-        fixed = {"plane": params["plane"]}
-        weights = {k: v for k, v in params.items() if k != "plane"}
+    # a model may hold part of its params fixed (``split_fixed``: FlaxModel's per-network plane)
+    split = getattr(model, "split_fixed", None)
+    weights, fixed = split(params) if callable(split) else (params, {})
     w0, ravel_unravel = ravel_pytree(weights)
     w0 = w0.astype(jnp.float32)
 

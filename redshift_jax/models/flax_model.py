@@ -288,6 +288,13 @@ class FlaxModel:
         top2 = jax.lax.top_k(out, 2)[0]
         return top2[:, 0] - top2[:, 1]
 
+    def split_fixed(self, params) -> tuple[dict, dict]:
+        """``(weights, fixed)``: the network's own plane (``params["plane"]``, ``Plane(seed=None)``) is where it is
+        looked at, not a parameter, so weight-space measures (local volume) hold it fixed."""
+        if "plane" not in params:
+            return params, {}
+        return {k: v for k, v in params.items() if k != "plane"}, {"plane": params["plane"]}
+
     def flops(self, points: int) -> float:
         """Rough flops of the field at ``points`` plane points (the size guard's estimate): XLA's cost analysis
         of the module on one input, times ``points``."""
