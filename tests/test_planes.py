@@ -109,7 +109,9 @@ def test_local_volume_runs_on_a_plane_model_and_kinks_refuse_it():
     direct = jax.jit(lambda p: V.network_log_volume(model, p, uv, n_directions=4).log_volume)
     for seed in (0, 1):
         params = model.init(jax.random.fold_in(jax.random.key(0), seed))
-        assert float(ds.volume.sel(seed=seed)) == pytest.approx(float(direct(params)), rel=1e-6)
+        # rel 1e-5, as test_volume.py's sweep-against-direct checks: the sweep's vmapped convolutions sum in
+        # another order than the single network's (1.4e-6 apart on an AMD EPYC, 2026-12-07)
+        assert float(ds.volume.sel(seed=seed)) == pytest.approx(float(direct(params)), rel=1e-5)
         _, w0 = V.network_cost(model, params, uv)
         weights = {k: v for k, v in params.items() if k != "plane"}
         assert w0.size == sum(a.size for a in jax.tree.leaves(weights))   # the plane's directions are not moved
