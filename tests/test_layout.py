@@ -145,3 +145,21 @@ def test_version_is_one_value():
 
     assert rj.__version__ == __version__
     assert f'version = "{__version__}"' in (ROOT / "pyproject.toml").read_text()
+
+
+def test_every_slow_list_entry_names_a_test():
+    """tests/slow_tests.txt names tests by node id; a renamed test would silently leave the list (and join the fast
+    tier), as three did until 2026-12-08. Each entry's file must define the test it names (a doctest entry: the
+    module's function)."""
+    entries = [line.strip() for line in (ROOT / "tests" / "slow_tests.txt").read_text().splitlines()
+               if line.strip() and not line.startswith("#")]
+    assert entries
+    defined: dict[str, set] = {}   # each file parsed once
+    for entry in entries:
+        path, _, name = entry.partition("::")
+        source = ROOT / path
+        assert source.is_file(), entry
+        if path not in defined:
+            defined[path] = {n.name for n in ast.walk(ast.parse(source.read_text())) if isinstance(n, ast.FunctionDef)}
+        name = name.split("[")[0].rsplit(".", 1)[-1]   # a parametrization, a doctest's dotted module path
+        assert name in defined[path], f"{entry}: no test {name!r} in {path}"
