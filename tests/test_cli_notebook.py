@@ -93,16 +93,25 @@ def test_notebook_runs_at_smoke_size(tmp_path, run_notebook):
     assert (tmp_path / "functions.png").exists() and (tmp_path / "heatmap_fourier.png").exists()
 
 
+# the cuts of the QUICK grids have the shapes and steps of tests/test_train.py's runs (fig8: its SMALL grid's ReLU
+# networks, trained in segments of 40 steps; fig9: its Colored-MNIST smoke run), so this test compiles as users do
+# and loads their programs from the run's compilation cache
+_CUTS = {"fig8_modsum": "activations=('relu',), steps=40",
+         "fig9_cmnist": "activations=('relu',), prefactors=(1.0, 4.0), init_seeds=(0, 1, 2), n_train=300, n_test=50, "
+                        "batch_size=32, steps=3"}
+
+
+@pytest.mark.product_compile
 @pytest.mark.parametrize("name,kind,accuracy", [("fig8_modsum", "train_modsum", "test_accuracy"),
                                                 ("fig9_cmnist", "train_cmnist", "digit_accuracy")])
 def test_training_sweep_files_run_through_the_cli(tmp_path, capsys, name, kind, accuracy):
     """A training sweep file through ``redshift-jax sweep`` (train, store, figures, ``--resume``), on a cut of its
-    QUICK grid (one activation and prefactor, 20 steps); the QUICK grids themselves run in ``make test-record``
+    QUICK grid (one activation, a few steps: ``_CUTS``); the QUICK grids themselves run in ``make test-record``
     (tests/test_record_quick.py checks their datasets)."""
     small = tmp_path / f"{name}_small.py"
     small.write_text("import runpy\n"
                      f"_file = runpy.run_path({str(ROOT / f'sweeps/{name}.py')!r})\n"
-                     "QUICK = _file['QUICK'].replace(activations=('relu',), prefactors=(1.0,), steps=20)\n")
+                     f"QUICK = _file['QUICK'].replace({_CUTS[name]})\n")
     out = tmp_path / f"{name}.zarr"
     code = cli.main(["sweep", str(small), "--quick", "--out", str(out), "--no-progress",
                      "--figures", str(tmp_path / "figs")])

@@ -34,10 +34,13 @@ SWEEP = rj.Sweep(model=rj.MLP(width=32), resolution=16, measures=("fourier", "lz
                        "seed": list(range(SEEDS))})
 '''
 
+# test_reliability.py's training-resume experiment, with the shapes and steps of test_train.py's SMALL grid trained
+# in segments of 40 steps: the in-process reference loads its programs from the run's compilation cache (the two
+# processes compile their own: their XLA_FLAGS, a part of the cache key, name another device count)
 TRAIN_FILE = '''
 from redshift_jax.train import ModularSum
-SWEEP = ModularSum(activations=("relu", "tanh"), moduli=(4,), prefactors=(1.0, 4.0), seeds=(0, 1), n=6,
-                   steps=40, width=16)
+SWEEP = ModularSum(activations=("relu", "sin"), moduli=(10, 4), prefactors=(0.25, 1.0, 4.0), seeds=(0, 1),
+                   steps=40)
 '''
 
 
@@ -90,8 +93,8 @@ def test_plan_splits_units_into_contiguous_blocks():
 def test_two_processes_match_one_bitwise_training(tmp_path):
     # (a sweep run by two processes against one: the --processes 2 resume of the coordinator-death test below,
     # which computes most of its 200 chunks in two processes)
-    # the reference first: it fills the run's compilation cache, which process 0 (on device 0) then reads; the
-    # experiment is also test_reliability.py's training-resume experiment, so one of the two compiles it
+    # the reference is computed in this process; its experiment is also test_reliability.py's training-resume
+    # experiment and has the shapes of test_train.py's SMALL grid, so the run's compilation cache compiles it once
     reference = rj.train.run(_target(TRAIN_FILE), progress=False)
     out = tmp_path / "train2.zarr"
     proc = _cli("sweep", _write(tmp_path, "train.py", TRAIN_FILE), "--out", out, "--processes", 2, "--no-progress")

@@ -627,10 +627,11 @@ def test_training_resume_retrains_a_damaged_piece(tmp_path, monkeypatch, damage)
     from redshift_jax import train
     from redshift_jax.train.modsum import ModularSum
 
-    # the experiment of tests/test_multihost.py's TRAIN_FILE: the same programs, so the run's compilation cache
-    # compiles them once for both tests (about 25 s of CPU each); its sizes do not matter here
-    exp = ModularSum(activations=("relu", "tanh"), moduli=(4,), prefactors=(1.0, 4.0), seeds=(0, 1), n=6, steps=40,
-                     width=16)
+    # the experiment of tests/test_multihost.py's TRAIN_FILE, with the shapes and steps of tests/test_train.py's
+    # SMALL grid trained in segments of 40 steps: the same programs, so the run's compilation cache compiles them
+    # once for all these tests (about 20 s of CPU); its sizes do not matter here
+    exp = ModularSum(activations=("relu", "sin"), moduli=(10, 4), prefactors=(0.25, 1.0, 4.0), seeds=(0, 1),
+                     steps=40)
     full = train.run(exp, progress=False)
     out = tmp_path / "m.zarr"
     monkeypatch.setattr(RunStore, "finish", lambda self, ds: (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -646,7 +647,7 @@ def test_training_resume_retrains_a_damaged_piece(tmp_path, monkeypatch, damage)
     else:
         (_partial(out) / "done" / "relu.json").write_text("{")
     ds = train.run(exp, out=out, resume=True, progress=False)
-    assert ds.attrs.get("resumed_activations") == "tanh"  # relu was retrained
+    assert ds.attrs.get("resumed_activations") == "sin"  # relu was retrained
     for name in full.data_vars:
         np.testing.assert_array_equal(ds[name].values, full[name].values, err_msg=name)
 

@@ -143,21 +143,27 @@ def test_quadratic_peak_on_known_parabola():
 # ------------------------------------------------------------------------------------------------------
 
 # One small grid serves several tests; tests that train other grids of the same size (12 networks per
-# activation) reuse its compiled setup and evaluation programs.
+# activation) reuse its compiled setup and evaluation programs. It is trained in segments of SEGMENT steps, so
+# its compiled training segment is also that of every 12-network run of SEGMENT steps (or fewer than 250, run's
+# default segment) at the same lattice and network: this module's GRID and resumed run, test_train_reliability.py's
+# MIXED, test_reliability.py's training-resume experiment = test_multihost.py's TRAIN_FILE, and the CLI's cut of
+# fig8_modsum's QUICK grid (tests/test_cli_notebook.py) load them from the run's compilation cache.
+SEGMENT = 40
 SMALL = ModularSum(activations=("relu", "sin"), moduli=(10, 4), prefactors=(0.25, 1.0, 4.0), seeds=(0, 1),
                    steps=1000)
-GRID = SMALL.replace(activations=("sin",), prefactors=(0.5, 2.0, 8.0), seeds=(3, 5), steps=50)
+# two segments of SEGMENT steps: the grid is trained in segments, the network alone in one scan
+GRID = SMALL.replace(activations=("sin",), prefactors=(0.5, 2.0, 8.0), seeds=(3, 5), steps=2 * SEGMENT)
 
 
 @pytest.fixture(scope="module")
 def small_run():
-    return run(SMALL, progress=False)
+    return run(SMALL, progress=False, segment_steps=SEGMENT)
 
 
 @pytest.fixture(scope="module")
 def grid_run():
     prog = GRID.program("sin")
-    out, state = runner.train_grid(prog, GRID.flat_grid(), GRID.steps, segment_steps=25, return_state=True)
+    out, state = runner.train_grid(prog, GRID.flat_grid(), GRID.steps, segment_steps=SEGMENT, return_state=True)
     return prog, out, state
 
 
@@ -174,10 +180,11 @@ def test_seed_in_grid_equals_seed_trained_alone(grid_run):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b[i]), atol=1e-5)
     for k in ("train_accuracy", "test_accuracy"):
         assert alone_out[k] == out[k][i]
-    # the initial network does not depend on modulus, prefactor or activation: same seed, same init
+    # the initial network does not depend on modulus, prefactor or activation: same seed, same init (both in one
+    # jitted program: eagerly, each layer's draw compiled on its own)
     key = jax.random.fold_in(modsum.seed_key(0, 3), modsum.INIT_TAG)
-    np.testing.assert_array_equal(np.asarray(GRID.model("sin").init(key)["first"]["W"]),
-                                  np.asarray(GRID.model("relu").init(key)["first"]["W"]))
+    sin_w, relu_w = jax.jit(lambda k: [GRID.model(a).init(k)["first"]["W"] for a in ("sin", "relu")])(key)
+    np.testing.assert_array_equal(np.asarray(sin_w), np.asarray(relu_w))
 
 
 # compiles as users do: it reuses grid_run's programs, which a module fixture compiles at that level
@@ -186,7 +193,7 @@ def test_new_prefactor_values_do_not_recompile(grid_run, compile_counter):
     prog0 = grid_run[0]
     before = sum(v for k, v in runner.COMPILE_COUNT.items() if k[0] == prog0.cache_key)
     other = GRID.replace(prefactors=(1.0, 3.0, 16.0), moduli=(9, 3), seeds=(0, 1))
-    out = runner.train_grid(other.program("sin"), other.flat_grid(), other.steps, segment_steps=25)
+    out = runner.train_grid(other.program("sin"), other.flat_grid(), other.steps, segment_steps=SEGMENT)
     after = sum(v for k, v in runner.COMPILE_COUNT.items() if k[0] == prog0.cache_key)
     assert after == before
     assert compile_counter.count() == 0
@@ -316,9 +323,13 @@ def test_mnist_arrays_shapes():
 # ------------------------------------------------------------------------------------------------------
 
 
+# compiles as users do: the sizes (a smoke test's: not what it is about) are those of test_train_reliability.py's
+# diverged Colored-MNIST run and of the CLI's cut of fig9_cmnist's QUICK grid (tests/test_cli_notebook.py), whose
+# programs the run's compilation cache then holds
+@pytest.mark.product_compile
 def test_cmnist_small_run():
     exp = ColoredMNIST(activations=("relu",), prefactors=(0.5, 4.0), seeds=(0,), init_seeds=(0, 1, 2),
-                       n_train=3000, n_test=300, batch_size=64, steps=40)
+                       n_train=300, n_test=50, batch_size=32, steps=3)
     ds = run(exp, progress=False)
     assert ds.attrs["kind"] == "train_cmnist"
     assert ds.digit_accuracy.dims == ("activation", "prefactor", "seed")
@@ -329,11 +340,11 @@ def test_cmnist_small_run():
     assert np.all(ds.lz_init.values > 1)  # unnormalized phrase counts
 
 
-# compiles as users do: its programs are small_run's, which the run's compilation cache then holds (11 s of CPU
-# against 19 s at the cheaper level, where it compiles its own)
+# compiles as users do: its programs (one segment of SEGMENT steps) are small_run's, which the run's compilation
+# cache then holds
 @pytest.mark.product_compile
 def test_run_resumes_per_activation_and_plots(tmp_path, monkeypatch):
-    exp = SMALL.replace(steps=20)
+    exp = SMALL.replace(steps=SEGMENT)
     out = tmp_path / "m.zarr"
     full = run(exp, progress=False)
     # kill the run after the first activation
@@ -353,7 +364,7 @@ def test_run_resumes_per_activation_and_plots(tmp_path, monkeypatch):
     assert ds.attrs["resumed_activations"] == "relu"
     assert out.exists() and not (tmp_path / "m.zarr.partial").exists()
     xr.testing.assert_allclose(ds.drop_attrs(), full.drop_attrs())
-    assert ds.attrs["kind"] == "train_modsum" and "jax_version" in ds.attrs and ds.attrs["steps"] == 20
+    assert ds.attrs["kind"] == "train_modsum" and "jax_version" in ds.attrs and ds.attrs["steps"] == SEGMENT
     # plots
     from redshift_jax.train import plots
 
@@ -380,7 +391,7 @@ def test_cmnist_plot_on_synthetic_dataset(tmp_path):
 def _trained(chunk: int, num_devices):
     prog = GRID.program("sin")
     prog.network_chunk = chunk
-    return runner.train_grid(prog, GRID.flat_grid(), GRID.steps, segment_steps=25, return_state=True,
+    return runner.train_grid(prog, GRID.flat_grid(), GRID.steps, segment_steps=SEGMENT, return_state=True,
                              num_devices=num_devices)
 
 

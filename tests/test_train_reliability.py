@@ -1,7 +1,7 @@
 """Training reliability (DESIGN.md section 12): a diverged network is marked, not reported as chance; the peak
 fit fails with a named error on bad input and survives all-NaN accuracies.
 
-CI-sized: 4-network grids, a few steps. A ReLU network with prefactor 1e30 overflows at init (its loss is
+CI-sized: 12-network grids, a few steps. A ReLU network with prefactor 1e30 overflows at init (its loss is
 non-finite from the first step); ``learning_rate=1e30`` makes every ReLU network's parameters overflow within a
 few adam steps.
 """
@@ -21,8 +21,12 @@ from redshift_jax.train import ColoredMNIST, ModularSum, modsum, plots, quadrati
 
 HUGE = 1e30
 
-# 4 networks (1 modulus x 2 prefactors x 2 seeds); the prefactor-1e30 networks diverge, the others do not
-MIXED = ModularSum(activations=("relu",), moduli=(4,), prefactors=(1.0, HUGE), seeds=(0, 1), steps=4)
+# 12 networks (2 moduli x 3 prefactors x 2 seeds); the prefactor-1e30 networks diverge, the others do not. The
+# shapes and steps are those of tests/test_train.py's SMALL grid trained in segments of 40 steps (and of
+# test_reliability.py's training-resume experiment): the same compiled programs, which the run's compilation cache
+# holds once for all of them (the traced prefactor values do not change the programs).
+MIXED = ModularSum(activations=("relu",), moduli=(10, 4), prefactors=(0.25, 1.0, HUGE), seeds=(0, 1), steps=40)
+CALM = (0.25, 1.0)  # MIXED's prefactors whose networks do not diverge
 
 
 @pytest.fixture(scope="module")
@@ -37,33 +41,37 @@ def test_modsum_marks_diverged_networks_instead_of_chance(mixed_run):
     assert ds.diverged.dims == ds.test_accuracy.dims == ("activation", "modulus", "prefactor", "seed")
     assert ds.diverged.dtype == bool
     np.testing.assert_array_equal(ds.diverged.sel(prefactor=HUGE).values, True)
-    np.testing.assert_array_equal(ds.diverged.sel(prefactor=1.0).values, False)
+    np.testing.assert_array_equal(ds.diverged.sel(prefactor=list(CALM)).values, False)
     # diverged: no accuracy (NaN), not the chance level its broken function scores
     for k in ("train_accuracy", "test_accuracy", "fourier_final", "lz_final"):
         assert np.isnan(ds[k].sel(prefactor=HUGE).values).all(), k
-        ok = ds[k].sel(prefactor=1.0).values
+        ok = ds[k].sel(prefactor=list(CALM)).values
         assert np.isfinite(ok).all() and ds[k].dtype == np.float32, k
-    assert ((ds.test_accuracy.sel(prefactor=1.0) >= 0) & (ds.test_accuracy.sel(prefactor=1.0) <= 1)).all()
-    assert np.isfinite(ds.fourier_init.sel(prefactor=1.0).values).all()
+    calm_acc = ds.test_accuracy.sel(prefactor=list(CALM))
+    assert ((calm_acc >= 0) & (calm_acc <= 1)).all()
+    assert np.isfinite(ds.fourier_init.sel(prefactor=list(CALM)).values).all()
     # nan-aware means leave the diverged networks out
-    assert float(ds.test_accuracy.mean()) == pytest.approx(float(ds.test_accuracy.sel(prefactor=1.0).mean()))
+    assert float(ds.test_accuracy.mean()) == pytest.approx(float(calm_acc.mean()))
 
 
 @pytest.mark.product_compile
 def test_diverged_neighbours_do_not_change_other_networks(mixed_run):
-    """The prefactor-1.0 networks get bitwise the numbers they get in a grid where nothing diverges (same
-    shapes: the same compiled programs)."""
-    calm = run(MIXED.replace(prefactors=(1.0, 2.0)), progress=False)
+    """The prefactor-0.25 and 1.0 networks get bitwise the numbers they get in a grid where nothing diverges
+    (same shapes and places in the grid: the same compiled programs)."""
+    calm = run(MIXED.replace(prefactors=CALM + (4.0,)), progress=False)
     assert not calm.diverged.any()
     for k in ("train_accuracy", "test_accuracy", "fourier_init", "fourier_final", "lz_init", "lz_final"):
-        np.testing.assert_array_equal(calm[k].sel(prefactor=1.0).values, mixed_run[k].sel(prefactor=1.0).values,
-                                      err_msg=k)
+        np.testing.assert_array_equal(calm[k].sel(prefactor=list(CALM)).values,
+                                      mixed_run[k].sel(prefactor=list(CALM)).values, err_msg=k)
 
 
+# compiles as users do: only its training segment is its own; its setup and evaluation are mixed_run's programs,
+# which the run's compilation cache then holds
+@pytest.mark.product_compile
 def test_huge_learning_rate_diverges_and_gets_its_own_program(mixed_run):
     """learning_rate is a compile-time constant of the optimizer: a new value must not reuse the cached
     program of another (same shapes), or the run would silently train with the old step size."""
-    calm = MIXED.replace(prefactors=(1.0, 2.0))
+    calm = MIXED.replace(prefactors=CALM + (4.0,))
     wild = calm.replace(learning_rate=HUGE)
     assert wild.program("relu").cache_key != calm.program("relu").cache_key
     ds = run(wild, progress=False)
@@ -76,7 +84,7 @@ def test_finish_marks_a_loss_that_went_non_finite_during_training():
     """The scan carries whether every step's loss was finite: a transient non-finite loss marks the network
     even when the final parameters are finite."""
     prog = MIXED.program("relu")
-    net = jax.tree.map(lambda a: a[0], prog.net_inputs(MIXED.flat_grid()))  # prefactor 1.0, seed 0
+    net = jax.tree.map(lambda a: a[2], prog.net_inputs(MIXED.flat_grid()))  # modulus 10, prefactor 1.0, seed 0
     flag = jax.eval_shape(prog.setup, net, prog.shared)[0][2]  # the state is (params, opt_state, finite)
     assert flag.shape == () and flag.dtype == jnp.bool_
     # setup's state without its (slow to compile) measures at init
@@ -99,8 +107,10 @@ def test_finish_marks_a_loss_that_went_non_finite_during_training():
 
 @pytest.mark.product_compile
 def test_cmnist_marks_diverged_networks():
-    exp = ColoredMNIST(activations=("relu",), prefactors=(1.0, HUGE), seeds=(0,), init_seeds=(0,), n_train=300,
-                       n_test=50, batch_size=32, steps=3)
+    # the sizes of tests/test_train.py's Colored-MNIST smoke run (and of the CLI's cut of fig9_cmnist): the same
+    # compiled programs, which the run's compilation cache holds once for all of them
+    exp = ColoredMNIST(activations=("relu",), prefactors=(1.0, HUGE), seeds=(0,), init_seeds=(0, 1, 2),
+                       n_train=300, n_test=50, batch_size=32, steps=3)
     ds = run(exp, progress=False)
     assert ds.diverged.dims == ds.digit_accuracy.dims == ("activation", "prefactor", "seed")
     assert ds.diverged.dtype == bool
@@ -116,9 +126,9 @@ def test_cmnist_marks_diverged_networks():
 @pytest.mark.filterwarnings("ignore:Consolidated metadata")
 def test_piece_keeps_diverged_boolean_through_zarr(tmp_path):
     """The runner's pieces and results are zarr stores: ``diverged`` stays boolean, the numbers float32."""
-    outputs = {"train_accuracy": np.array([0.5, np.nan, 1.0, 0.25], np.float64),
-               "test_accuracy": np.array([0.5, np.nan, 1.0, 0.25], np.float32),
-               "diverged": np.array([False, True, False, False])}
+    outputs = {"train_accuracy": np.tile(np.array([0.5, np.nan, 1.0, 0.25], np.float64), 3),  # MIXED's 12 networks
+               "test_accuracy": np.tile(np.array([0.5, np.nan, 1.0, 0.25], np.float32), 3),
+               "diverged": np.tile(np.array([False, True, False, False]), 3)}
     piece = runner._piece(MIXED, "relu", outputs, {})
     assert piece.diverged.dtype == bool and piece.train_accuracy.dtype == np.float32
     piece.to_zarr(tmp_path / "p.zarr", consolidated=True)
@@ -154,10 +164,10 @@ def test_modsum_plots_count_diverged_networks(mixed_run, tmp_path, captured_figu
         warnings.simplefilter("error", RuntimeWarning)  # all-NaN slices: no numpy warnings
         paths = plots.plot(mixed_run, tmp_path)
     assert len(paths) == 3 and all(p.exists() and p.stat().st_size > 1000 for p in paths)
-    assert "2 of 4 networks diverged" in " ".join(_texts(captured_figures["fig7_modsum"]))
+    assert "4 of 12 networks diverged" in " ".join(_texts(captured_figures["fig7_modsum"]))
     fig8 = " ".join(_texts(captured_figures["fig8_modsum"]))
-    assert "relu (2 of 4 networks diverged)" in fig8 and "2 of 4 networks diverged" in fig8
-    assert "2 diverged networks not shown" in " ".join(_texts(captured_figures["complexity_modsum"]))
+    assert "relu (4 of 12 networks diverged)" in fig8 and "4 of 12 networks diverged" in fig8
+    assert "4 diverged networks not shown" in " ".join(_texts(captured_figures["complexity_modsum"]))
 
 
 def test_cmnist_plot_all_diverged_activation(tmp_path, captured_figures):
