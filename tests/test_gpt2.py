@@ -142,8 +142,13 @@ def test_config_errors(changes, words):
         assert word in str(info.value)
 
 
+# test_call_errors, test_parameter_tree_is_the_flax_modules_tree and test_new_gains_do_not_recompile sample weights of
+# these sizes: eagerly, each random op of each shape is a compilation, which the run's compilation cache then shares
+TINY_SIZES = dict(depth=3, d_model=16, vocab=50, n_positions=8)
+
+
 def test_call_errors():
-    spec = GPT2(depth=1, d_model=16, n_heads=2, vocab=50, n_positions=8)
+    spec = GPT2(n_heads=2, **TINY_SIZES)
     params = spec.init(seed_key(0))
     with pytest.raises(ConfigError, match="n_new"):
         spec.generate(params, jnp.array([1, 2]), n_new=8)  # feeds 2 + 8 - 1 = 9 > 8 positions
@@ -217,7 +222,7 @@ def test_generate_long_prompt_rich_dynamics():
     sequences wander over the vocabulary; a plain (non-switched) activation."""
     spec = GPT2(activation="selu", depth=2, d_model=64, n_heads=4, vocab=500, n_positions=128)
     key = seed_key(2)
-    params = jax.tree.map(lambda a: 4.0 * a, spec.init(key))
+    params = jax.tree.map(lambda a: 4.0 * np.asarray(a), spec.init(key))  # numpy: no eager op to compile
     prompt = spec.prompt(key, length=5)
     sd = to_hf_state_dict(params)
     gen = jax.jit(lambda p, pr, g: spec.generate(p, pr, g, n_new=60))
@@ -241,7 +246,7 @@ def test_generate_long_prompt_rich_dynamics():
 def test_apply_logits_match_float64_reference(activation, gain):
     spec = SMALL.replace(activation=activation)
     key = seed_key(3)
-    params = jax.tree.map(lambda a: 3.0 * a, spec.init(key))
+    params = jax.tree.map(lambda a: 3.0 * np.asarray(a), spec.init(key))  # numpy: no eager op to compile
     tokens = jax.random.randint(jax.random.key(5), (60,), 0, spec.vocab)
     ours = np.asarray(jax.jit(spec.apply)(params, tokens, gain))
     ref = ref_logits(to_hf_state_dict(params), tokens, activation, gain, spec.n_heads)
@@ -290,7 +295,8 @@ def test_hf_names_shapes_and_round_trip():
     baked = to_hf_state_dict(params, ln_gain=2.5)
     assert np.all(baked["transformer.h.1.ln_2.weight"] == 2.5) and np.all(baked["transformer.ln_f.weight"] == 1.0)
     tokens = jnp.arange(10) % 40
-    np.testing.assert_allclose(spec.apply(from_hf_state_dict(baked), tokens), spec.apply(params, tokens, 2.5),
+    apply = jax.jit(spec.apply)  # one program for both (eagerly, each ln_gain is a program of its own)
+    np.testing.assert_allclose(apply(from_hf_state_dict(baked), tokens, 1.0), apply(params, tokens, 2.5),
                                rtol=0, atol=1e-6)
     untied = dict(sd, **{"lm_head.weight": sd["lm_head.weight"] + 1})
     with pytest.raises(ConfigError, match="tied"):
@@ -303,7 +309,7 @@ def test_parameter_tree_is_the_flax_modules_tree():
     """init's pytree is exactly what the flax modules declare (names, shapes, dtypes)."""
     from redshift_jax.models.gpt2 import _Block, _LayerNorm
 
-    spec = GPT2(depth=3, d_model=16, n_heads=4, vocab=30, n_positions=8)
+    spec = GPT2(n_heads=4, **TINY_SIZES)
     params = spec.init(seed_key(0))
     block = jax.eval_shape(lambda: _Block(4, jnp.tanh).init(jax.random.key(0), jnp.zeros((5, 16)))["params"])
     ours = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), params["h"])
@@ -362,8 +368,9 @@ def test_init_statistics():
 def test_depth_L_is_the_first_L_blocks_of_depth_12():
     spec = GPT2(depth=12, d_model=32, n_heads=2, vocab=100, n_positions=16)
     keys = jax.vmap(seed_key)(jnp.arange(3))
-    full = jax.jit(jax.vmap(spec.init))(keys)
-    part = jax.jit(jax.vmap(spec.replace(depth=4).init))(keys)
+    # as numpy: the slices below compile nothing
+    full = jax.tree.map(np.asarray, jax.jit(jax.vmap(spec.init))(keys))
+    part = jax.tree.map(np.asarray, jax.jit(jax.vmap(spec.replace(depth=4).init))(keys))
     cut = dict(full, h=jax.tree.map(lambda a: a[:, :4], full["h"]))
     assert jax.tree.structure(part) == jax.tree.structure(cut)
     for a, b in zip(jax.tree.leaves(part), jax.tree.leaves(cut)):
@@ -396,8 +403,10 @@ def test_tokens_do_not_depend_on_the_batch():
     fresh = jax.jit(jax.vmap(gen, (0, 0, None)))  # fresh weights per sequence (vmapped parameters)
     shared = jax.jit(jax.vmap(gen, (None, None, 0)))  # common random numbers: one weight sample, many gains
     keys = jax.vmap(seed_key)(jnp.arange(5))
-    params, prompts = jax.vmap(spec.init)(keys), jax.vmap(spec.prompt)(keys)
-    gains = jnp.asarray([0.3, 1.0, 3.0, 10.0, 30.0], jnp.float32)
+    # as numpy: the slices below compile nothing (each eager slice of each shape would be a compilation)
+    params = jax.tree.map(np.asarray, jax.vmap(spec.init)(keys))
+    prompts = np.asarray(jax.vmap(spec.prompt)(keys))
+    gains = np.asarray([0.3, 1.0, 3.0, 10.0, 30.0], np.float32)
     batch = np.asarray(fresh(params, prompts, 10.0))
     for i in range(5):
         alone = fresh(jax.tree.map(lambda a: a[i:i + 1], params), prompts[i:i + 1], 10.0)[0]
@@ -410,12 +419,12 @@ def test_tokens_do_not_depend_on_the_batch():
 
 
 def test_new_gains_do_not_recompile(make_compile_counter):
-    spec = GPT2(depth=1, d_model=16, n_heads=2, vocab=50, n_positions=16)
+    spec = GPT2(n_heads=2, **TINY_SIZES)
     params, prompt = spec.init(seed_key(0)), spec.prompt(seed_key(0))
 
     @jax.jit
     def decode(params, prompt, gain):
-        return spec.generate(params, prompt, gain, n_new=10)
+        return spec.generate(params, prompt, gain, n_new=7)
 
     decode(params, prompt, 1.0)
     with make_compile_counter() as counter:

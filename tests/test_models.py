@@ -475,7 +475,7 @@ def test_vmapped_sweep_compiles_once(vmapped_grid):
     assert g["outs"][0].shape == (36, GRID_X.shape[0])
     assert not np.array_equal(g["outs"][0], g["outs"][1])
     # the entries are where they should be: one against the same network computed op by op
-    seeds, ws, bs, pf = g["inputs"][0][0]
+    seeds, ws, bs, pf = map(np.asarray, g["inputs"][0][0])  # numpy: indexing compiles nothing
     i = 2 * 12 + 1 * 6 + 1 * 2 + 0  # seed 2, ws 2.0, bs 0.5, pf 0.5
     assert (int(seeds[i]), float(ws[i]), float(bs[i]), float(pf[i])) == (2, 2.0, 0.5, 0.5)
     alone = _grid_network(seeds[i], ws[i], bs[i], pf[i])
@@ -489,7 +489,8 @@ def test_seed_function_independent_of_batch(vmapped_grid):
     g = vmapped_grid
     alone = jax.jit(_grid_network)
     for batch, out in ((g["inputs"][0][0], g["outs"][0]), (g["inputs"][1], g["other"])):
-        for i, (seed, ws, bs, pf) in enumerate(zip(*batch)):
+        # numpy scalars of the same dtypes: iterating over the jax arrays compiles a slicing program each
+        for i, (seed, ws, bs, pf) in enumerate(zip(*map(np.asarray, batch))):
             np.testing.assert_array_equal(out[i], np.asarray(alone(seed, ws, bs, pf)),
                                           err_msg=f"network {i} (seed {seed}) of a batch of {len(out)}")
     # the same network (seed 0, ws 2, bs 0.5, pf 1) at different positions of the two batches
@@ -772,12 +773,13 @@ def test_first_layer_width_holds_the_first_layer_fixed():
     for width in (16, 64, 256):
         plain = rj.MLP(activation="tanh", depth=2, width=width, gating=True)
         fixed = rj.MLP(activation="tanh", depth=2, width=width, gating=True, first_layer_width=16)
-        p, q = plain.init(key, weight_scale=10.0), fixed.init(key, weight_scale=10.0)
+        # as numpy: the products, maxima and comparisons below compile nothing
+        p, q = (jax.tree.map(np.asarray, s.init(key, weight_scale=10.0)) for s in (plain, fixed))
         factor = np.sqrt((2 + width) / 18)
         for name in ("W", "W_gate"):
             np.testing.assert_allclose(q["first"][name], p["first"][name] * factor, rtol=1e-6)
         bound = 10.0 * np.sqrt(6 / 18)
-        assert float(jnp.max(jnp.abs(q["first"]["W"]))) <= bound * (1 + 1e-6)
+        assert float(np.max(np.abs(q["first"]["W"]))) <= bound * (1 + 1e-6)
         np.testing.assert_array_equal(q["first"]["b"], p["first"]["b"])
         for part in ("hidden", "readout"):
             jax.tree_util.tree_map(np.testing.assert_array_equal, q[part], p[part])

@@ -96,10 +96,16 @@ def test_seed_independent_of_other_axes(small_result):
         np.testing.assert_array_equal(a[name].values, b[name].values)
 
 
+# A small sweep whose program three tests share (the run's compilation cache holds it once): the shared trunk of
+# test_independent_depths_differ_from_shared_trunk, and (numeric axes are traced, so they do not change the program)
+# test_no_recompile_for_new_numeric_values and test_resume_refuses_a_different_sweep.
+TRUNK = dict(model=rj.MLP(width=8, activation="tanh"), axes={"depth": [1, 2], "seed": [0, 1]}, resolution=8,
+             measures=("fourier",), keep_values=True)
+
+
 @pytest.mark.product_compile
 def test_independent_depths_differ_from_shared_trunk():
-    base = dict(model=rj.MLP(width=8, activation="tanh"), axes={"depth": [1, 2], "seed": [0, 1]}, resolution=8,
-                measures=("fourier",), keep_values=True)
+    base = TRUNK
     shared = rj.run_sweep(rj.Sweep(**base), progress=False)
     indep = rj.run_sweep(rj.Sweep(**base, independent_depths=True), progress=False)
     assert not np.array_equal(shared["values"].values, indep["values"].values)
@@ -110,15 +116,17 @@ def test_independent_depths_differ_from_shared_trunk():
     np.testing.assert_array_equal(indep["values"].sel(depth=2, seed=1).values, np.asarray(y))
 
 
+# compiles as users do: its program (chunks of 4 networks) is TRUNK's, which the run's compilation cache holds
+@pytest.mark.product_compile
 def test_no_recompile_for_new_numeric_values():
-    sweep = rj.Sweep(model=rj.MLP(width=8), axes={"weight_scale": [1.0, 2.0], "prefactor": [1.0, 3.0],
-                                                  "seed": [0, 1]}, resolution=8, measures=("fourier", "lz"))
-    rj.run_sweep(sweep, progress=False, chunk_size=8)
+    sweep = rj.Sweep(**dict(TRUNK, axes={"depth": [1, 2], "weight_scale": [1.0, 2.0], "prefactor": [1.0, 3.0],
+                                         "seed": [0, 1]}))
+    rj.run_sweep(sweep, progress=False, chunk_size=4)
     before = engine.trace_count()
     for values in ([0.5, 7.0], [3.0, 11.0]):
         changed = sweep.with_axis("weight_scale", values).with_axis("bias_scale", [0.1, 2.0][:1])
         changed = changed.with_axis("prefactor", [0.25, 5.0]).with_axis("seed", [9, 4])
-        rj.run_sweep(changed, progress=False, chunk_size=8)
+        rj.run_sweep(changed, progress=False, chunk_size=4)
     assert engine.trace_count() == before
 
 
@@ -240,7 +248,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path):
 @pytest.mark.product_compile
 def test_resume_refuses_a_different_sweep(tmp_path):
     out = tmp_path / "a.zarr"
-    sweep = rj.Sweep(model=rj.MLP(width=8), axes={"seed": [0, 1]}, resolution=8, measures=("fourier",))
+    sweep = rj.Sweep(**TRUNK)  # its program is in the run's compilation cache
     rj.run_sweep(sweep, out=out, progress=False)
     again = rj.run_sweep(sweep, out=out, resume=True, progress=False)  # finished: just loaded
     _equal(again, xr.open_zarr(out).load())
