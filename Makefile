@@ -30,8 +30,8 @@ TEST_WORKERS ?= 2
 test: install
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
-# The quicker check while working: every test not marked slow (tests/slow_tests.txt; 76 s wall, 2.2 min of CPU on
-# 2 idle cores, 2026-12-07 night; docs/performance.md). `make test` runs all (9-10 min on 2 idle cores).
+# The quicker check while working: every test not marked slow (tests/slow_tests.txt; 64 s wall, 1.8 min of CPU on
+# 2 cores, 2026-12-08; docs/performance.md). `make test` runs all (8-9 min on 2 idle cores).
 test-fast: install
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow and not record"
 
