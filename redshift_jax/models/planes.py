@@ -215,7 +215,10 @@ class Plane:
     def basis(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(x0, d1, d2)``, each of ``input_shape``, float32 (computed in float64); a per-network plane
         (``seed=None``) has no single basis: ``draw`` gives a network's directions."""
-        self._fixed("basis")
+        if self.per_network:
+            raise ConfigError("Plane.seed=None: each network has its own plane, so there is no single basis; "
+                              "allowed: an int seed, or a network's directions (Plane.draw, FlaxModel params "
+                              "['plane'])")
         return _basis(self)
 
     def draw(self, key) -> dict:
@@ -227,10 +230,8 @@ class Plane:
                               "its directions are basis()")
         _, rms = _anchor_and_rms(self.dataset, self.anchor)
         g = jax.random.normal(key, (2, math.prod(self.input_shape)), jnp.float32)
-        d1 = g[0] / jnp.linalg.norm(g[0])
-        d2 = g[1] - jnp.dot(g[1], d1) * d1
-        d2 = d2 / jnp.linalg.norm(d2)
-        return {"d1": jnp.float32(rms) * d1, "d2": jnp.float32(rms) * d2}
+        d1, d2 = _random_directions(g, jnp.float32(rms), jnp)
+        return {"d1": d1, "d2": d2}
 
     def embed(self, uv, directions: dict | None = None) -> jax.Array:
         """Map (n, 2) plane coordinates (column 0 = u, column 1 = v) to (n, *input_shape) float32 inputs.
@@ -258,11 +259,14 @@ class Plane:
         float32, row-major (row i = v, column j = u): ``embed(uv_grid(resolution), directions)``."""
         return np.asarray(self.embed(uv_grid(resolution), directions))
 
-    def _fixed(self, what: str) -> None:
-        if self.per_network:
-            raise ConfigError(f"Plane.seed=None: each network has its own plane, so there is no single {what}; "
-                              "allowed: an int seed, or a network's directions (Plane.draw, FlaxModel params "
-                              "['plane'])")
+
+def _random_directions(g, rms, xp):
+    """The random plane's directions from two Gaussian rows ``g`` (2, D): Gram-Schmidt, scaled to ``rms``; ``xp``
+    is numpy (a fixed plane, float64) or jax.numpy (a per-network plane, float32, traced)."""
+    d1 = g[0] / xp.linalg.norm(g[0])
+    d2 = g[1] - xp.dot(g[1], d1) * d1
+    d2 = d2 / xp.linalg.norm(d2)
+    return rms * d1, rms * d2
 
 
 @functools.lru_cache(maxsize=256)
@@ -287,11 +291,7 @@ def _basis(plane: Plane) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     x0 = flat[plane.anchor]
     if plane.mode == "random":
         g = np.asarray(jax.random.normal(jax.random.key(plane.seed), (2, flat.shape[1]), jnp.float32), np.float64)
-        d1 = g[0] / np.linalg.norm(g[0])
-        d2 = g[1] - (g[1] @ d1) * d1
-        d2 = d2 / np.linalg.norm(d2)
-        rms = _anchor_and_rms(plane.dataset, plane.anchor)[1]
-        d1, d2 = rms * d1, rms * d2
+        d1, d2 = _random_directions(g, _anchor_and_rms(plane.dataset, plane.anchor)[1], np)
     else:
         d1 = flat[plane.others[0]] - x0
         d2 = flat[plane.others[1]] - x0
